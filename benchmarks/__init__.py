@@ -1,0 +1,1 @@
+"""Benchmark suite: workload data, numpy references and timing helpers (see WORKLOADS.md)."""
