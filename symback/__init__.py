@@ -1,0 +1,18 @@
+"""symback: compile models declared as expression DAGs into gradient code."""
+from .version import __version__
+from .ir import Node, var, const, variables
+from .shapes import ShapeError
+from . import ops  # noqa: F401  (registers every op)
+from .dsl import (
+    exp, log, sin, cos, tan, tanh, sqrt, abs, sigmoid, relu, sign, square,
+    add, subtract, multiply, divide, negative, power, maximum, minimum, where,
+    equal, not_equal, less, less_equal, greater, greater_equal, logical_and, logical_not,
+    astype, sum, mean, matmul, dot, transpose, reshape, broadcast_to, zeros_like,
+    expand_dims, stack, softmax, logsumexp, log_softmax, softmax_cross_entropy, one_hot,
+)
+from .autodiff import grad, jvp, jacobian, hvp
+from .interpret import evaluate
+from .kernel import Kernel, compile, value_and_grad
+from .sympy_bridge import to_sympy, from_sympy, check
+
+__all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,0 +1,199 @@
+"""Reverse mode (grad), forward mode (jvp), Jacobians and Hessian-vector products.
+
+Both modes are driven by the op registry: reverse mode asks each op for its
+VJP, forward mode for its JVP.  Derivatives are built from the same IR ops as
+the model, through the same hash-consing constructor, so the gradient shares
+every subexpression with the forward pass and can be differentiated again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import dsl as F
+from .ir import FLOAT_DTYPES, Node, topo_order
+from .ops.registry import OPS, as_node
+from .shapes import ShapeError, broadcast_axes, resolve, show
+
+
+def _check_wrt(wrt, what):
+    for w in wrt:
+        if not isinstance(w, Node):
+            raise TypeError(f"{what}: can only differentiate with respect to symback variables, got {w!r}")
+        if w.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{what}: cannot differentiate with respect to {w!r}, whose dtype is {w.dtype}; "
+                            "only float64 and float32 values have derivatives")
+
+
+def _active(order, wrt):
+    """The nodes that depend on some ``wrt`` node (the only ones with adjoints)."""
+    active = {id(w) for w in wrt}
+    for node in order:
+        op = OPS[node.op]
+        if any(id(a) in active for i, a in enumerate(node.args)
+               if i not in op.shape_args and i not in op.nondiff):
+            active.add(id(node))
+    return active
+
+
+def fit(c, target):
+    """Adjoint contribution ``c`` brought to ``target``'s shape: summed over the
+    axes broadcasting added, broadcast where it is smaller (a scalar zero)."""
+    if c.shape == target.shape:
+        return c
+    if len(c.shape) >= len(target.shape):
+        axes = broadcast_axes(target.shape, c.shape)
+        if axes:
+            c = F.sum(c, axes, keepdims=True)
+        lead = len(c.shape) - len(target.shape)
+        if lead:
+            c = c[(0,) * lead + (Ellipsis,)]
+    if c.shape != target.shape:
+        c = F.broadcast_like(c, target)
+    return c
+
+
+def grad(y, wrt):
+    """Reverse mode: one IR expression per item of ``wrt``, with that item's shape.
+
+    ``y`` must be a scalar.  One sweep in reverse topological order; a node
+    used by several consumers gets the sum of their contributions; symbolic zero
+    adjoints are never materialised (a ``wrt`` that ``y`` does not depend on gets
+    an explicit zero only at the end).
+    """
+    y = as_node(y)
+    single = isinstance(wrt, Node)
+    wrt = [wrt] if single else list(wrt)
+    _check_wrt(wrt, "grad")
+    if y.shape != ():
+        raise ShapeError(f"grad: the output must be a scalar, got shape {show(y.shape)}; "
+                         "reduce it first (sb.sum, sb.mean) or use sb.jacobian / sb.jvp")
+    if y.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"grad: the output must be floating point, got dtype {y.dtype}")
+    order = topo_order([y])
+    active = _active(order, wrt)
+    adjoint = {id(y): as_node(1.0, like=y)}
+    for node in reversed(order):
+        g = adjoint.get(id(node))
+        if g is None or not node.args or id(node) not in active:
+            continue
+        op = OPS[node.op]
+        if op.vjp is None:
+            raise NotImplementedError(f"grad: op {node.op!r} has no reverse-mode rule")
+        contributions = op.vjp(node, g)
+        for i, (arg, c) in enumerate(zip(node.args, contributions)):
+            if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
+                continue
+            c = fit(as_node(c, like=arg), arg)
+            previous = adjoint.get(id(arg))
+            adjoint[id(arg)] = c if previous is None else previous + c
+    result = [adjoint[id(w)] if id(w) in adjoint else F.zeros_like(w) for w in wrt]
+    result = [F.astype(r, w.dtype) for r, w in zip(result, wrt)]
+    return result[0] if single else result
+
+
+def jvp(ys, tangents):
+    """Forward mode: the directional derivative of each of ``ys`` along
+    ``tangents`` (a dict var -> expression or value), one expression per output."""
+    single = isinstance(ys, Node)
+    ys = [ys] if single else [as_node(y) for y in ys]
+    if not isinstance(tangents, dict):
+        raise TypeError("jvp: tangents must be a dict mapping variables to expressions or values")
+    _check_wrt(list(tangents), "jvp")
+    tangent = {}
+    for v, t in tangents.items():
+        t = as_node(t, like=v)
+        if t.shape != v.shape:
+            try:
+                t = F.broadcast_like(t, v)
+            except ShapeError:
+                raise ShapeError(f"jvp: the tangent of {v.name} has shape {show(t.shape)}, "
+                                 f"the variable {show(v.shape)}") from None
+        tangent[id(v)] = t
+    for node in topo_order(ys):
+        if not node.args:
+            continue
+        op = OPS[node.op]
+        ts = [None if i in op.shape_args or i in op.nondiff else tangent.get(id(a))
+              for i, a in enumerate(node.args)]
+        if all(t is None for t in ts):
+            continue
+        if op.jvp is None:
+            raise NotImplementedError(f"jvp: op {node.op!r} has no forward-mode rule")
+        t = op.jvp(node, ts)
+        if t is not None:
+            t = as_node(t, like=node)
+            if t.shape != node.shape:
+                t = F.broadcast_like(t, node)
+            tangent[id(node)] = t
+    out = [tangent[id(y)] if id(y) in tangent else F.zeros_like(y) for y in ys]
+    return out[0] if single else out
+
+
+def _elements(shape, what):
+    if any(not isinstance(resolve(d), int) for d in shape):
+        raise ShapeError(f"{what}: needs static shapes, got {show(shape)}")
+    return list(np.ndindex(*shape)) if shape else [()]
+
+
+def jacobian(ys, wrt, mode="rev"):
+    """The Jacobian of each ``y`` with respect to each ``w``: shape ``y.shape + w.shape``.
+
+    ``mode="rev"`` runs one reverse sweep per output element, ``"fwd"`` one
+    forward sweep per input element; both give the same expression values.
+    Returns ``J[i][j]`` for lists, or a single expression for single items.
+    """
+    single_y, single_w = isinstance(ys, Node), isinstance(wrt, Node)
+    ys = [ys] if single_y else [as_node(y) for y in ys]
+    wrt = [wrt] if single_w else list(wrt)
+    _check_wrt(wrt, "jacobian")
+    if mode not in ("rev", "fwd"):
+        raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
+    table = []
+    for y in ys:
+        row = []
+        if mode == "rev":
+            rows = [grad(y[idx] if idx else y, wrt) for idx in _elements(y.shape, "jacobian")]
+            for j, w in enumerate(wrt):
+                parts = [r[j] for r in rows]
+                row.append(parts[0] if not y.shape else F.reshape(F.stack(parts), y.shape + w.shape))
+        else:
+            for w in wrt:
+                cols = []
+                for idx in _elements(w.shape, "jacobian"):
+                    e = np.zeros(w.shape, dtype=w.dtype)
+                    e[idx] = 1
+                    cols.append(jvp(y, {w: e}))
+                if not w.shape:
+                    row.append(cols[0])
+                else:  # stack puts the input index first; move it to the back
+                    stacked = F.reshape(F.stack(cols), w.shape + y.shape)
+                    nw = len(w.shape)
+                    row.append(F.transpose(stacked, tuple(range(nw, nw + y.ndim)) + tuple(range(nw))))
+        table.append(row)
+    if single_y and single_w:
+        return table[0][0]
+    if single_y:
+        return table[0]
+    return [r[0] for r in table] if single_w else table
+
+
+def hvp(y, wrt, v):
+    """Hessian-vector product by reverse over reverse: grad of <grad y, v>.
+
+    ``v`` gives one expression or array per ``wrt`` item (same shapes).
+    """
+    single = isinstance(wrt, Node)
+    wrt = [wrt] if single else list(wrt)
+    v = [v] if single else list(v)
+    if len(v) != len(wrt):
+        raise ValueError(f"hvp: got {len(v)} directions for {len(wrt)} variables")
+    gs = grad(y, wrt)
+    inner = None
+    for g, d, w in zip(gs, v, wrt):
+        d = as_node(d, like=w)
+        if d.shape != w.shape:
+            raise ShapeError(f"hvp: direction for {w.name} has shape {show(d.shape)}, expected {show(w.shape)}")
+        term = F.sum(g * d)
+        inner = term if inner is None else inner + term
+    out = grad(inner, wrt)
+    return out[0] if single else out

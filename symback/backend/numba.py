@@ -1,0 +1,363 @@
+"""The Numba backend: a schedule becomes the source of a plain Python module.
+
+The printer is a visitor with one method per step kind (``_scalar``, ``_block``,
+``_loop``).  Each entry point becomes two functions: ``_name``, one flat
+``@numba.njit(cache=True)`` body, and ``name``, a small Python wrapper that
+checks every argument (count, rank, size, dtype) and the run-time size
+equalities the schedule recorded, so that bad input raises a ``TypeError`` or
+``ValueError`` naming the argument before any compiled code runs.
+
+The module imports only numpy and numba: it runs where symback is not installed.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ops.registry import OPS
+from ..passes.schedule import Block, Loop, Scalar, schedule
+from ..shapes import dim_expr, resolve, show
+from ..version import __version__
+
+
+@dataclass
+class Entry:
+    """One entry point: a name, its input vars, its outputs and their names.
+
+    ``structure`` tells the wrapper how to nest the flat outputs: ``None`` for a
+    flat tuple, or a list of groups, 0 for one bare item and n for a tuple of n.
+    """
+
+    name: str
+    inputs: list
+    outputs: list
+    output_names: list
+    structure: list | None = None   # e.g. [0, 3] -> (v, (g1, g2, g3))
+    doc: str = ""
+
+
+RESERVED = {"np", "numba"}
+_FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])")
+
+
+def literal(value, dtype):
+    """A scalar constant as source text, typed so that float32 stays float32."""
+    if dtype == "bool":
+        return "True" if bool(value) else "False"
+    if dtype == "int64":
+        return str(int(value))
+    v = float(value)
+    if math.isnan(v):
+        text = "np.nan"
+    elif math.isinf(v):
+        text = "np.inf" if v > 0 else "-np.inf"
+    else:
+        text = repr(v)
+    return text if dtype == "float64" else f"np.float32({text})"
+
+
+class FunctionEmitter:
+    """Emits one entry point; the ``em`` that block rules receive."""
+
+    def __init__(self, entry, sched, module):
+        self.entry, self.s, self.module = entry, sched, module
+        self.names = {}
+        self.taken = set(RESERVED) | {v.name for v in entry.inputs}
+        self.lines = []
+        self.counter = 0
+        for v in entry.inputs:
+            self.names[id(v)] = v.name
+        for c in sched.consts:
+            self.names[id(c)] = module.const_name(c)
+        for node, name in zip(entry.outputs, entry.output_names):
+            if id(node) not in self.names and name and name not in self.taken:
+                self.names[id(node)] = name
+                self.taken.add(name)
+
+    # --- the interface block rules use -----------------------------------------
+    def fresh(self, prefix="t"):
+        """A new local name; ``t`` numbers read ``t0, t1, ...``, others ``m_2``."""
+        prefix = re.sub(r"\W", "_", prefix)
+        sep = "" if prefix == "t" else "_"
+        while True:
+            name = f"{prefix}{sep}{self.counter}"
+            self.counter += 1
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def dims(self, node):
+        return [dim_expr(d) for d in self.s.dims[id(node)]]
+
+    def shape_src(self, node):
+        d = self.dims(node)
+        return "(" + ", ".join(d) + ("," if len(d) == 1 else "") + ")"
+
+    def lit(self, value, dtype):
+        return literal(value, dtype)
+
+    def name(self, node):
+        if id(node) not in self.names:
+            self.names[id(node)] = self.fresh("t")
+        return self.names[id(node)]
+
+    def ref(self, node):
+        """The source that denotes a whole (materialised) value."""
+        if node.op == "const" and not node.shape:
+            return literal(node.value, node.dtype)
+        return self.name(node)
+
+    # --- the visitor -----------------------------------------------------------
+    def emit(self):
+        e = self.entry
+        out = [f"@numba.njit(cache=True, error_model=\"numpy\")",
+               f"def _{e.name}({', '.join(v.name for v in e.inputs)}):"]
+        body = []
+        for sym in self.s.context.syms:
+            body.append(f"{sym.name} = {sym.expr}")
+        for step in self.s.steps:
+            body.extend(getattr(self, "_" + type(step).__name__.lower())(step))
+        returned, results = set(), []
+        for node in e.outputs:
+            src = self.ref(node)
+            if node.shape and (node.op in ("var", "const", "transpose", "index", "reshape", "broadcast")
+                               or id(node) in returned):
+                src = f"{src}.copy()"
+            returned.add(id(node))
+            results.append(src)
+        body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+        out.extend("    " + line for line in body)
+        return out
+
+    def _scalar(self, step):
+        node = step.node
+        return [f"{self.name(node)} = {self._expr(node, None, ())}"]
+
+    def _block(self, step):
+        node = step.node
+        op = OPS[node.op]
+        args = [self.ref(a) for a in node.args]
+        return op.block(self, node, self.name(node), args)
+
+    def _loop(self, step):
+        space = [dim_expr(d) for d in step.shape]
+        idx = [f"i{k}" for k in range(len(space))]
+        lines = []
+        for r in step.reductions:
+            zero = literal(0, r.dtype)
+            if r.shape:
+                lines.append(f"{self.name(r)} = np.zeros({self.shape_src(r)}, dtype=np.{r.dtype})")
+            else:
+                lines.append(f"{self.name(r)} = {zero}")
+        for m in step.members:
+            if id(m) in self.s.buffered:
+                lines.append(f"{self.name(m)} = np.empty({self.shape_src(m)}, dtype=np.{m.dtype})")
+        here = {id(m) for m in step.members}
+        body, local = [], {}
+        for m in step.members:
+            value = self._expr(m, local, idx)
+            local_name = self.name(m)
+            if id(m) in self.s.buffered:
+                local_name = self.name(m) + "_i"
+                if local_name in self.taken:
+                    local_name = self.fresh(local_name)
+                self.taken.add(local_name)
+            body.append(f"{local_name} = {value}")
+            if id(m) in self.s.buffered:
+                body.append(f"{self.name(m)}[{', '.join(idx)}] = {local_name}")
+            local[id(m)] = local_name
+        for r in step.reductions:
+            arg = r.args[0]
+            value = local[id(arg)] if id(arg) in here else self._read(arg, idx, step.shape)
+            axes, keep = r.attr("axes"), r.attr("keepdims")
+            if not r.shape:
+                body.append(f"{self.name(r)} += {value}")
+            else:
+                out_idx = ["0" if k in axes else i for k, i in enumerate(idx) if keep or k not in axes]
+                body.append(f"{self.name(r)}[{', '.join(out_idx)}] += {value}")
+        indent = ""
+        for k, (i, d) in enumerate(zip(idx, space)):
+            lines.append(f"{indent}for {i} in range({d}):")
+            indent += "    "
+        lines.extend(indent + b for b in body)
+        return lines
+
+    def _read(self, node, idx, space):
+        """``node``'s element at loop index ``idx`` of ``space`` (numpy broadcasting)."""
+        if not node.shape:
+            return self.ref(node)
+        lead = len(space) - len(node.shape)
+        parts = []
+        for k, d in enumerate(self.s.dims[id(node)]):
+            o = resolve(space[lead + k])
+            parts.append("0" if resolve(d) == 1 and o != 1 else idx[lead + k])
+        return f"{self.ref(node)}[{', '.join(parts)}]"
+
+    def _expr(self, node, local, idx):
+        op = OPS[node.op]
+        space = self.s.dims[id(node)]
+        args = []
+        for i, a in enumerate(node.args):
+            if i in op.shape_args:
+                args.append(None)
+            elif local is not None and id(a) in local:
+                args.append(local[id(a)])
+            else:
+                args.append(self._read(a, idx, space))
+        args = [a if a is None or _atomic(a) else f"({a})" for a in args]
+        if callable(op.scalar):
+            text = op.scalar(args, node, self)
+        else:
+            template = op.scalar
+            if node.dtype == "float32" or (node.dtype == "bool" and any(a.dtype == "float32" for a in node.args)):
+                template = _FLOAT_LITERAL.sub(r"np.float32(\1)", template)
+            text = template.format(*args)
+        return text
+
+
+def _atomic(src):
+    return re.fullmatch(r"[\w.]+(\[[\w, ]*\])?|-?np\.\w+|np\.float32\([^()]*\)", src) is not None
+
+
+class ModuleEmitter:
+    """Emits a whole module: header, constants, helpers, entry points."""
+
+    def __init__(self, entries, model_name):
+        self.entries, self.model_name = entries, model_name
+        self.consts = {}
+
+    def const_name(self, node):
+        if id(node) not in self.consts:
+            self.consts[id(node)] = (f"_C{len(self.consts)}", node)
+        return self.consts[id(node)][0]
+
+    def emit(self):
+        functions = []
+        for e in self.entries:
+            sched = schedule(e.outputs, e.inputs)
+            fe = FunctionEmitter(e, sched, self)
+            functions.append(fe.emit())
+            functions.append(_wrapper(e, sched))
+        lines = _header(self.entries, self.model_name)
+        lines += ["import numba", "import numpy as np", ""]
+        for name, node in self.consts.values():
+            lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
+        if self.consts:
+            lines.append("")
+        lines += _HELPERS.splitlines()
+        for f in functions:
+            lines += ["", ""] + f
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _signature(e):
+    def spec(v):
+        return f"{v.name}: {v.dtype}{show(v.shape) if v.shape else ' scalar'}"
+    outs = ", ".join(f"{n or 'out'}{show(o.shape) if o.shape else ''}" for n, o in zip(e.output_names, e.outputs))
+    return f"{e.name}({', '.join(spec(v) for v in e.inputs)}) -> {outs}"
+
+
+def _header(entries, model_name):
+    lines = ['"""' + f"{model_name}: kernels generated by symback {__version__}.",
+             "",
+             "Entry points:"]
+    for e in entries:
+        lines.append(f"  {_signature(e)}")
+        if e.doc:
+            lines.append(f"      {e.doc}")
+    lines += ["",
+              "Only numpy and numba are needed to use this module.  Sizes shown as ? are",
+              "fixed at call time.  Do not edit: regenerate it with symback.",
+              '"""']
+    return lines
+
+
+_HELPERS = '''
+
+def _scalar(value, name, dtype):
+    """A scalar argument checked and converted to ``dtype``."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0:
+            raise ValueError(f"{name}: expected a scalar, got an array of shape {value.shape}")
+        value = value[()]
+    if dtype == "bool":
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+    elif isinstance(value, (bool, np.bool_)):
+        pass
+    elif dtype == "int64":
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+    elif isinstance(value, (int, float, np.integer, np.floating)):
+        if isinstance(value, np.floating) and np.dtype(type(value)).itemsize > np.dtype(dtype).itemsize:
+            raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
+        return np.float32(value) if dtype == "float32" else float(value)
+    raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
+
+
+def _array(value, name, shape, dtype):
+    """An array argument checked for rank, static sizes and dtype; made C-contiguous."""
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name}: cannot make a {dtype} array of {type(value).__name__}: {e}") from None
+    if value.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {value.dtype}")
+    if value.ndim != len(shape):
+        raise ValueError(f"{name}: expected a {len(shape)}-d array of shape {_show(shape)}, got shape {value.shape}")
+    for axis, (want, got) in enumerate(zip(shape, value.shape)):
+        if want is not None and want != got:
+            raise ValueError(f"{name}: expected shape {_show(shape)}, got {value.shape} (axis {axis})")
+    return np.ascontiguousarray(value)
+
+
+def _show(shape):
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+'''
+
+
+def _wrapper(e, sched):
+    params = ", ".join(v.name for v in e.inputs)
+    lines = [f"def {e.name}({params}):",
+             f'    """{_signature(e)}"""']
+    for v in e.inputs:
+        if v.shape:
+            lines.append(f"    {v.name} = _array({v.name}, {v.name!r}, {v.shape!r}, {v.dtype!r})")
+        elif v.dtype == "float64":
+            lines.append(f"    if type({v.name}) is not float:")
+            lines.append(f"        {v.name} = _scalar({v.name}, {v.name!r}, 'float64')")
+        else:
+            lines.append(f"    {v.name} = _scalar({v.name}, {v.name!r}, {v.dtype!r})")
+    if sched.context.checks:
+        for sym in sched.context.syms:
+            lines.append(f"    {sym.name} = {sym.expr}")
+        for lhs, rhs, what in sched.context.checks:
+            lines.append(f"    if {lhs} != {rhs}:")
+            lines.append(f"        raise ValueError(f\"{what}: run-time sizes differ: {lhs} = {{{lhs}}} but "
+                         f"{rhs} = {{{rhs}}}\")")
+    call = f"_{e.name}({params})"
+    scalars = [i for i, o in enumerate(e.outputs) if not o.shape]
+    if not scalars and e.structure is None:
+        lines.append(f"    return {call}")
+        return lines
+    lines.append(f"    out = {call}")
+    items = [f"np.{o.dtype}(out[{i}])" if not o.shape else f"out[{i}]" for i, o in enumerate(e.outputs)]
+    if e.structure is None:
+        lines.append(f"    return ({', '.join(items)}{',' if len(items) == 1 else ''})")
+    else:
+        groups, k = [], 0
+        for size in e.structure:   # 0: one bare item; n: a tuple of n items
+            part = items[k:k + max(size, 1)]
+            groups.append(part[0] if size == 0 else f"({', '.join(part)}{',' if len(part) == 1 else ''})")
+            k += max(size, 1)
+        lines.append(f"    return ({', '.join(groups)})")
+    return lines
+
+
+def emit_module(entries, model_name="model"):
+    """The full module source for ``entries`` (a list of :class:`Entry`)."""
+    return ModuleEmitter(entries, model_name).emit()

@@ -1,0 +1,271 @@
+"""The model-building DSL: numpy-named functions and operator overloading.
+
+Everything here is a thin, argument-checking front for ``apply``; the rules
+themselves live in the op registry.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import ir
+from .ir import Node
+from .ops.registry import apply, as_node
+from .shapes import ShapeError, normalize_axes, show
+
+# --- elementwise ---------------------------------------------------------------
+
+
+def _unary(name):
+    def fn(x):
+        return apply(name, x)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}."
+    return fn
+
+
+exp, log, sin, cos, tan, tanh, sqrt, sigmoid, relu, sign = (
+    _unary(n) for n in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "sign"))
+abs = _unary("abs")  # noqa: A001 - numpy's name, on purpose
+
+
+def add(a, b):
+    return apply("add", a, b)
+
+
+def subtract(a, b):
+    return apply("sub", a, b)
+
+
+def multiply(a, b):
+    return apply("mul", a, b)
+
+
+def divide(a, b):
+    return apply("div", a, b)
+
+
+def negative(a):
+    return apply("neg", a)
+
+
+def power(a, b):
+    return apply("pow", a, b)
+
+
+def maximum(a, b):
+    """Elementwise maximum; at a tie the adjoint is split 0.5/0.5."""
+    return apply("maximum", a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum; at a tie the adjoint is split 0.5/0.5."""
+    return apply("minimum", a, b)
+
+
+def where(cond, a, b):
+    """``a`` where ``cond`` holds, else ``b`` (cond is a boolean expression)."""
+    return apply("where", cond, a, b)
+
+
+def equal(a, b):
+    """Elementwise ``a == b`` (``==`` on nodes stays structural identity)."""
+    return apply("equal", a, b)
+
+
+def not_equal(a, b):
+    return apply("not_equal", a, b)
+
+
+def less(a, b):
+    return apply("less", a, b)
+
+
+def less_equal(a, b):
+    return apply("less_equal", a, b)
+
+
+def greater(a, b):
+    return apply("greater", a, b)
+
+
+def greater_equal(a, b):
+    return apply("greater_equal", a, b)
+
+
+def logical_and(a, b):
+    return apply("logical_and", a, b)
+
+
+def logical_not(a):
+    return apply("logical_not", a)
+
+
+def astype(x, dtype):
+    """Convert to another dtype (a no-op when it already has it)."""
+    x = as_node(x)
+    dtype = np.dtype(dtype).name
+    return x if x.dtype == dtype else apply("astype", x, dtype=dtype)
+
+
+def square(x):
+    return apply("pow", x, 2.0)
+
+
+# --- shapes ----------------------------------------------------------------------
+
+
+def _axes_attr(x, axis, what):
+    return normalize_axes(axis, x.ndim, what)
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+    """Sum over ``axis`` (None: all axes; int or tuple), as ``numpy.sum``."""
+    x = as_node(x)
+    axes = _axes_attr(x, axis, "sum")
+    if not axes and not keepdims:
+        return x
+    return apply("sum", x, axes=axes, keepdims=bool(keepdims))
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis``; the count comes from the run-time shape if needed."""
+    x = as_node(x)
+    axes = _axes_attr(x, axis, "mean")
+    return sum(x, axes, keepdims) / apply("count", x, axes=axes)
+
+
+def matmul(a, b):
+    """Matrix product with numpy's rules for 1-D and 2-D operands."""
+    return apply("matmul", a, b)
+
+
+def dot(a, b):
+    return matmul(a, b)
+
+
+def transpose(x, axes=None):
+    x = as_node(x)
+    axes = tuple(range(x.ndim))[::-1] if axes is None else tuple(a % x.ndim if isinstance(a, int) and x.ndim else a for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes of shape {show(x.shape)}")
+    if axes == tuple(range(x.ndim)):
+        return x
+    return apply("transpose", x, axes=axes)
+
+
+def reshape(x, shape):
+    x = as_node(x)
+    if isinstance(shape, int):
+        shape = (shape,)
+    return apply("reshape", x, shape=tuple(int(d) for d in shape))
+
+
+def broadcast_to(x, shape):
+    """Broadcast to a static ``shape`` (``None`` entries must match ``None`` in x)."""
+    x = as_node(x)
+    if isinstance(shape, int):
+        shape = (shape,)
+    return apply("broadcast", x, shape=tuple(shape))
+
+
+def broadcast_like(x, ref):
+    """Broadcast ``x`` to the (run-time) shape of ``ref``; ``ref`` is not read."""
+    x, ref = as_node(x), as_node(ref)
+    if x.shape == ref.shape:
+        return x
+    return apply("broadcast", x, ref, shape=ref.shape)
+
+
+def zeros_like(x):
+    x = as_node(x)
+    return broadcast_like(ir.const(0.0, dtype=x.dtype if x.dtype in ir.FLOAT_DTYPES else "float64"), x)
+
+
+def expand_dims(x, axis):
+    x = as_node(x)
+    axis = axis % (x.ndim + 1)
+    key = (slice(None),) * axis + (None,)
+    return x[key]
+
+
+def stack(items, axis=0):
+    items = [as_node(i) for i in items]
+    return apply("stack", *items, axis=axis)
+
+
+# --- ML -----------------------------------------------------------------------------
+
+
+def _single_axis(x, axis, what):
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{what}: axis must be a single int, got {axis!r}")
+    return normalize_axes(int(axis), x.ndim, what)[0]
+
+
+def softmax(x, axis=-1):
+    """Numerically stable softmax along one axis."""
+    x = as_node(x)
+    return apply("softmax", x, axis=_single_axis(x, axis, "softmax"))
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """Numerically stable log(sum(exp(x))) along one axis."""
+    x = as_node(x)
+    return apply("logsumexp", x, axis=_single_axis(x, axis, "logsumexp"), keepdims=bool(keepdims))
+
+
+def log_softmax(x, axis=-1):
+    x = as_node(x)
+    return x - logsumexp(x, axis, keepdims=True)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Per-row loss ``logsumexp(logits[i]) - logits[i, labels[i]]``, shape ``(N,)``.
+
+    ``labels`` are integer class indices (an int64 variable or constant array).
+    """
+    logits = as_node(logits)
+    labels = ir.const(np.asarray(labels)) if not isinstance(labels, Node) else labels
+    return apply("softmax_cross_entropy", logits, labels)
+
+
+def one_hot(labels, num_classes, dtype="float64"):
+    labels = ir.const(np.asarray(labels)) if not isinstance(labels, Node) else labels
+    return apply("one_hot", labels, num_classes=int(num_classes), dtype=np.dtype(dtype).name)
+
+
+# --- operators on Node ------------------------------------------------------------------
+
+
+def _index(x, key):
+    from .ops.linalg import normalize_key
+    return apply("index", x, key=normalize_key(key, x.shape))
+
+
+def _install_operators():
+    def binary(name, reflected=False):
+        if reflected:
+            return lambda self, other: apply(name, other, self)
+        return lambda self, other: apply(name, self, other)
+
+    for dunder, name in [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"),
+                         ("pow", "pow"), ("matmul", "matmul")]:
+        setattr(Node, f"__{dunder}__", binary(name))
+        setattr(Node, f"__r{dunder}__", binary(name, reflected=True))
+    for dunder, name in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal")]:
+        setattr(Node, f"__{dunder}__", binary(name))
+    Node.__neg__ = lambda self: apply("neg", self)
+    Node.__pos__ = lambda self: self
+    Node.__abs__ = lambda self: apply("abs", self)
+    Node.__getitem__ = _index
+    Node.T = property(lambda self: transpose(self))
+    Node.sum = lambda self, axis=None, keepdims=False: sum(self, axis, keepdims)
+    Node.mean = lambda self, axis=None, keepdims=False: mean(self, axis, keepdims)
+    Node.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 else shape)
+    Node.astype = lambda self, dtype: astype(self, dtype)
+    # ``==`` stays identity (structural, thanks to hash-consing); elementwise is sb.equal.
+    Node.__eq__ = object.__eq__
+    Node.__hash__ = object.__hash__
+
+
+_install_operators()

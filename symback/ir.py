@@ -1,0 +1,200 @@
+"""The IR: immutable, hash-consed expression nodes.
+
+Every distinct value is exactly one ``Node``: building the same op on the same
+arguments with the same attributes returns the node that already exists.  That
+gives common-subexpression elimination for free, before and after
+differentiation, and makes ``==`` on nodes (plain identity) a structural
+comparison, so nodes can be dict keys.
+
+This module knows nothing about individual ops; ``symback.ops`` owns their rules
+and calls :func:`intern` once it has worked out a node's shape and dtype.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+
+import numpy as np
+
+DTYPES = ("float64", "float32", "int64", "bool")
+FLOAT_DTYPES = ("float64", "float32")
+
+_serial = itertools.count()
+_table: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+
+
+class Node:
+    """One value of the DAG: ``op(args..., **attrs)`` with a static shape and dtype.
+
+    ``shape`` is a tuple whose entries are ints or ``None`` (a size known only at
+    call time).  ``attrs`` is a sorted tuple of ``(key, value)`` pairs so that it
+    hashes.  ``serial`` records creation order (used for default input order).
+    """
+
+    __slots__ = ("op", "args", "attrs", "shape", "dtype", "serial", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators
+
+    def __init__(self, op, args, attrs, shape, dtype):
+        self.op = op
+        self.args = args
+        self.attrs = attrs
+        self.shape = shape
+        self.dtype = dtype
+        self.serial = next(_serial)
+
+    def attr(self, key, default=None):
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return default
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def name(self):
+        """The variable's name for a ``var`` leaf, else ``None``."""
+        return self.attr("name") if self.op == "var" else None
+
+    @property
+    def value(self):
+        """The numpy value of a ``const`` leaf."""
+        return self.attr("value").array if self.op == "const" else None
+
+    def __repr__(self):
+        from .printing import format_expr
+        return format_expr(self)
+
+    def __bool__(self):
+        raise TypeError(
+            "the truth value of a symback expression is not known at build time; "
+            "use sb.where(cond, a, b) for a data-dependent choice")
+
+    def __iter__(self):
+        raise TypeError("symback expressions are not iterable; index them explicitly")
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a scalar expression")
+        if self.shape[0] is None:
+            raise TypeError("len() of an expression whose first dimension is only known at call time")
+        return self.shape[0]
+
+
+class ConstValue:
+    """A numpy array wrapped so that it hashes and compares by content."""
+
+    __slots__ = ("array", "_key")
+
+    def __init__(self, array):
+        array = np.array(array, copy=True)
+        array.flags.writeable = False
+        self.array = array
+        self._key = (array.dtype.str, array.shape, array.tobytes())
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __eq__(self, other):
+        return isinstance(other, ConstValue) and self._key == other._key
+
+    def __repr__(self):
+        return np.array2string(self.array, threshold=6)
+
+
+def freeze_attrs(attrs):
+    """Attributes as a hashable, order-independent tuple."""
+    return tuple(sorted(attrs.items()))
+
+
+def intern(op, args, attrs, shape, dtype):
+    """The one constructor of nodes: return the existing node or make it."""
+    args = tuple(args)
+    attrs = freeze_attrs(attrs) if isinstance(attrs, dict) else tuple(attrs)
+    shape = tuple(shape)
+    key = (op, tuple(id(a) for a in args), attrs, shape, dtype)
+    node = _table.get(key)
+    if node is None:
+        node = Node(op, args, attrs, shape, dtype)
+        _table[key] = node
+    return node
+
+
+def var(name, shape=(), dtype="float64"):
+    """An input leaf.  ``shape`` entries may be ``None`` (sized at call time)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"var: name {name!r} must be a Python identifier")
+    if isinstance(shape, int):
+        shape = (shape,)
+    shape = tuple(shape)
+    for d in shape:
+        if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
+            raise ValueError(f"var {name!r}: shape {shape} must hold non-negative ints or None")
+    shape = tuple(None if d is None else int(d) for d in shape)
+    dtype = np.dtype(dtype).name
+    if dtype not in DTYPES:
+        raise TypeError(f"var {name!r}: dtype {dtype} is not one of {', '.join(DTYPES)}")
+    return intern("var", (), {"name": name}, shape, dtype)
+
+
+def const(value, dtype=None):
+    """A constant leaf; Python numbers and numpy arrays promote automatically."""
+    if isinstance(value, Node):
+        return value
+    array = np.asarray(value)
+    if dtype is None:
+        if array.dtype.kind == "f":
+            dtype = array.dtype.name if array.dtype.name in FLOAT_DTYPES else "float64"
+        elif array.dtype.kind in "iu":
+            dtype = "int64"
+        elif array.dtype.kind == "b":
+            dtype = "bool"
+        else:
+            raise TypeError(f"const: cannot make a constant of dtype {array.dtype}")
+    array = array.astype(dtype)
+    return intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
+
+
+def is_const(node, value=None):
+    """True for a constant leaf (optionally: every element equal to ``value``)."""
+    if node.op != "const":
+        return False
+    return value is None or bool(np.all(node.value == value))
+
+
+def shapes_static(shape):
+    """True when every dimension is a known int."""
+    return all(isinstance(d, int) for d in shape)
+
+
+def topo_order(outputs):
+    """Every node reachable from ``outputs``, each after its arguments.
+
+    Iterative (no recursion), deterministic: arguments are visited left to right.
+    """
+    order, state = [], {}
+    for root in outputs:
+        if id(root) in state:
+            continue
+        stack = [(root, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                if id(node) in state:
+                    continue
+                state[id(node)] = 1
+            if i < len(node.args):
+                stack.append((node, i + 1))
+                arg = node.args[i]
+                if id(arg) not in state:
+                    stack.append((arg, 0))
+            else:
+                state[id(node)] = 2
+                order.append(node)
+    return order
+
+
+def variables(outputs):
+    """The ``var`` leaves that ``outputs`` depend on, in order of creation."""
+    return sorted((n for n in topo_order(outputs) if n.op == "var"), key=lambda n: n.serial)

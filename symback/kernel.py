@@ -1,0 +1,150 @@
+"""compile(): IR -> source -> file -> import -> Kernel.
+
+The module is written (atomically) to a file named by a hash of its text and
+imported from there, never ``exec``'d from a string: Numba's on-disk cache
+only works for file-backed modules, and with a content-addressed name a second
+process that builds the same model finds both the module and its machine code.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from .autodiff import grad
+from .backend.numba import Entry, emit_module
+from .ir import Node, variables
+from .ops.registry import as_node
+from .shapes import show
+
+
+def cache_dir():
+    """Where compiled modules live: ``$SYMBACK_CACHE_DIR`` or ``~/.cache/symback``."""
+    root = os.environ.get("SYMBACK_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "symback")
+    path = Path(root) / "kernels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` so that no reader ever sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _import(path, module_name):
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+class Kernel:
+    """A compiled model: call it for its main entry point; other entry points
+    are attributes (``kernel.forward``); ``source`` is the module's text."""
+
+    def __init__(self, source, entries, main, name):
+        self.source = source
+        self.name = name
+        self.entries = {e.name: e for e in entries}
+        self.inputs = [v.name for v in entries[0].inputs]
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+        self.path = cache_dir() / f"{name}_{digest}.py"
+        if not self.path.exists() or self.path.read_text(encoding="utf-8") != source:
+            write_atomic(self.path, source)
+        self.module = _import(self.path, f"symback_kernels.{name}_{digest}")
+        self._main = getattr(self.module, main)
+
+    def __call__(self, *args):
+        return self._main(*args)
+
+    def __getattr__(self, item):
+        entries = self.__dict__.get("entries", {})
+        if item in entries:
+            return getattr(self.module, item)
+        raise AttributeError(f"Kernel {self.__dict__.get('name')!r} has no entry point {item!r} "
+                             f"(it has {', '.join(entries)})")
+
+    def save(self, path):
+        """Write the module as a standalone file (atomically)."""
+        write_atomic(path, self.source)
+        return Path(path)
+
+    def __repr__(self):
+        return f"<symback Kernel {self.name!r}: {', '.join(self.entries)}; inputs {', '.join(self.inputs)}>"
+
+
+def _name(name, default):
+    name = name or default
+    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        raise ValueError(f"compile: kernel name {name!r} must be a Python identifier")
+    return name
+
+
+def _check_inputs(inputs, outputs, what):
+    for v in inputs:
+        if not isinstance(v, Node) or v.op != "var":
+            raise TypeError(f"{what}: inputs must be variables made with sb.var, got {v!r}")
+    if len({id(v) for v in inputs}) != len(inputs):
+        raise ValueError(f"{what}: an input is listed twice")
+
+
+def compile(outputs, inputs=None, name=None):  # noqa: A001 - the contract's name
+    """A :class:`Kernel` computing ``outputs``; calling it with positional arrays
+    for ``inputs`` returns a tuple, one item per output."""
+    single = isinstance(outputs, Node)
+    outputs = [as_node(outputs)] if single else [as_node(o) for o in outputs]
+    inputs = variables(outputs) if inputs is None else list(inputs)
+    _check_inputs(inputs, outputs, "compile")
+    name = _name(name, "kernel")
+    entry = Entry("forward", inputs, outputs, [f"out{i}" if len(outputs) > 1 else "out" for i in range(len(outputs))])
+    return Kernel(emit_module([entry], name), [entry], "forward", name)
+
+
+def value_and_grad(y, wrt, inputs=None, name=None):
+    """A :class:`Kernel` whose call returns ``(value, (g1, g2, ...))``; its
+    ``forward`` entry point computes the value alone, with the same arguments."""
+    y = as_node(y)
+    single = isinstance(wrt, Node)
+    wrt = [wrt] if single else list(wrt)
+    grads = grad(y, wrt)
+    if inputs is None:
+        rest = [v for v in variables([y]) if all(v is not w for w in wrt)]
+        inputs = wrt + rest
+    inputs = list(inputs)
+    _check_inputs(inputs, [y], "value_and_grad")
+    for w in wrt:
+        if all(w is not v for v in inputs):
+            raise ValueError(f"value_and_grad: {w.name} is differentiated but not among the inputs")
+    if y.shape != ():
+        raise ValueError(f"value_and_grad: the output must be a scalar, got shape {show(y.shape)}")
+    name = _name(name, "model")
+    entries = [
+        Entry("forward", inputs, [y], ["value"], None, "the value alone"),
+        Entry("value_and_grad", inputs, [y] + grads, ["value"] + [f"g_{w.name}" for w in wrt],
+              [0, len(wrt)], "(value, (" + ", ".join(f"d value/d {w.name}" for w in wrt) + "))"),
+    ]
+    return Kernel(emit_module(entries, name), entries, "value_and_grad", name)

@@ -1,0 +1,1 @@
+"""Graph passes: algebraic simplification (applied as nodes are built), CSE and DCE."""

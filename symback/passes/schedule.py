@@ -1,0 +1,166 @@
+"""Scheduling: order the live nodes of a kernel into steps and fuse loops.
+
+A kernel body is a list of steps, each of one of three kinds:
+
+* ``Scalar``  -- one 0-d elementwise node, a straight-line statement;
+* ``Block``   -- one node emitted by its op's ``block`` rule (matmul, softmax, ...);
+* ``Loop``    -- a fused loop nest over one iteration space: elementwise nodes of
+  that shape computed as scalar locals, plus ``sum`` reductions accumulated in
+  the same pass.  Only the members that something outside the loop reads get
+  an array (``buffered``); the rest never leave registers.
+
+Nodes are placed greedily in topological order: an elementwise node joins the
+earliest loop of its shape all of whose inputs are already available (computed
+in an earlier step, or an earlier member of that loop); otherwise it opens a new
+loop.  This fuses both long elementwise chains and independent chains over the
+same shape (forward and backward elementwise work, for instance).
+
+Run-time sizes are resolved here too: every op's shape rule is re-run with the
+inputs' unknown sizes as :class:`~symback.shapes.Sym`, which records every
+equality the kernel must check before it runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir import Node, topo_order
+from ..ops.registry import OPS
+from ..shapes import DimContext, ShapeError, resolve, set_context, show
+
+
+@dataclass
+class Scalar:
+    node: Node
+
+
+@dataclass
+class Block:
+    node: Node
+
+
+@dataclass
+class Loop:
+    shape: tuple                       # run-time dims of the iteration space
+    members: list = field(default_factory=list)     # elementwise nodes, in order
+    reductions: list = field(default_factory=list)  # sum nodes fed by this space
+
+
+@dataclass
+class Schedule:
+    inputs: list
+    outputs: list
+    steps: list
+    dims: dict          # id(node) -> run-time shape (ints and Syms)
+    buffered: set       # ids of loop members that need an array
+    consts: list        # array constants, in order of first use
+    context: DimContext
+    readers: dict       # id(node) -> list of consumer nodes
+
+
+def _same_space(a, b):
+    return len(a) == len(b) and all(resolve(x) is resolve(y) or resolve(x) == resolve(y)
+                                    for x, y in zip(a, b))
+
+
+def _read_args(node):
+    op = OPS[node.op]
+    return [a for i, a in enumerate(node.args) if i not in op.shape_args]
+
+
+def schedule(outputs, inputs):
+    """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars."""
+    order = topo_order(outputs)
+    input_ids = {id(v) for v in inputs}
+    names = {}
+    for v in inputs:
+        other = names.setdefault(v.name, v)
+        if other is not v:
+            raise ValueError(f"compile: two different inputs are named {v.name!r} "
+                             f"(shapes {show(other.shape)} and {show(v.shape)})")
+    for node in order:
+        if node.op == "var" and id(node) not in input_ids:
+            raise ValueError(f"compile: the outputs depend on variable {node.name!r}, "
+                             "which is not among the inputs")
+
+    ctx = DimContext()
+    previous = set_context(ctx)
+    try:
+        dims = _runtime_shapes(order, ctx)
+    finally:
+        set_context(previous)
+
+    steps, place, consts, readers = [], {}, [], {}
+    for node in order:
+        for a in _read_args(node):
+            readers.setdefault(id(a), []).append(node)
+    for node in order:
+        kind = OPS[node.op].kind
+        if kind == "leaf":
+            if node.op == "const" and node.shape:
+                consts.append(node)
+            place[id(node)] = (-1, "leaf")
+        elif kind == "elementwise" and not node.shape:
+            steps.append(Scalar(node))
+            place[id(node)] = (len(steps) - 1, "scalar")
+        elif kind == "elementwise":
+            i = _join_loop(steps, place, node, dims[id(node)], member=True)
+            steps[i].members.append(node)
+            place[id(node)] = (i, "member")
+        elif kind == "reduce":
+            arg = node.args[0]
+            i = _join_loop(steps, place, node, dims[id(arg)], member=False)
+            steps[i].reductions.append(node)
+            place[id(node)] = (i, "reduction")
+        else:
+            steps.append(Block(node))
+            place[id(node)] = (len(steps) - 1, "block")
+
+    out_ids = {id(o) for o in outputs}
+    buffered = set()
+    for step in steps:
+        if isinstance(step, Loop):
+            here = {id(m) for m in step.members} | {id(r) for r in step.reductions}
+            for m in step.members:
+                if id(m) in out_ids or any(id(r) not in here for r in readers.get(id(m), ())):
+                    buffered.add(id(m))
+    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers)
+
+
+def _join_loop(steps, place, node, space, member):
+    """Index of the loop over ``space`` that ``node`` can join, opening one if none can."""
+    def available(i):
+        for a in _read_args(node):
+            step, kind = place[id(a)]
+            if step < i or kind == "leaf":
+                continue
+            if step == i and kind == "member" and member:
+                continue
+            if step == i and kind == "member" and not member and a is node.args[0]:
+                continue  # a reduction reads its own loop's member as a local
+            return False
+        return True
+
+    for i, step in enumerate(steps):
+        if isinstance(step, Loop) and _same_space(step.shape, space) and available(i):
+            return i
+    steps.append(Loop(tuple(space)))
+    return len(steps) - 1
+
+
+def _runtime_shapes(order, ctx):
+    dims = {}
+    for node in order:
+        if node.op == "var":
+            dims[id(node)] = tuple(ctx.input_dim(node.name, i) if d is None else d
+                                   for i, d in enumerate(node.shape))
+        elif node.op == "const":
+            dims[id(node)] = node.shape
+        else:
+            op = OPS[node.op]
+            try:
+                shape, _ = op.infer([dims[id(a)] for a in node.args], [a.dtype for a in node.args],
+                                    dict(node.attrs))
+            except ShapeError as e:
+                raise ShapeError(f"compile: {e}") from None
+            dims[id(node)] = tuple(shape)
+    return dims

@@ -1,0 +1,115 @@
+"""Safe algebraic identities, as data: one table of rewrite rules per op.
+
+``apply`` consults :data:`RULES` before it interns a node, so every graph --
+the model and its derivatives -- is built already simplified.  A rule takes
+``(args, attrs, shape, dtype)`` and returns a replacement node or ``None``.
+
+Deliberately absent: ``x * 0 -> 0`` (and ``0 * x``, ``x - x -> 0``,
+``x / x -> 1``).  Under IEEE semantics ``inf * 0`` and ``nan * 0`` are nan, so
+folding them would turn a kernel that should report nan into one that silently
+returns 0.  Reverse mode never needs them: symbolic zero adjoints are ``None``
+and are never materialised.
+"""
+from __future__ import annotations
+
+from ..ir import is_const
+
+
+def _same(node, shape, dtype):
+    """``node`` can stand for the result only if nothing about it changes."""
+    return node.shape == shape and node.dtype == dtype
+
+
+def _identity(position, value):
+    """``op(.., x, ..)`` with the other argument the constant ``value`` is x."""
+    other = 1 - position
+
+    def rule(args, attrs, shape, dtype):
+        if is_const(args[other], value) and _same(args[position], shape, dtype):
+            return args[position]
+    return rule
+
+
+def _sub_from_zero(args, attrs, shape, dtype):
+    if is_const(args[0], 0) and _same(args[1], shape, dtype):
+        from ..dsl import negative
+        return negative(args[1])
+
+
+def _times_minus_one(args, attrs, shape, dtype):
+    for i in (0, 1):
+        if is_const(args[1 - i], -1) and _same(args[i], shape, dtype):
+            from ..dsl import negative
+            return negative(args[i])
+
+
+def _double_negation(args, attrs, shape, dtype):
+    if args[0].op == "neg":
+        return args[0].args[0]
+
+
+def _same_branches(args, attrs, shape, dtype):
+    if args[1] is args[2] and _same(args[1], shape, dtype):
+        return args[1]
+
+
+def _noop_shape(args, attrs, shape, dtype):
+    if _same(args[0], shape, dtype):
+        return args[0]
+
+
+def _transpose_of_transpose(args, attrs, shape, dtype):
+    inner = args[0]
+    if inner.op == "transpose":
+        from ..dsl import transpose
+        outer = attrs["axes"]
+        first = inner.attr("axes")
+        return transpose(inner.args[0], tuple(first[a] for a in outer))
+
+
+def _reshape_of_reshape(args, attrs, shape, dtype):
+    if args[0].op == "reshape":
+        from ..dsl import reshape
+        return reshape(args[0].args[0], attrs["shape"])
+
+
+def _index_everything(args, attrs, shape, dtype):
+    if all(k == ("s", None, None, None) or (k[0] == "s" and k[1] == 0 and k[3] == 1
+                                             and k[2] == d)
+           for k, d in zip(attrs["key"], args[0].shape)) and _same(args[0], shape, dtype):
+        return args[0]
+
+
+def _adjoint_of_constant(args, attrs, shape, dtype):
+    """``adjoint_mul(c, d)`` with a nonzero constant ``c`` is plain ``c * d``."""
+    g = args[0]
+    if g.op == "const" and not g.shape and g.value != 0:
+        from ..dsl import multiply
+        return multiply(g, args[1])
+
+
+RULES = {
+    "adjoint_mul": [_adjoint_of_constant],
+    "add": [_identity(0, 0), _identity(1, 0)],
+    "sub": [_identity(0, 0), _sub_from_zero],
+    "mul": [_identity(0, 1), _identity(1, 1), _times_minus_one],
+    "div": [_identity(0, 1)],
+    "pow": [_identity(0, 1)],
+    "neg": [_double_negation],
+    "where": [_same_branches],
+    "broadcast": [_noop_shape],
+    "reshape": [_noop_shape, _reshape_of_reshape],
+    "transpose": [_transpose_of_transpose],
+    "astype": [_noop_shape],
+    "index": [_index_everything],
+}
+
+
+def rewrite(op, args, attrs, shape, dtype):
+    """The first rule of ``op`` that fires, or ``None``."""
+    for rule in RULES.get(op, ()):
+        out = rule(args, attrs, shape, dtype)
+        if out is not None:
+            return out
+    return None
+
