@@ -43,10 +43,9 @@ def fit(c, target):
     if len(c.shape) >= len(target.shape):
         axes = broadcast_axes(target.shape, c.shape)
         if axes:
-            c = F.sum(c, axes, keepdims=True)
-        lead = len(c.shape) - len(target.shape)
-        if lead:
-            c = c[(0,) * lead + (Ellipsis,)]
+            c = F.sum(c, axes)
+        if c.shape != target.shape and len(c.shape) < len(target.shape):
+            c = F.reshape(c, tuple(-1 if d is None else d for d in target.shape))
     if c.shape != target.shape:
         c = F.broadcast_like(c, target)
     return c

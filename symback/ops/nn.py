@@ -63,10 +63,18 @@ def _sce_block(em, node, out, args):
     ]
 
 
+def _per_row(g):
+    """``g`` (N,) as a column that broadcasts over classes; a broadcast scalar
+    (the adjoint of a mean) stays the scalar, so no column is materialised."""
+    if g.op == "broadcast" and not g.args[0].shape:
+        return g.args[0]
+    return g[:, None]
+
+
 def _sce_vjp(node, g):
     logits, labels = node.args
     delta = F.softmax(logits, 1) - F.one_hot(labels, logits.shape[1], node.dtype)
-    return delta * g[:, None], None
+    return delta * _per_row(g), None
 
 
 def _sce_jvp(node, t):

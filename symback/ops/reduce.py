@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dsl as F
-from ..shapes import resolve
 from .registry import Op, float_dtype, register, result_dtype
 
 
@@ -27,6 +26,8 @@ def expand_reduced(g, node, x):
     """Bring an adjoint of a reduction over ``x`` back to ``x``'s rank (size 1 on
     the reduced axes) and broadcast it to ``x``'s shape."""
     axes = _attr_axes(dict(node.attrs))
+    if not g.shape:
+        return F.broadcast_like(g, x)
     if not dict(node.attrs).get("keepdims", False):
         key = tuple(None if i in axes else slice(None) for i in range(x.ndim))
         g = g[key] if axes else g
@@ -83,67 +84,82 @@ def _np_softmax(x, axis):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def axis_loops(em, x, axis):
-    """Source for viewing ``x`` as (pre, n, post) around ``axis``: returns the
-    three size expressions and the line binding the 3-d view's name."""
-    dims = em.dims(x)
-    pre = " * ".join(dims[:axis]) or "1"
-    post = " * ".join(dims[axis + 1:]) or "1"
-    return pre, dims[axis], post
+class AxisView:
+    """How a block rule walks one axis of ``x``: as rows of a 2-d array when the
+    axis is the last one (no copy for 2-d input), else as (pre, n, post)."""
+
+    def __init__(self, em, x, src, axis, prefix):
+        dims = em.dims(x)
+        self.pre = " * ".join(dims[:axis]) or "1"
+        self.n = dims[axis]
+        self.post = " * ".join(dims[axis + 1:]) or "1"
+        self.flat = self.post == "1"
+        if self.flat and len(dims) == 2:
+            self.view, self.setup = src, []
+        else:
+            self.view = em.fresh(f"{prefix}_{'2d' if self.flat else '3d'}")
+            self.setup = [f"{self.view} = np.ascontiguousarray({src}).reshape({self.shape()})"]
+
+    def shape(self):
+        return f"({self.pre}, {self.n})" if self.flat else f"({self.pre}, {self.n}, {self.post})"
+
+    def at(self, array, j="j"):
+        return f"{array}[p, {j}]" if self.flat else f"{array}[p, {j}, q]"
+
+    def loops(self):
+        """The loop headers over every position but the axis, and their indent."""
+        if self.flat:
+            return [f"for p in range({self.pre}):"], "    "
+        return [f"for p in range({self.pre}):", f"    for q in range({self.post}):"], "        "
+
+
+def _max_and_sum(v, x, m, s, zero):
+    """Lines that set ``m`` to the axis maximum (0 if not finite) and zero ``s``."""
+    return [
+        f"{m} = -np.inf",
+        f"for j in range({v.n}):",
+        f"    {m} = max({m}, {v.at(x)})",
+        f"if not np.isfinite({m}):",
+        f"    {m} = {zero}",
+        f"{s} = {zero}",
+    ]
 
 
 def _softmax_block(em, node, out, args):
-    (x,) = args
-    axis = node.attr("axis")
-    pre, n, post = axis_loops(em, node.args[0], axis)
-    x3, o3 = em.fresh(f"{x}_3d"), em.fresh(f"{out}_3d")
+    v = AxisView(em, node.args[0], args[0], node.attr("axis"), args[0])
+    o = out if v.setup == [] else em.fresh(f"{out}_{'2d' if v.flat else '3d'}")
     m, s, e = em.fresh("m"), em.fresh("s"), em.fresh("e")
-    zero = em.lit(0.0, node.dtype)
-    return [
-        f"{x3} = np.ascontiguousarray({x}).reshape(({pre}, {n}, {post}))",
-        f"{o3} = np.empty(({pre}, {n}, {post}), dtype=np.{node.dtype})",
-        f"for p in range({pre}):",
-        f"    for q in range({post}):",
-        f"        {m} = -np.inf",
-        f"        for j in range({n}):",
-        f"            {m} = max({m}, {x3}[p, j, q])",
-        f"        if not np.isfinite({m}):",
-        f"            {m} = {zero}",
-        f"        {s} = {zero}",
-        f"        for j in range({n}):",
-        f"            {e} = np.exp({x3}[p, j, q] - {m})",
-        f"            {o3}[p, j, q] = {e}",
-        f"            {s} += {e}",
-        f"        for j in range({n}):",
-        f"            {o3}[p, j, q] /= {s}",
-        f"{out} = {o3}.reshape({em.shape_src(node)})",
+    heads, ind = v.loops()
+    body = _max_and_sum(v, v.view, m, s, em.lit(0.0, node.dtype)) + [
+        f"for j in range({v.n}):",
+        f"    {e} = np.exp({v.at(v.view)} - {m})",
+        f"    {v.at(o)} = {e}",
+        f"    {s} += {e}",
+        f"for j in range({v.n}):",
+        f"    {v.at(o)} /= {s}",
     ]
+    lines = v.setup + [f"{o} = np.empty({v.shape()}, dtype=np.{node.dtype})"] + heads
+    lines += [ind + b for b in body]
+    if o != out:
+        lines.append(f"{out} = {o}.reshape({em.shape_src(node)})")
+    return lines
 
 
 def _logsumexp_block(em, node, out, args):
-    (x,) = args
-    axis = node.attr("axis")
-    pre, n, post = axis_loops(em, node.args[0], axis)
-    x3, o2 = em.fresh(f"{x}_3d"), em.fresh(f"{out}_2d")
+    v = AxisView(em, node.args[0], args[0], node.attr("axis"), args[0])
+    o = em.fresh(f"{out}_2d")
     m, s = em.fresh("m"), em.fresh("s")
-    zero = em.lit(0.0, node.dtype)
-    return [
-        f"{x3} = np.ascontiguousarray({x}).reshape(({pre}, {n}, {post}))",
-        f"{o2} = np.empty(({pre}, {post}), dtype=np.{node.dtype})",
-        f"for p in range({pre}):",
-        f"    for q in range({post}):",
-        f"        {m} = -np.inf",
-        f"        for j in range({n}):",
-        f"            {m} = max({m}, {x3}[p, j, q])",
-        f"        if not np.isfinite({m}):",
-        f"            {m} = {zero}",
-        f"        {s} = {zero}",
-        f"        for j in range({n}):",
-        f"            {s} += np.exp({x3}[p, j, q] - {m})",
-        f"        {o2}[p, q] = {m} + np.log({s})",
-        (f"{out} = {o2}.reshape({em.shape_src(node)})" if node.shape
-         else f"{out} = {o2}[0, 0]"),
+    heads, ind = v.loops()
+    at_out = f"{o}[p, 0]" if v.flat else f"{o}[p, q]"
+    body = _max_and_sum(v, v.view, m, s, em.lit(0.0, node.dtype)) + [
+        f"for j in range({v.n}):",
+        f"    {s} += np.exp({v.at(v.view)} - {m})",
+        f"{at_out} = {m} + np.log({s})",
     ]
+    lines = v.setup + [f"{o} = np.empty(({v.pre}, {'1' if v.flat else v.post}), dtype=np.{node.dtype})"] + heads
+    lines += [ind + b for b in body]
+    lines.append(f"{out} = {o}.reshape({em.shape_src(node)})" if node.shape else f"{out} = {o}[0, 0]")
+    return lines
 
 
 def _softmax_vjp(node, g):
@@ -189,4 +205,4 @@ register(Op(
     block=_logsumexp_block, sympy=_sympy_logsumexp,
 ))
 
-__all__ = ["expand_reduced", "axis_loops", "resolve"]
+__all__ = ["expand_reduced", "AxisView"]

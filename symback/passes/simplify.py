@@ -67,6 +67,16 @@ def _transpose_of_transpose(args, attrs, shape, dtype):
         return transpose(inner.args[0], tuple(first[a] for a in outer))
 
 
+def _transpose_of_matmul(args, attrs, shape, dtype):
+    """``(a @ b).T = b.T @ a.T``: BLAS takes transposed operands for free,
+    while transposing a product's result would cost a copy."""
+    inner = args[0]
+    if inner.op == "matmul" and inner.args[0].ndim == 2 and inner.args[1].ndim == 2:
+        from ..dsl import matmul, transpose
+        a, b = inner.args
+        return matmul(transpose(b), transpose(a))
+
+
 def _reshape_of_reshape(args, attrs, shape, dtype):
     if args[0].op == "reshape":
         from ..dsl import reshape
@@ -99,7 +109,7 @@ RULES = {
     "where": [_same_branches],
     "broadcast": [_noop_shape],
     "reshape": [_noop_shape, _reshape_of_reshape],
-    "transpose": [_transpose_of_transpose],
+    "transpose": [_transpose_of_transpose, _transpose_of_matmul],
     "astype": [_noop_shape],
     "index": [_index_everything],
 }
