@@ -12,7 +12,25 @@ and are never materialised.
 """
 from __future__ import annotations
 
-from ..ir import is_const
+import numpy as np
+
+
+def is_const(node, value=None):
+    """A constant (looking through a broadcast of one) equal to ``value`` everywhere."""
+    while node.op == "broadcast":
+        node = node.args[0]
+    if node.op != "const":
+        return False
+    return value is None or bool(np.all(node.value == value))
+
+
+def scalar_value(node):
+    """The value of a scalar constant, or of a broadcast of one; else ``None``."""
+    while node.op == "broadcast":
+        node = node.args[0]
+    if node.op == "const" and node.value.size == 1:
+        return node.value.reshape(()).item()
+    return None
 
 
 def _same(node, shape, dtype):
@@ -92,10 +110,10 @@ def _index_everything(args, attrs, shape, dtype):
 
 def _adjoint_of_constant(args, attrs, shape, dtype):
     """``adjoint_mul(c, d)`` with a nonzero constant ``c`` is plain ``c * d``."""
-    g = args[0]
-    if g.op == "const" and not g.shape and g.value != 0:
+    c = scalar_value(args[0])
+    if c is not None and c != 0:
         from ..dsl import multiply
-        return multiply(g, args[1])
+        return multiply(args[0], args[1])
 
 
 RULES = {
