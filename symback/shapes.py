@@ -42,7 +42,7 @@ class DimContext:
 
     def __init__(self):
         self.syms = []
-        self.checks = []  # (lhs source, rhs source, what)
+        self.checks = []  # (lhs source, rhs source, what): lhs == rhs must hold
 
     def input_dim(self, var_name, axis):
         sym = Sym(f"{var_name}_d{axis}", f"{var_name}.shape[{axis}]")

@@ -335,10 +335,11 @@ def _wrapper(e, sched):
     if sched.context.checks:
         for sym in sched.context.syms:
             lines.append(f"    {sym.name} = {sym.expr}")
+        labels = {sym.name: sym.expr for sym in sched.context.syms if ".shape[" in sym.expr}
         for lhs, rhs, what in sched.context.checks:
+            left, right = labels.get(lhs, lhs), labels.get(rhs, rhs)
             lines.append(f"    if {lhs} != {rhs}:")
-            lines.append(f"        raise ValueError(f\"{what}: run-time sizes differ: {lhs} = {{{lhs}}} but "
-                         f"{rhs} = {{{rhs}}}\")")
+            lines.append(f"        raise ValueError(f\"{what}: {left} is {{{lhs}}} but {right} is {{{rhs}}}; they must be equal\")")
     call = f"_{e.name}({params})"
     scalars = [i for i, o in enumerate(e.outputs) if not o.shape]
     if not scalars and e.structure is None:
