@@ -143,7 +143,7 @@ def value_and_grad(y, wrt, inputs=None, name=None):
         raise ValueError(f"value_and_grad: the output must be a scalar, got shape {show(y.shape)}")
     name = _name(name, "model")
     entries = [
-        Entry("forward", inputs, [y], ["value"], None, "the value alone"),
+        Entry("forward", inputs, [y], ["value"], [0], "the value alone"),
         Entry("value_and_grad", inputs, [y] + grads, ["value"] + [f"g_{w.name}" for w in wrt],
               [0, len(wrt)], "(value, (" + ", ".join(f"d value/d {w.name}" for w in wrt) + "))"),
     ]

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir import Node, topo_order
+from ..ir import Node
 from ..ops.registry import OPS
 from ..shapes import DimContext, ShapeError, resolve, set_context, show
+from .dce import live_nodes
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _read_args(node):
 
 def schedule(outputs, inputs):
     """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars."""
-    order = topo_order(outputs)
+    order = live_nodes(outputs)
     input_ids = {id(v) for v in inputs}
     names = {}
     for v in inputs:
