@@ -14,5 +14,7 @@ from .autodiff import grad, jvp, jacobian, hvp
 from .interpret import evaluate
 from .kernel import Kernel, compile, value_and_grad
 from .sympy_bridge import to_sympy, from_sympy, check
+from .explain import explain
+from .graph import to_dot
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,0 +1,113 @@
+"""``explain``: the forward and backward pass written out as the lecture does.
+
+The forward pass is one line per intermediate, ``c = a / b = 3.2``; the backward
+pass is the adjoint equations in the same names, ``g_c = g_f * (1 / a) = ...``,
+one term per consumer, summed at fan-out.  The local derivatives come from the
+ops' own VJP rules applied to a symbolic adjoint, so what is printed is exactly
+what reverse mode computes.
+"""
+from __future__ import annotations
+
+import string
+
+from . import ir
+from .autodiff import _active, _check_wrt, fit
+from .interpret import evaluate
+from .ops.registry import OPS, as_node
+from .printing import format_value, infix
+
+
+class Explanation:
+    """The lines of an explanation; ``str()`` gives the text, ``values`` the numbers."""
+
+    def __init__(self, forward, backward, gradient):
+        self.forward, self.backward, self.gradient = forward, backward, gradient
+
+    def __str__(self):
+        out = ["forward pass:"] + ["  " + line for line, _ in self.forward]
+        out += ["", "backward pass (adjoints g_v = d y / d v):"] + ["  " + line for line, _ in self.backward]
+        out += ["", "gradient:"] + [f"  d y / d {name} = {format_value(v)}" for name, v in self.gradient.items()]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+
+def _letters(taken):
+    for n in range(1, 4):
+        for combo in _product(string.ascii_lowercase, n):
+            if combo not in taken:
+                yield combo
+    i = 0
+    while True:
+        i += 1
+        yield f"t{i}"
+
+
+def _product(alphabet, n):
+    if n == 1:
+        yield from alphabet
+        return
+    for head in alphabet:
+        for tail in _product(alphabet, n - 1):
+            yield head + tail
+
+
+def lecture_names(order, y, fixed=None):
+    """Names as the lecture gives them: inputs keep theirs, the output is ``y``,
+    intermediates are ``a, b, c, ...`` (never ``g``, kept for adjoints)."""
+    fixed = fixed or {}
+    taken = {n.name for n in order if n.op == "var"} | set(fixed.values())
+    fresh = _letters(taken | {"y", "g"})
+    names = {}
+    for n in order:
+        if n.op == "var":
+            names[id(n)] = n.name
+        elif id(n) in fixed:
+            names[id(n)] = fixed[id(n)]
+        elif n.op != "const":
+            names[id(n)] = "y" if n is y else next(fresh)
+    return names
+
+
+def explain(y, wrt, at):
+    """Forward values and adjoint equations of scalar ``y`` at the point ``at``
+    (a dict: variable name -> value)."""
+    y = as_node(y)
+    wrt = [wrt] if isinstance(wrt, ir.Node) else list(wrt)
+    _check_wrt(wrt, "explain")
+    order = ir.topo_order([y])
+    names = lecture_names(order, y)
+    values = dict(zip([id(n) for n in order], evaluate(order, at)))
+
+    forward = []
+    for n in order:
+        if n.op in ("var", "const") or n.op == "broadcast":
+            continue
+        rhs = infix(ir.intern(n.op, n.args, n.attrs, n.shape, n.dtype), {k: v for k, v in names.items()
+                                                                           if k != id(n)})
+        forward.append((f"{names[id(n)]} = {rhs} = {format_value(values[id(n)])}", values[id(n)]))
+
+    active = _active(order, wrt)
+    at_nodes = {n: at[n.name] for n in order if n.op == "var"}
+    adjoint, terms = {id(y): 1.0}, {}
+    for k, n in enumerate(reversed(order)):
+        if id(n) not in adjoint or not n.args or id(n) not in active:
+            continue
+        g = ir.var(f"adjoint{k}", n.shape, n.dtype)   # a stand-in for g_n in the VJP rule
+        op = OPS[n.op]
+        for i, (arg, c) in enumerate(zip(n.args, op.vjp(n, g))):
+            if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
+                continue
+            c = fit(as_node(c, like=arg), arg)
+            value = evaluate(c, {**at_nodes, g: adjoint[id(n)]})
+            terms.setdefault(id(arg), []).append(infix(c, {**names, id(g): f"g_{names[id(n)]}"}))
+            adjoint[id(arg)] = adjoint[id(arg)] + value if id(arg) in adjoint else value
+
+    backward = [("g_y = 1", 1.0)]
+    for n in reversed(order):
+        if n is y or id(n) not in terms:
+            continue
+        v = adjoint[id(n)]
+        backward.append((f"g_{names[id(n)]} = {' + '.join(terms[id(n)])} = {format_value(v)}", v))
+    gradient = {w.name: adjoint.get(id(w), 0.0) for w in wrt}
+    return Explanation(forward, backward, gradient)
