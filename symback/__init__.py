@@ -12,7 +12,8 @@ from .dsl import (
 )
 from .autodiff import grad, jvp, jacobian, hvp
 from .interpret import evaluate
-from .kernel import Kernel, compile, value_and_grad
+from .kernel import Kernel, compile, value_and_grad, compile_model
+from .model import Model, ModelError, load_model
 from .sympy_bridge import to_sympy, from_sympy, check
 from .explain import explain
 from .graph import to_dot

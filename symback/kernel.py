@@ -124,13 +124,49 @@ def compile(outputs, inputs=None, name=None):  # noqa: A001 - the contract's nam
     return Kernel(emit_module([entry], name), [entry], "forward", name)
 
 
-def value_and_grad(y, wrt, inputs=None, name=None):
+ENTRY_KINDS = ("forward", "value_and_grad", "jvp", "hvp")
+
+
+def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad")):
+    """The entry points of a gradient module, all with ``inputs`` first.
+
+    forward(*inputs) -> value; value_and_grad(*inputs) -> (value, (g...));
+    jvp(*inputs, t_w...) -> (value, directional derivative along t);
+    hvp(*inputs, v_w...) -> (Hv_w...), the Hessian times v, per variable.
+    """
+    from .autodiff import hvp, jvp
+    from .ir import var
+    unknown = [k for k in kinds if k not in ENTRY_KINDS]
+    if unknown:
+        raise ValueError(f"unknown entry point {unknown[0]!r}; choose from {', '.join(ENTRY_KINDS)}")
+    entries = []
+    for kind in kinds:
+        if kind == "forward":
+            entries.append(Entry("forward", inputs, [y], ["value"], [0], "the value alone"))
+        elif kind == "value_and_grad":
+            entries.append(Entry("value_and_grad", inputs, [y] + grad(y, wrt),
+                                 ["value"] + [f"g_{w.name}" for w in wrt], [0, len(wrt)],
+                                 "(value, (" + ", ".join(f"d value/d {w.name}" for w in wrt) + "))"))
+        elif kind == "jvp":
+            tangents = [var(f"t_{w.name}", w.shape, w.dtype) for w in wrt]
+            (dy,) = jvp([y], dict(zip(wrt, tangents)))
+            entries.append(Entry("jvp", inputs + tangents, [y, dy], ["value", "dvalue"], [0, 0],
+                                 "(value, sum_w d value/d w . t_w)"))
+        else:
+            directions = [var(f"v_{w.name}", w.shape, w.dtype) for w in wrt]
+            hv = hvp(y, wrt, directions)
+            entries.append(Entry("hvp", inputs + directions, hv, [f"hv_{w.name}" for w in wrt],
+                                 None, "Hessian times v, one array per variable"))
+    return entries
+
+
+def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_and_grad"), doc=""):
     """A :class:`Kernel` whose call returns ``(value, (g1, g2, ...))``; its
-    ``forward`` entry point computes the value alone, with the same arguments."""
+    ``forward`` entry point computes the value alone, with the same arguments
+    (``entries`` may add ``jvp`` and ``hvp``)."""
     y = as_node(y)
     single = isinstance(wrt, Node)
     wrt = [wrt] if single else list(wrt)
-    grads = grad(y, wrt)
     if inputs is None:
         rest = [v for v in variables([y]) if all(v is not w for w in wrt)]
         inputs = wrt + rest
@@ -142,9 +178,11 @@ def value_and_grad(y, wrt, inputs=None, name=None):
     if y.shape != ():
         raise ValueError(f"value_and_grad: the output must be a scalar, got shape {show(y.shape)}")
     name = _name(name, "model")
-    entries = [
-        Entry("forward", inputs, [y], ["value"], [0], "the value alone"),
-        Entry("value_and_grad", inputs, [y] + grads, ["value"] + [f"g_{w.name}" for w in wrt],
-              [0, len(wrt)], "(value, (" + ", ".join(f"d value/d {w.name}" for w in wrt) + "))"),
-    ]
-    return Kernel(emit_module(entries, name), entries, "value_and_grad", name)
+    built = gradient_entries(y, wrt, inputs, entries)
+    main = "value_and_grad" if "value_and_grad" in entries else built[0].name
+    return Kernel(emit_module(built, name, doc), built, main, name)
+
+
+def compile_model(model, entries=("forward", "value_and_grad")):
+    """The kernel of a :class:`~symback.model.Model`."""
+    return value_and_grad(model.loss, model.params, model.arguments, model.name, entries, model.doc)

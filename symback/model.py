@@ -1,0 +1,89 @@
+"""Model files: a Python file that defines a model for the CLI and for tools.
+
+A model file defines a function ``model()`` (optionally taking ``dtype=``)
+that returns :class:`Model`::
+
+    import symback as sb
+
+    def model():
+        x, z = sb.var("x"), sb.var("z")
+        y = sb.exp(x * z) + x * z / sb.log(x)
+        return sb.Model(name="lecture", loss=y, params=[x, z], at={"x": 2.0, "z": 3.0})
+
+``params`` are differentiated; ``inputs`` are the other arguments of the
+kernels (default: every other variable the loss uses, in order of creation);
+``at`` is an example point (used by ``check``, ``explain`` and ``bench``) and
+``sizes`` gives values for the ``None`` dimensions when random inputs are made.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import pathlib
+import sys
+from dataclasses import dataclass, field
+
+from .ir import Node, variables
+
+
+class ModelError(Exception):
+    """A model file that cannot be used; the message says why."""
+
+
+@dataclass
+class Model:
+    loss: Node
+    params: list
+    inputs: list | None = None
+    name: str = "model"
+    at: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
+    doc: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.loss, Node):
+            raise ModelError(f"Model {self.name!r}: loss must be a symback expression, got {type(self.loss).__name__}")
+        self.params = list(self.params)
+        if self.inputs is None:
+            self.inputs = [v for v in variables([self.loss]) if all(v is not p for p in self.params)]
+        self.inputs = list(self.inputs)
+
+    @property
+    def arguments(self):
+        """Every kernel argument, in order: params, then inputs."""
+        return self.params + self.inputs
+
+
+def load_model(path, dtype=None):
+    """Import a model file and call its ``model()``; errors name the file."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such file")
+    if path.suffix != ".py":
+        raise ModelError(f"{path}: a model file must be a Python file (.py)")
+    module_name = f"symback_model_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise ModelError(f"{path}: importing it failed: {type(e).__name__}: {e}") from e
+    finally:
+        sys.path.remove(str(path.parent))
+    factory = getattr(module, "model", None)
+    if not callable(factory):
+        raise ModelError(f"{path}: defines no model() function returning sb.Model")
+    takes_dtype = "dtype" in inspect.signature(factory).parameters
+    try:
+        model = factory(dtype=dtype) if (takes_dtype and dtype) else factory()
+    except Exception as e:
+        raise ModelError(f"{path}: model() raised {type(e).__name__}: {e}") from e
+    if not isinstance(model, Model):
+        raise ModelError(f"{path}: model() returned {type(model).__name__}, not sb.Model")
+    if dtype and not takes_dtype:
+        from .passes.precision import cast
+        loss, mapping = cast(model.loss, dtype)
+        model = Model(loss, [mapping.get(p, p) for p in model.params],
+                      [mapping.get(v, v) for v in model.inputs], model.name, model.at, model.sizes, model.doc)
+    return model
