@@ -20,6 +20,7 @@ import numpy as np
 
 from ..ops.registry import OPS
 from ..passes.schedule import Block, Loop, Scalar, schedule
+from .outline import OUTLINE_LOOPS, helper_source, outline
 from ..shapes import dim_expr, resolve, show
 from ..version import __version__
 
@@ -41,6 +42,7 @@ class Entry:
 
 
 RESERVED = {"np", "numba"}
+_DOT_HELPER = "return np.dot(a0, a1)"
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])")
 
 
@@ -69,6 +71,7 @@ class FunctionEmitter:
         self.taken = set(RESERVED) | {v.name for v in entry.inputs}
         self.lines = []
         self.counter = 0
+        self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
         for v in entry.inputs:
             self.names[id(v)] = v.name
         for c in sched.consts:
@@ -97,6 +100,14 @@ class FunctionEmitter:
         d = self.dims(node)
         return "(" + ", ".join(d) + ("," if len(d) == 1 else "") + ")"
 
+    def dot(self, a, b):
+        """A matrix product (BLAS); big kernels call the shared ``_dot`` helper
+        rather than inlining numba's np.dot wrapper at every call site."""
+        if self.outlined:
+            self.module.helpers.setdefault(_DOT_HELPER, "_dot")
+            return f"_dot({a}, {b})"
+        return f"np.dot({a}, {b})"
+
     def lit(self, value, dtype):
         return literal(value, dtype)
 
@@ -120,7 +131,12 @@ class FunctionEmitter:
         for sym in self.s.context.syms:
             body.append(f"{sym.name} = {sym.expr}")
         for step in self.s.steps:
-            body.extend(getattr(self, "_" + type(step).__name__.lower())(step))
+            lines = getattr(self, "_" + type(step).__name__.lower())(step)
+            if isinstance(step, Loop) and self.outlined:
+                outputs = [self.name(m) for m in step.members if id(m) in self.s.buffered]
+                outputs += [self.name(r) for r in step.reductions]
+                lines = outline(lines, outputs, self.module.helpers)
+            body.extend(lines)
         returned, results = set(), []
         for node in e.outputs:
             src = self.ref(node)
@@ -229,6 +245,7 @@ class ModuleEmitter:
     def __init__(self, entries, model_name):
         self.entries, self.model_name = entries, model_name
         self.consts = {}
+        self.helpers = {}  # canonical loop text -> helper name (see outline.py)
 
     def const_name(self, node):
         if id(node) not in self.consts:
@@ -248,6 +265,8 @@ class ModuleEmitter:
         if self.consts:
             lines.append("")
         lines += _HELPERS.splitlines()
+        for text, name in self.helpers.items():
+            lines += ["", ""] + helper_source(text, name)
         for f in functions:
             lines += ["", ""] + f
         body = "\n".join(lines).rstrip() + "\n"

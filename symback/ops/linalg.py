@@ -46,7 +46,7 @@ register(Op(
     name="matmul", kind="block", infer=_matmul_infer,
     eval=lambda values, attrs: np.matmul(values[0], values[1]),
     vjp=_matmul_vjp, jvp=_matmul_jvp,
-    block=lambda em, node, out, args: [f"{out} = np.dot({args[0]}, {args[1]})"],
+    block=lambda em, node, out, args: [f"{out} = {em.dot(args[0], args[1])}"],
     sympy=lambda sp, values, attrs: np.dot(np.asarray(values[0], dtype=object), np.asarray(values[1], dtype=object)),
 ))
 
