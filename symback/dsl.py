@@ -177,8 +177,13 @@ def broadcast_like(x, ref):
 
 
 def zeros_like(x):
+    """Zeros of ``x``'s shape; ``x`` itself is referenced only for sizes known at
+    call time (so a static zero needs no value for ``x``)."""
     x = as_node(x)
-    return broadcast_like(ir.const(0.0, dtype=x.dtype if x.dtype in ir.FLOAT_DTYPES else "float64"), x)
+    zero = ir.const(0.0, dtype=x.dtype if x.dtype in ir.FLOAT_DTYPES else "float64")
+    if ir.shapes_static(x.shape):
+        return broadcast_to(zero, x.shape) if x.shape else zero
+    return broadcast_like(zero, x)
 
 
 def expand_dims(x, axis):

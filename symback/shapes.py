@@ -40,18 +40,25 @@ class DimContext:
     """While a kernel is scheduled: the run-time sizes it binds (``syms``, in
     order) and the equalities it must check before running (``checks``)."""
 
-    def __init__(self):
+    def __init__(self, reserved=()):
         self.syms = []
         self.checks = []  # (lhs source, rhs source, what): lhs == rhs must hold
+        self.taken = set(reserved)  # names the kernel already uses (its inputs)
+
+    def _name(self, name):
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
 
     def input_dim(self, var_name, axis):
-        sym = Sym(f"{var_name}_d{axis}", f"{var_name}.shape[{axis}]")
+        sym = Sym(self._name(f"{var_name}_d{axis}"), f"{var_name}.shape[{axis}]")
         self.syms.append(sym)
         return sym
 
     def derived(self, src, divisor):
         expr = " * ".join(dim_expr(d) for d in src)
-        sym = Sym(f"n{len(self.syms)}", f"({expr}) // {divisor}")
+        sym = Sym(self._name(f"n{len(self.syms)}"), f"({expr}) // {divisor}")
         self.syms.append(sym)
         self.checks.append((f"({expr}) % {divisor}", "0", "reshape"))
         return sym

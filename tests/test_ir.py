@@ -207,8 +207,6 @@ def test_bad_var_names_raise(name):
         sb.var(name)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: sb.var accepts Python keywords ('class') as names; the kernel "
-                                       "source then fails to parse")
 @pytest.mark.parametrize("name", ["class", "lambda", "None"])
 def test_keyword_var_names_raise(name):
     with pytest.raises(ValueError):

@@ -68,10 +68,14 @@ class FunctionEmitter:
     def __init__(self, entry, sched, module):
         self.entry, self.s, self.module = entry, sched, module
         self.names = {}
-        self.taken = set(RESERVED) | {v.name for v in entry.inputs}
+        self.taken = set(RESERVED) | {v.name for v in entry.inputs} | {s.name for s in sched.context.syms}
         self.lines = []
         self.counter = 0
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
+        self.loop_prefix = "i"
+        while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
+            self.loop_prefix += "i"
+        self.indices = {}
         for v in entry.inputs:
             self.names[id(v)] = v.name
         for c in sched.consts:
@@ -92,6 +96,17 @@ class FunctionEmitter:
             if name not in self.taken:
                 self.taken.add(name)
                 return name
+
+    def idx(self, base):
+        """The loop index called ``base`` (``i``, ``j``, ``p``, ``q``) in block
+        rules, renamed if an input of the kernel already has that name."""
+        if base not in self.indices:
+            name = base
+            while name in self.taken:
+                name += "_"
+            self.taken.add(name)
+            self.indices[base] = name
+        return self.indices[base]
 
     def dims(self, node):
         return [dim_expr(d) for d in self.s.dims[id(node)]]
@@ -161,7 +176,7 @@ class FunctionEmitter:
 
     def _loop(self, step):
         space = [dim_expr(d) for d in step.shape]
-        idx = [f"i{k}" for k in range(len(space))]
+        idx = [f"{self.loop_prefix}{k}" for k in range(len(space))]
         lines = []
         for r in step.reductions:
             zero = literal(0, r.dtype)

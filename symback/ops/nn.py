@@ -44,22 +44,23 @@ def _sce_block(em, node, out, args):
     x, labels = args
     n, c = em.dims(node.args[0])
     m, s, lab = em.fresh("m"), em.fresh("s"), em.fresh("label")
+    i, j = em.idx("i"), em.idx("j")
     zero = em.lit(0.0, node.dtype)
     return [
         f"{out} = np.empty({n}, dtype=np.{node.dtype})",
-        f"for i in range({n}):",
-        f"    {lab} = {labels}[i]",
+        f"for {i} in range({n}):",
+        f"    {lab} = {labels}[{i}]",
         f"    if {lab} < 0 or {lab} >= {c}:",
         f"        raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')",
         f"    {m} = -np.inf",
-        f"    for j in range({c}):",
-        f"        {m} = max({m}, {x}[i, j])",
+        f"    for {j} in range({c}):",
+        f"        {m} = max({m}, {x}[{i}, {j}])",
         f"    if not np.isfinite({m}):",
         f"        {m} = {zero}",
         f"    {s} = {zero}",
-        f"    for j in range({c}):",
-        f"        {s} += np.exp({x}[i, j] - {m})",
-        f"    {out}[i] = {m} + np.log({s}) - {x}[i, {lab}]",
+        f"    for {j} in range({c}):",
+        f"        {s} += np.exp({x}[{i}, {j}] - {m})",
+        f"    {out}[{i}] = {m} + np.log({s}) - {x}[{i}, {lab}]",
     ]
 
 
@@ -118,12 +119,13 @@ def _one_hot_eval(values, attrs):
 
 def _one_hot_block(em, node, out, args):
     n, c = em.dims(node)
+    i = em.idx("i")
     return [
         f"{out} = np.zeros(({n}, {c}), dtype=np.{node.dtype})",
-        f"for i in range({n}):",
-        f"    if {args[0]}[i] < 0 or {args[0]}[i] >= {c}:",
+        f"for {i} in range({n}):",
+        f"    if {args[0]}[{i}] < 0 or {args[0]}[{i}] >= {c}:",
         f"        raise ValueError('one_hot: a label is outside [0, number of classes)')",
-        f"    {out}[i, {args[0]}[i]] = 1",
+        f"    {out}[{i}, {args[0]}[{i}]] = 1",
     ]
 
 

@@ -90,6 +90,7 @@ class AxisView:
 
     def __init__(self, em, x, src, axis, prefix):
         dims = em.dims(x)
+        self.p, self.q, self.j = em.idx("p"), em.idx("q"), em.idx("j")
         self.pre = " * ".join(dims[:axis]) or "1"
         self.n = dims[axis]
         self.post = " * ".join(dims[axis + 1:]) or "1"
@@ -103,21 +104,22 @@ class AxisView:
     def shape(self):
         return f"({self.pre}, {self.n})" if self.flat else f"({self.pre}, {self.n}, {self.post})"
 
-    def at(self, array, j="j"):
-        return f"{array}[p, {j}]" if self.flat else f"{array}[p, {j}, q]"
+    def at(self, array):
+        p, j, q = self.p, self.j, self.q
+        return f"{array}[{p}, {j}]" if self.flat else f"{array}[{p}, {j}, {q}]"
 
     def loops(self):
         """The loop headers over every position but the axis, and their indent."""
         if self.flat:
-            return [f"for p in range({self.pre}):"], "    "
-        return [f"for p in range({self.pre}):", f"    for q in range({self.post}):"], "        "
+            return [f"for {self.p} in range({self.pre}):"], "    "
+        return [f"for {self.p} in range({self.pre}):", f"    for {self.q} in range({self.post}):"], "        "
 
 
 def _max_and_sum(v, x, m, s, zero):
     """Lines that set ``m`` to the axis maximum (0 if not finite) and zero ``s``."""
     return [
         f"{m} = -np.inf",
-        f"for j in range({v.n}):",
+        f"for {v.j} in range({v.n}):",
         f"    {m} = max({m}, {v.at(x)})",
         f"if not np.isfinite({m}):",
         f"    {m} = {zero}",
@@ -131,11 +133,11 @@ def _softmax_block(em, node, out, args):
     m, s, e = em.fresh("m"), em.fresh("s"), em.fresh("e")
     heads, ind = v.loops()
     body = _max_and_sum(v, v.view, m, s, em.lit(0.0, node.dtype)) + [
-        f"for j in range({v.n}):",
+        f"for {v.j} in range({v.n}):",
         f"    {e} = np.exp({v.at(v.view)} - {m})",
         f"    {v.at(o)} = {e}",
         f"    {s} += {e}",
-        f"for j in range({v.n}):",
+        f"for {v.j} in range({v.n}):",
         f"    {v.at(o)} /= {s}",
     ]
     lines = v.setup + [f"{o} = np.empty({v.shape()}, dtype=np.{node.dtype})"] + heads
@@ -150,9 +152,9 @@ def _logsumexp_block(em, node, out, args):
     o = em.fresh(f"{out}_2d")
     m, s = em.fresh("m"), em.fresh("s")
     heads, ind = v.loops()
-    at_out = f"{o}[p, 0]" if v.flat else f"{o}[p, q]"
+    at_out = f"{o}[{v.p}, 0]" if v.flat else f"{o}[{v.p}, {v.q}]"
     body = _max_and_sum(v, v.view, m, s, em.lit(0.0, node.dtype)) + [
-        f"for j in range({v.n}):",
+        f"for {v.j} in range({v.n}):",
         f"    {s} += np.exp({v.at(v.view)} - {m})",
         f"{at_out} = {m} + np.log({s})",
     ]

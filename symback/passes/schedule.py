@@ -83,7 +83,7 @@ def schedule(outputs, inputs):
             raise ValueError(f"compile: the outputs depend on variable {node.name!r}, "
                              "which is not among the inputs")
 
-    ctx = DimContext()
+    ctx = DimContext(reserved=names)
     previous = set_context(ctx)
     try:
         dims = _runtime_shapes(order, ctx)
