@@ -112,16 +112,17 @@ def _check_inputs(inputs, outputs, what):
         raise ValueError(f"{what}: an input is listed twice")
 
 
-def compile(outputs, inputs=None, name=None):  # noqa: A001 - the contract's name
+def compile(outputs, inputs=None, name=None, parallel=None):  # noqa: A001 - the contract's name
     """A :class:`Kernel` computing ``outputs``; calling it with positional arrays
-    for ``inputs`` returns a tuple, one item per output."""
+    for ``inputs`` returns a tuple, one item per output.  ``parallel``: see
+    :func:`symback.backend.numba.emit_module` (None: where it pays)."""
     single = isinstance(outputs, Node)
     outputs = [as_node(outputs)] if single else [as_node(o) for o in outputs]
     inputs = variables(outputs) if inputs is None else list(inputs)
     _check_inputs(inputs, outputs, "compile")
     name = _name(name, "kernel")
     entry = Entry("forward", inputs, outputs, [f"out{i}" if len(outputs) > 1 else "out" for i in range(len(outputs))])
-    return Kernel(emit_module([entry], name), [entry], "forward", name)
+    return Kernel(emit_module([entry], name, parallel=parallel), [entry], "forward", name)
 
 
 ENTRY_KINDS = ("forward", "value_and_grad", "jvp", "hvp")
@@ -160,7 +161,8 @@ def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad")):
     return entries
 
 
-def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_and_grad"), doc=""):
+def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_and_grad"), doc="",
+                   parallel=None):
     """A :class:`Kernel` whose call returns ``(value, (g1, g2, ...))``; its
     ``forward`` entry point computes the value alone, with the same arguments
     (``entries`` may add ``jvp`` and ``hvp``)."""
@@ -180,7 +182,7 @@ def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_an
     name = _name(name, "model")
     built = gradient_entries(y, wrt, inputs, entries)
     main = "value_and_grad" if "value_and_grad" in entries else built[0].name
-    return Kernel(emit_module(built, name, doc), built, main, name)
+    return Kernel(emit_module(built, name, doc, parallel), built, main, name)
 
 
 def compile_model(model, entries=("forward", "value_and_grad")):

@@ -42,6 +42,8 @@ class Entry:
 
 
 RESERVED = {"np", "numba"}
+PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
+PARALLEL_MIN_FORCED = 1 << 12
 _DOT_HELPER = "return np.dot(a0, a1)"
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])")
 
@@ -140,8 +142,6 @@ class FunctionEmitter:
     # --- the visitor -----------------------------------------------------------
     def emit(self):
         e = self.entry
-        out = [f"@numba.njit(cache=True, error_model=\"numpy\")",
-               f"def _{e.name}({', '.join(v.name for v in e.inputs)}):"]
         body = []
         for sym in self.s.context.syms:
             body.append(f"{sym.name} = {sym.expr}")
@@ -161,6 +161,8 @@ class FunctionEmitter:
             returned.add(id(node))
             results.append(src)
         body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+        out = [njit_decorator(any("numba.prange" in line for line in body)),
+               f"def _{e.name}({', '.join(v.name for v in e.inputs)}):"]
         out.extend("    " + line for line in body)
         return out
 
@@ -211,11 +213,29 @@ class FunctionEmitter:
                 out_idx = ["0" if k in axes else i for k, i in enumerate(idx) if keep or k not in axes]
                 body.append(f"{self.name(r)}[{', '.join(out_idx)}] += {value}")
         indent = ""
+        outer = "numba.prange" if self._parallel(step) else "range"
         for k, (i, d) in enumerate(zip(idx, space)):
-            lines.append(f"{indent}for {i} in range({d}):")
+            lines.append(f"{indent}for {i} in {outer if k == 0 else 'range'}({d}):")
             indent += "    "
         lines.extend(indent + b for b in body)
         return lines
+
+    def _parallel(self, step):
+        """Run this loop nest's outer axis on all cores?  Only when every write
+        of an iteration lands in its own slice (reductions into arrays must keep
+        axis 0) and the loop is big enough to repay starting the threads."""
+        if not self.module.parallel or not step.shape:
+            return False
+        for r in step.reductions:
+            if r.shape and 0 in r.attr("axes"):
+                return False
+        size = 1
+        for d in step.shape:
+            d = resolve(d)
+            if not isinstance(d, int):
+                return self.module.parallel is True
+            size *= d
+        return size >= (PARALLEL_MIN_FORCED if self.module.parallel is True else PARALLEL_MIN_AUTO)
 
     def _read(self, node, idx, space):
         """``node``'s element at loop index ``idx`` of ``space`` (numpy broadcasting)."""
@@ -257,8 +277,8 @@ def _atomic(src):
 class ModuleEmitter:
     """Emits a whole module: header, constants, helpers, entry points."""
 
-    def __init__(self, entries, model_name):
-        self.entries, self.model_name = entries, model_name
+    def __init__(self, entries, model_name, parallel=None):
+        self.entries, self.model_name, self.parallel = entries, model_name, parallel
         self.consts = {}
         self.helpers = {}  # canonical loop text -> helper name (see outline.py)
 
@@ -396,6 +416,16 @@ def _wrapper(e, sched):
     return lines
 
 
-def emit_module(entries, model_name="model", doc=""):
-    """The full module source for ``entries`` (a list of :class:`Entry`)."""
-    return ModuleEmitter(entries, model_name).emit(doc)
+def emit_module(entries, model_name="model", doc="", parallel=None):
+    """The full module source for ``entries`` (a list of :class:`Entry`).
+
+    ``parallel``: ``None`` (auto) runs loop nests of at least
+    PARALLEL_MIN_AUTO static elements on all cores; ``True`` also those whose
+    size is known only at call time; ``False`` never.
+    """
+    return ModuleEmitter(entries, model_name, parallel).emit(doc)
+
+
+def njit_decorator(parallel=False):
+    flags = 'cache=True, error_model="numpy"' + (", parallel=True" if parallel else "")
+    return f"@numba.njit({flags})"

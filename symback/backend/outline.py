@@ -58,6 +58,7 @@ def outline(lines, outputs, helpers):
 
 def helper_source(text, name):
     params = sorted({m for m in re.findall(r"\ba\d+\b", text)}, key=lambda s: int(s[1:]))
-    lines = ['@numba.njit(cache=True, error_model="numpy")', f"def {name}({', '.join(params)}):"]
+    flags = 'cache=True, error_model="numpy"' + (", parallel=True" if "numba.prange" in text else "")
+    lines = [f"@numba.njit({flags})", f"def {name}({', '.join(params)}):"]
     lines += ["    " + line for line in text.splitlines()]
     return lines
