@@ -17,5 +17,6 @@ from .model import Model, ModelError, load_model
 from .sympy_bridge import to_sympy, from_sympy, check
 from .explain import explain
 from .graph import to_dot
+from .train import fit, nn, optim  # training (issue 6): sb.fit, sb.nn, sb.optim
 
 __all__ = [n for n in dir() if not n.startswith("_")]

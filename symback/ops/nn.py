@@ -52,7 +52,7 @@ def _sce_block(em, node, out, args):
         f"    {lab} = {labels}[{i}]",
         f"    if {lab} < 0 or {lab} >= {c}:",
         f"        raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')",
-        f"    {m} = -np.inf",
+        f"    {m} = {em.lit(float('-inf'), node.dtype)}",
         f"    for {j} in range({c}):",
         f"        {m} = max({m}, {x}[{i}, {j}])",
         f"    if not np.isfinite({m}):",

@@ -115,10 +115,11 @@ class AxisView:
         return [f"for {self.p} in range({self.pre}):", f"    for {self.q} in range({self.post}):"], "        "
 
 
-def _max_and_sum(v, x, m, s, zero):
+def _max_and_sum(em, dtype, v, x, m, s):
     """Lines that set ``m`` to the axis maximum (0 if not finite) and zero ``s``."""
+    zero = em.lit(0.0, dtype)
     return [
-        f"{m} = -np.inf",
+        f"{m} = {em.lit(float('-inf'), dtype)}",
         f"for {v.j} in range({v.n}):",
         f"    {m} = max({m}, {v.at(x)})",
         f"if not np.isfinite({m}):",
@@ -132,7 +133,7 @@ def _softmax_block(em, node, out, args):
     o = out if v.setup == [] else em.fresh(f"{out}_{'2d' if v.flat else '3d'}")
     m, s, e = em.fresh("m"), em.fresh("s"), em.fresh("e")
     heads, ind = v.loops()
-    body = _max_and_sum(v, v.view, m, s, em.lit(0.0, node.dtype)) + [
+    body = _max_and_sum(em, node.dtype, v, v.view, m, s) + [
         f"for {v.j} in range({v.n}):",
         f"    {e} = np.exp({v.at(v.view)} - {m})",
         f"    {v.at(o)} = {e}",
@@ -153,7 +154,7 @@ def _logsumexp_block(em, node, out, args):
     m, s = em.fresh("m"), em.fresh("s")
     heads, ind = v.loops()
     at_out = f"{o}[{v.p}, 0]" if v.flat else f"{o}[{v.p}, {v.q}]"
-    body = _max_and_sum(v, v.view, m, s, em.lit(0.0, node.dtype)) + [
+    body = _max_and_sum(em, node.dtype, v, v.view, m, s) + [
         f"for {v.j} in range({v.n}):",
         f"    {s} += np.exp({v.at(v.view)} - {m})",
         f"{at_out} = {m} + np.log({s})",
