@@ -4,10 +4,12 @@
 """
 import importlib.util
 import pathlib
+import sys
 
 path = pathlib.Path(__file__).resolve().parents[2] / "generated" / "lecture.py"
-spec = importlib.util.spec_from_file_location("lecture_kernel", path)
+spec = importlib.util.spec_from_file_location("lecture", path)
 lecture = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = lecture          # Numba's on-disk cache finds the module by name
 spec.loader.exec_module(lecture)
 
 value, (dy_dx, dy_dz) = lecture.value_and_grad(2.0, 3.0)
