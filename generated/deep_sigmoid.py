@@ -8,11 +8,16 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the code below): 6da54c80f36551f5
+Content hash (sha256 of the generated functions): eb49282e5eb19d4b
 """
+import sys
+
 import numba
 import numpy as np
 
+# Numba's on-disk cache refers to a module by its name: this fixed name lets a
+# second process reuse the machine code however it imports this file.
+__name__ = "symback_generated_deep_sigmoid_eb49282e5eb19d4b"
 
 
 def _scalar(value, name, dtype):
@@ -894,3 +899,8 @@ def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
     out = _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
     return (np.float64(out[0]), (out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9], out[10], out[11], out[12], out[13], out[14], out[15], out[16], out[17], out[18], out[19], out[20], out[21], out[22], out[23], out[24], out[25], out[26], out[27], out[28], out[29], out[30], out[31], out[32], out[33], out[34], out[35], out[36], out[37], out[38], out[39], out[40], out[41], out[42], out[43], out[44], out[45], out[46], out[47], out[48], out[49], out[50], out[51], out[52], out[53], out[54], out[55], out[56], out[57], out[58], out[59], out[60], out[61], out[62], out[63], out[64], out[65], out[66], out[67], out[68], out[69], out[70], out[71], out[72], out[73], out[74], out[75], out[76], out[77], out[78], out[79], out[80], out[81], out[82], out[83], out[84], out[85], out[86], out[87], out[88], out[89], out[90], out[91], out[92], out[93], out[94], out[95], out[96], out[97], out[98], out[99], out[100], out[101], out[102]))
+
+
+if sys.modules.get(__name__) is None:   # imported by file path: make the name importable
+    sys.modules[__name__] = type(sys)(__name__)
+    sys.modules[__name__].__dict__.update(globals())

@@ -8,11 +8,16 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the code below): 2a9fae1c6c6d897e
+Content hash (sha256 of the generated functions): e3c84b4fcaa84bc9
 """
+import sys
+
 import numba
 import numpy as np
 
+# Numba's on-disk cache refers to a module by its name: this fixed name lets a
+# second process reuse the machine code however it imports this file.
+__name__ = "symback_generated_iris_mlp_e3c84b4fcaa84bc9"
 
 
 def _scalar(value, name, dtype):
@@ -213,3 +218,8 @@ def value_and_grad(V, b1, W, b2, X, labels):
         raise ValueError(f"softmax_cross_entropy: X.shape[0] is {X_d0} but labels.shape[0] is {labels_d0}; they must be equal")
     out = _value_and_grad(V, b1, W, b2, X, labels)
     return (np.float64(out[0]), (out[1], out[2], out[3], out[4]))
+
+
+if sys.modules.get(__name__) is None:   # imported by file path: make the name importable
+    sys.modules[__name__] = type(sys)(__name__)
+    sys.modules[__name__].__dict__.update(globals())

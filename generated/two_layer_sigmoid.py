@@ -8,11 +8,16 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the code below): 6a92bb389967f65c
+Content hash (sha256 of the generated functions): 4f5a88b82f6b240f
 """
+import sys
+
 import numba
 import numpy as np
 
+# Numba's on-disk cache refers to a module by its name: this fixed name lets a
+# second process reuse the machine code however it imports this file.
+__name__ = "symback_generated_two_layer_sigmoid_4f5a88b82f6b240f"
 
 
 def _scalar(value, name, dtype):
@@ -143,3 +148,8 @@ def value_and_grad(W1, b1, W2, b2, x, y_star):
     y_star = _array(y_star, 'y_star', (1,), 'float64')
     out = _value_and_grad(W1, b1, W2, b2, x, y_star)
     return (np.float64(out[0]), (out[1], out[2], out[3], out[4]))
+
+
+if sys.modules.get(__name__) is None:   # imported by file path: make the name importable
+    sys.modules[__name__] = type(sys)(__name__)
+    sys.modules[__name__].__dict__.update(globals())

@@ -100,7 +100,10 @@ def _compile(args):
             return EXIT_FAILED
         print(f"{out}: up to date")
         return 0
-    write_atomic(out, source)
+    try:
+        write_atomic(out, source)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
     print(f"wrote {out} ({', '.join(e.name for e in entries)})")
     return 0
 

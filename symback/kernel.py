@@ -137,6 +137,7 @@ def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad")):
     """
     from .autodiff import hvp, jvp
     from .ir import var
+    _check_inputs(inputs, [y], "compile")
     unknown = [k for k in kinds if k not in ENTRY_KINDS]
     if unknown:
         raise ValueError(f"unknown entry point {unknown[0]!r}; choose from {', '.join(ENTRY_KINDS)}")

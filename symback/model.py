@@ -47,6 +47,16 @@ class Model:
         if self.inputs is None:
             self.inputs = [v for v in variables([self.loss]) if all(v is not p for p in self.params)]
         self.inputs = list(self.inputs)
+        for v in self.params + self.inputs:
+            if not isinstance(v, Node) or v.op != "var":
+                raise ModelError(f"Model {self.name!r}: params and inputs must be variables made with "
+                                 f"sb.var, got {v!r}")
+        seen = set()
+        for v in self.params + self.inputs:
+            if v.name in seen:
+                raise ModelError(f"Model {self.name!r}: variable {v.name!r} is listed twice "
+                                 "(params and inputs must be distinct)")
+            seen.add(v.name)
 
     @property
     def arguments(self):

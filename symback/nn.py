@@ -259,7 +259,7 @@ INITIALISERS = {"zeros": zeros, "normal": normal, "uniform": uniform, "xavier": 
 def initial_value(init, rng, shape):
     """Draw an initial value: ``init`` is a name of :data:`INITIALISERS`, a number ``s``
     (N(0, s^2); 0 means zeros), a callable ``(rng, shape) -> array`` or an array."""
-    shape = tuple(shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if isinstance(init, str):
         if init not in INITIALISERS:
             raise ValueError(f"unknown initialiser {init!r}; choose from {', '.join(INITIALISERS)}")

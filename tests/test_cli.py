@@ -120,9 +120,6 @@ def test_integer_input_without_a_value(tmp_path):
     assert err.strip() == assert_user_error(code, out, err, "k", "at=")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: `symback compile` skips the input checks of sb.value_and_grad: "
-                                       "a variable in both params and inputs gives `def _forward(x, x)`, "
-                                       "a module that does not parse")
 def test_variable_listed_twice(tmp_path):
     path = write(tmp_path, """
         import symback as sb
@@ -134,8 +131,6 @@ def test_variable_listed_twice(tmp_path):
     assert err.strip() == assert_user_error(code, out, err, "x", "twice")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a parameter that is an expression, not a variable, gives "
-                                       "'sequence item 0: expected str instance, NoneType found'")
 def test_parameter_that_is_not_a_variable(tmp_path):
     path = write(tmp_path, """
         import symback as sb
@@ -165,7 +160,6 @@ def test_variable_name_the_generated_code_cannot_use(tmp_path, name):
         assert err.strip() == assert_user_error(code, out, err, repr(name))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an unwritable -o path (OSError in write_atomic) ends in a traceback")
 def test_unwritable_output(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -3,7 +3,7 @@
 * every examples/NAME/model.py regenerates generated/NAME.py byte for byte
   (``symback compile --check``, with the entry points its docstring's command
   names), in any process (hash seeds differ);
-* generated modules import only numpy, numba and math, and run.py scripts import
+* generated modules import only numpy, numba, math and sys, and run.py scripts import
   nothing of symback;
 * each example model computes what its docstring says (checked with the numpy
   interpreter against hand-written references: no Numba compile);
@@ -115,7 +115,7 @@ def imported_modules(path):
 
 @pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.stem)
 def test_generated_module_imports_only_numpy_numba_math(path):
-    assert {n.split(".")[0] for n in imported_modules(path)} <= {"numpy", "numba", "math"}
+    assert {n.split(".")[0] for n in imported_modules(path)} <= {"numpy", "numba", "math", "sys"}
     tree = ast.parse(path.read_text())
     jitted = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.decorator_list]
     assert jitted
@@ -299,10 +299,6 @@ IMPORT_AS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Numba's cache entries name the module the kernel was compiled in "
-                                       "(to rebuild its environment), so a generated module imported under "
-                                       "another name, or by path without a sys.modules entry, dies in the "
-                                       "next process with ModuleNotFoundError instead of loading or recompiling")
 def test_generated_module_cache_does_not_depend_on_the_import_name(tmp_path):
     shutil.copy(ROOT / "generated" / "lecture.py", tmp_path / "lecture.py")
 

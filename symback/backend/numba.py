@@ -294,7 +294,7 @@ class ModuleEmitter:
             fe = FunctionEmitter(e, sched, self)
             functions.append(fe.emit())
             functions.append(_wrapper(e, sched))
-        lines = ["import numba", "import numpy as np", ""]
+        lines = []
         for name, node in self.consts.values():
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
         if self.consts:
@@ -304,8 +304,10 @@ class ModuleEmitter:
             lines += ["", ""] + helper_source(text, name)
         for f in functions:
             lines += ["", ""] + f
-        body = "\n".join(lines).rstrip() + "\n"
-        digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+        code = "\n".join(lines).rstrip() + "\n"
+        digest = hashlib.sha256(code.encode()).hexdigest()[:16]
+        module_name = f"symback_generated_{self.model_name}_{digest}"
+        body = _PROLOGUE.format(module_name=module_name) + code + _EPILOGUE
         return "\n".join(_header(self.entries, self.model_name, doc, digest)) + "\n" + body
 
 
@@ -327,10 +329,27 @@ def _header(entries, model_name, doc, digest):
     lines += ["",
               "Only numpy and numba are needed to use this module.  Sizes shown as ? are",
               "fixed at call time.  Do not edit: regenerate it with symback.",
-              f"Content hash (sha256 of the code below): {digest}",
+              f"Content hash (sha256 of the generated functions): {digest}",
               '"""']
     return lines
 
+
+_PROLOGUE = '''import sys
+
+import numba
+import numpy as np
+
+# Numba's on-disk cache refers to a module by its name: this fixed name lets a
+# second process reuse the machine code however it imports this file.
+__name__ = "{module_name}"
+'''
+
+_EPILOGUE = '''
+
+if sys.modules.get(__name__) is None:   # imported by file path: make the name importable
+    sys.modules[__name__] = type(sys)(__name__)
+    sys.modules[__name__].__dict__.update(globals())
+'''
 
 _HELPERS = '''
 
