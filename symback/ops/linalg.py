@@ -192,7 +192,10 @@ def normalize_key(key, shape):
                     raise IndexError(f"index: only ':' can slice axis {axis}, whose size is known only at call time")
                 out.append(("s", None, None, None))
             else:
-                out.append(("s",) + k.indices(d))
+                start, stop, step = k.indices(d)
+                # a negative step that runs to the start ends "before 0": stored as
+                # None, since a stop of -1 would mean "the last element"
+                out.append(("s", start, None if stop < 0 else stop, step))
         else:
             raise TypeError(f"index: unsupported index {k!r} (ints, slices, None and ... are supported)")
         axis += 1
@@ -211,7 +214,7 @@ def _index_infer(shapes, dtypes, attrs):
             out.append(1)
             continue
         if k[0] == "s":
-            out.append(src[axis] if k[1] is None else len(range(k[1], k[2], k[3])))
+            out.append(src[axis] if k[1] is None else len(range(k[1], -1 if k[2] is None else k[2], k[3])))
         axis += 1
     return tuple(out), dtypes[0]
 
@@ -227,7 +230,7 @@ def _key_src(key):
             parts.append(":")
         else:
             start, stop, step = k[1:]
-            stop_src = "" if stop < 0 else str(stop)
+            stop_src = "" if stop is None else str(stop)
             parts.append(f"{start}:{stop_src}" + (f":{step}" if step != 1 else ""))
     return ", ".join(parts) if len(parts) != 1 else parts[0] + ","
 
@@ -266,7 +269,12 @@ def _index_adjoint_block(em, node, out, args):
     lines = [f"{out} = np.zeros({em.shape_src(node)}, dtype=np.{node.dtype})"]
     if len(real) != len(key):   # drop the new axes of g first
         sub = em.fresh(f"{g}_sq")
-        shape = [d for k, d in zip(key, em.dims(node.args[0])) if k[0] != "new"]
+        shape, g_dims = [], iter(em.dims(node.args[0]))  # g has a dim per slice and per new axis
+        for k in key:
+            if k[0] == "s":
+                shape.append(next(g_dims))
+            elif k[0] == "new":
+                next(g_dims)
         lines.append(f"{sub} = np.ascontiguousarray({g}).reshape(({', '.join(shape)}{',' if len(shape) == 1 else ''}))")
         g = sub
     if not real:
