@@ -94,9 +94,9 @@ def apply(name, *args, **attrs):
     nodes = [a for a in args if isinstance(a, ir.Node)]
     like = next((a for a in nodes if a.dtype in ir.FLOAT_DTYPES), nodes[0] if nodes else None)
     args = tuple(as_node(a, like) for a in args)
-    if op.commutative and len(args) == 2 and args[1].stable < args[0].stable:
-        args = (args[1], args[0])
     shape, dtype = op.infer([a.shape for a in args], [a.dtype for a in args], attrs)
+    if op.commutative and args[1].stable < args[0].stable:   # so that a*b and b*a meet
+        args = (args[1], args[0])
     rewritten = simplify.rewrite(name, args, attrs, shape, dtype)
     if rewritten is not None:
         return rewritten
