@@ -41,8 +41,9 @@ def _parser():
 
     c = model_cmd("compile", "Generate the model's kernel module (forward, value_and_grad, ...).")
     c.add_argument("-o", "--output", help="where to write it (default: generated/NAME.py)")
-    c.add_argument("--entry", type=_entries, default=("forward", "value_and_grad"),
-                   help=f"comma-separated entry points among {', '.join(ENTRY_KINDS)}")
+    c.add_argument("--entry", type=_entries, default=None,
+                   help=f"comma-separated entry points among {', '.join(ENTRY_KINDS)} "
+                        "(default: the model's own list, else forward,value_and_grad)")
     c.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if the file on disk differs from what would be generated")
 
@@ -59,7 +60,7 @@ def _parser():
 
     c = model_cmd("bench", "Microseconds per call of each entry point on random inputs.")
     c.add_argument("--size", type=int, default=128, help="value for every None dimension")
-    c.add_argument("--entry", type=_entries, default=("forward", "value_and_grad"))
+    c.add_argument("--entry", type=_entries, default=None, help="entry points to time (default: the model's)")
     return p
 
 
@@ -88,7 +89,7 @@ def _compile(args):
     from .backend.numba import emit_module
     from .kernel import gradient_entries, write_atomic
     model = _load(args)
-    entries = gradient_entries(model.loss, model.params, model.arguments, args.entry)
+    entries = gradient_entries(model.loss, model.params, model.arguments, args.entry or model.entries)
     source = emit_module(entries, model.name, model.doc)
     out = pathlib.Path(args.output or pathlib.Path("generated") / f"{model.name}.py")
     if args.check:
@@ -160,7 +161,8 @@ def _bench(args):
     import numpy as np
     from .kernel import compile_model
     model = _load(args)
-    kernel = compile_model(model, args.entry)
+    entries = args.entry or model.entries
+    kernel = compile_model(model, entries)
     rng = np.random.default_rng(0)
     values = []
     for v in model.arguments:
@@ -172,7 +174,7 @@ def _bench(args):
             raise UsageError(f"give the integer input {v.name} a value in Model(at=...)")
         values.append(rng.standard_normal(shape).astype(v.dtype) if shape else float(rng.standard_normal()))
     import timeit
-    for entry in args.entry:
+    for entry in entries:
         fn = getattr(kernel, entry)
         extra = [np.ones(p.shape, p.dtype) if p.shape else 1.0 for p in model.params] if entry in ("jvp", "hvp") else []
         call = (lambda f=fn, a=values + extra: f(*a))

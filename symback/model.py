@@ -12,8 +12,9 @@ that returns :class:`Model`::
 
 ``params`` are differentiated; ``inputs`` are the other arguments of the
 kernels (default: every other variable the loss uses, in order of creation);
-``at`` is an example point (used by ``check``, ``explain`` and ``bench``) and
-``sizes`` gives values for the ``None`` dimensions when random inputs are made.
+``at`` is an example point (used by ``check``, ``explain`` and ``bench``),
+``sizes`` gives values for the ``None`` dimensions when random inputs are made,
+and ``entries`` the entry points ``symback compile`` generates unless told.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class Model:
     at: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
     doc: str = ""
+    entries: tuple = ("forward", "value_and_grad")   # what `symback compile` generates by default
 
     def __post_init__(self):
         if not isinstance(self.loss, Node):
@@ -95,5 +97,6 @@ def load_model(path, dtype=None):
         from .passes.precision import cast
         loss, mapping = cast(model.loss, dtype)
         model = Model(loss, [mapping.get(p, p) for p in model.params],
-                      [mapping.get(v, v) for v in model.inputs], model.name, model.at, model.sizes, model.doc)
+                      [mapping.get(v, v) for v in model.inputs], model.name, model.at, model.sizes,
+                      model.doc, model.entries)
     return model

@@ -23,7 +23,7 @@ Both give the same matrix; run.py prints it both ways next to the formula.
 (The test suite also builds the vector-valued function and compares
 ``sb.jacobian(..., mode="fwd")`` with ``mode="rev"``.)
 
-    symback compile examples/forward_mode/model.py --entry forward,value_and_grad,jvp
+    symback compile examples/forward_mode/model.py      # its Model lists the jvp entry point too
     python examples/forward_mode/run.py
 """
 import symback as sb
@@ -41,4 +41,5 @@ def model():
     u1, u2 = sb.var("u1"), sb.var("u2")
     return sb.Model(name="forward_mode", loss=u1 * y1 + u2 * y2, params=[w0, w1], inputs=[x, u1, u2],
                     at={"w0": 0.5, "w1": 2.0, "x": 0.3, "u1": 1.0, "u2": 1.0},
-                    doc="u1 sin(w1 x + w0) + u2 cos(w1 x + w0): Jacobian rows by reverse, columns by forward mode")
+                    doc="u1 sin(w1 x + w0) + u2 cos(w1 x + w0): Jacobian rows by reverse, columns by forward mode",
+                    entries=("forward", "value_and_grad", "jvp"))
