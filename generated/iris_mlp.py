@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): e3c84b4fcaa84bc9
+Content hash (sha256 of the generated functions): 79b67bcf85426a52
 """
 import sys
 
@@ -17,7 +17,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_e3c84b4fcaa84bc9"
+__name__ = "symback_generated_iris_mlp_79b67bcf85426a52"
 
 
 def _scalar(value, name, dtype):
@@ -161,35 +161,39 @@ def _value_and_grad(V, b1, W, b2, X, labels):
         t13 += t9[i0]
     t14 = np.float64(X_d0)
     value = t13 / t14
-    t15 = 1.0 / t14
-    t16 = np.empty((X_d0, 3), dtype=np.float64)
+    t15 = np.empty((X_d0, 3), dtype=np.float64)
     for p in range(X_d0):
-        m_17 = -np.inf
+        m_16 = -np.inf
         for j in range(3):
-            m_17 = max(m_17, t8[p, j])
-        if not np.isfinite(m_17):
-            m_17 = 0.0
-        s_18 = 0.0
+            m_16 = max(m_16, t8[p, j])
+        if not np.isfinite(m_16):
+            m_16 = 0.0
+        s_17 = 0.0
         for j in range(3):
-            e_19 = np.exp(t8[p, j] - m_17)
-            t16[p, j] = e_19
-            s_18 += e_19
+            e_18 = np.exp(t8[p, j] - m_16)
+            t15[p, j] = e_18
+            s_17 += e_18
         for j in range(3):
-            t16[p, j] /= s_18
-    t20 = np.zeros((X_d0, 3), dtype=np.float64)
+            t15[p, j] /= s_17
+    t19 = np.zeros((X_d0, 3), dtype=np.float64)
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 3:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
-        t20[i, labels[i]] = 1
-    g_b2 = np.zeros((3,), dtype=np.float64)
-    t21 = np.empty((X_d0, 3), dtype=np.float64)
+        t19[i, labels[i]] = 1
+    t20 = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(3):
-            t22 = t16[i0, i1] - t20[i0, i1]
-            t21_i = t15 * t22
-            t21[i0, i1] = t21_i
-            g_b2[i1] += t21_i
-    t23 = np.dot(t21, W)
+            t20_i = t15[i0, i1] - t19[i0, i1]
+            t20[i0, i1] = t20_i
+    t21 = 1.0 / t14
+    g_b2 = np.zeros((3,), dtype=np.float64)
+    t22 = np.empty((X_d0, 3), dtype=np.float64)
+    for i0 in range(X_d0):
+        for i1 in range(3):
+            t22_i = t20[i0, i1] * t21
+            t22[i0, i1] = t22_i
+            g_b2[i1] += t22_i
+    t23 = np.dot(t22, W)
     g_b1 = np.zeros((16,), dtype=np.float64)
     t24 = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in range(X_d0):
@@ -199,7 +203,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             g_b1[i1] += t24_i
     t25 = t24.T
     g_V = np.dot(t25, X)
-    t26 = t21.T
+    t26 = t22.T
     g_W = np.dot(t26, t2)
     return (value, g_V, g_b1, g_W, g_b2)
 
