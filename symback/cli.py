@@ -32,14 +32,15 @@ def _parser():
     p = argparse.ArgumentParser(prog="symback", description="Compile model files into gradient kernels.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def model_cmd(name, help_text):
+    def model_cmd(name, help_text, several=False):
         c = sub.add_parser(name, help=help_text, description=help_text)
-        c.add_argument("model", metavar="MODEL.py", help="a Python file defining model() -> sb.Model")
+        c.add_argument("model", metavar="MODEL.py", nargs="+" if several else None,
+                       help="a Python file defining model() -> sb.Model" + (" (several allowed)" if several else ""))
         c.add_argument("--dtype", choices=("float64", "float32"), default=None,
                        help="build the model in this precision")
         return c
 
-    c = model_cmd("compile", "Generate the model's kernel module (forward, value_and_grad, ...).")
+    c = model_cmd("compile", "Generate the model's kernel module (forward, value_and_grad, ...).", several=True)
     c.add_argument("-o", "--output", help="where to write it (default: generated/NAME.py)")
     c.add_argument("--entry", type=_entries, default=None,
                    help=f"comma-separated entry points among {', '.join(ENTRY_KINDS)} "
@@ -86,18 +87,28 @@ def _load(args):
 
 
 def _compile(args):
+    if len(args.model) > 1 and args.output:
+        raise UsageError("-o names one output file: give one model file with it")
+    status = 0
+    for path in args.model:
+        status = max(status, _compile_one(args, path))
+    return status
+
+
+def _compile_one(args, path):
     from .backend.numba import emit_module
     from .kernel import gradient_entries, write_atomic
-    model = _load(args)
+    from .model import load_model
+    model = load_model(path, dtype=args.dtype)
     entries = gradient_entries(model.loss, model.params, model.arguments, args.entry or model.entries)
     source = emit_module(entries, model.name, model.doc)
     out = pathlib.Path(args.output or pathlib.Path("generated") / f"{model.name}.py")
     if args.check:
         if not out.exists():
-            print(f"{out}: missing (run: symback compile {args.model})", file=sys.stderr)
+            print(f"{out}: missing (run: symback compile {path})", file=sys.stderr)
             return EXIT_FAILED
         if out.read_text(encoding="utf-8") != source:
-            print(f"{out}: out of date (run: symback compile {args.model})", file=sys.stderr)
+            print(f"{out}: out of date (run: symback compile {path})", file=sys.stderr)
             return EXIT_FAILED
         print(f"{out}: up to date")
         return 0
