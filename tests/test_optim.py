@@ -133,3 +133,15 @@ def test_early_stopping_patience_and_best():
     assert stop.best == 0.7 and stop.best_epoch == 4 and stop.best_params[0][0] == 4
     stop.reset()
     assert stop.best == math.inf and not stop.update(5.0)
+
+
+def test_one_update_kernel_call_per_step_whatever_the_number_of_parameters(monkeypatch):
+    calls = []
+    real = optim._adam
+    monkeypatch.setattr(optim, "_adam", lambda w, g, *rest: (calls.append(w.size), real(w, g, *rest)))
+    shapes = [(3, 2), (2,), (4, 4), (1,), (5,)] * 20                 # 100 parameter arrays
+    opt = optim.Adam([np.ones(s) for s in shapes], lr=0.1)
+    opt.step([np.ones(s) for s in shapes])
+    opt.step([np.ones(s) for s in shapes])
+    assert calls == [opt.flat.data.size] * 2 == [20 * 30] * 2
+    assert all(np.allclose(p, 1 - 0.2) for p in opt.params)         # steps of lr, twice

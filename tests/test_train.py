@@ -134,3 +134,12 @@ def test_progress_bar_optional(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)            # as if tqdm were not installed
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     assert isinstance(_progress(3, True), range)
+
+
+def test_on_batch_hook_sees_every_batch(model):
+    p, kernel, _ = model
+    seen = []
+    opt = optim.SGD(p.values, lr=0.1)
+    sb.fit(kernel, opt, TRAIN, epochs=1, batch_size=64, extras=masks(0.5), progress=False,
+           on_batch=lambda params, batch, more: seen.append((params is opt.params, len(batch[0]), more[0].shape)))
+    assert seen == [(True, 64, (64, 8)), (True, 56, (56, 8))]
