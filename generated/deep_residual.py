@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 1aff9ce93adabaa2
+Content hash (sha256 of the generated functions): 4dc8eca3611896ee
 """
 import sys
 
@@ -17,7 +17,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_1aff9ce93adabaa2"
+__name__ = "symback_generated_deep_residual_4dc8eca3611896ee"
 
 
 def _scalar(value, name, dtype):
@@ -84,39 +84,17 @@ def _loop2(a0, a1, a2, a3):
     for v0 in range(a0):
         for v1 in range(32):
             v2 = a1[v0, v1] + a2[v0, v1]
-            v3 = a3[v1] + v2
-            o0[v0, v1] = v3
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop3(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v1] + a2[v0, v1]
-            v3 = 1.0 / (1.0 + np.exp(-v2))
-            o0[v0, v1] = v3
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop4(a0, a1, a2, a3):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v0, v1]
             v3 = v2 + a3[v1]
             o0[v0, v1] = v3
     return o0,
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loop5(a0, a1, a2, a3):
+def _loop3(a0, a1, a2, a3):
     o0 = 0.0
     for v0 in range(a0):
         for v1 in range(1):
-            v2 = a1[v1] + a2[v0, v1]
+            v2 = a1[v0, v1] + a2[v1]
             v3 = v2 - a3[v0, v1]
             v4 = v3 * v3
             o0 += v4
@@ -124,22 +102,7 @@ def _loop5(a0, a1, a2, a3):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loop6(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    o1 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = 1.0 / (1.0 + np.exp(-v2))
-            o0[v0, v1] = v3
-            v4 = 1.0 - v3
-            v5 = v4 * v3
-            o1[v0, v1] = v5
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop7(a0, a1, a2):
+def _loop4(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     o1 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -154,42 +117,12 @@ def _loop7(a0, a1, a2):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loop8(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    o1 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v1] + a2[v0, v1]
-            v3 = 1.0 / (1.0 + np.exp(-v2))
-            o0[v0, v1] = v3
-            v4 = 1.0 - v3
-            v5 = v3 * v4
-            o1[v0, v1] = v5
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop9(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    o1 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v1] + a2[v0, v1]
-            v3 = 1.0 / (1.0 + np.exp(-v2))
-            o0[v0, v1] = v3
-            v4 = 1.0 - v3
-            v5 = v4 * v3
-            o1[v0, v1] = v5
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop10(a0, a1, a2, a3):
+def _loop5(a0, a1, a2, a3):
     o1 = 0.0
     o0 = np.empty((a0, 1), dtype=np.float64)
     for v0 in range(a0):
         for v1 in range(1):
-            v2 = a1[v1] + a2[v0, v1]
+            v2 = a1[v0, v1] + a2[v1]
             v3 = v2 - a3[v0, v1]
             v4 = v3 * v3
             v5 = 2.0 * v3
@@ -199,7 +132,7 @@ def _loop10(a0, a1, a2, a3):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loop11(a0, a1, a2):
+def _loop6(a0, a1, a2):
     o1 = np.zeros((1,), dtype=np.float64)
     o0 = np.empty((a0, 1), dtype=np.float64)
     for v0 in range(a0):
@@ -212,7 +145,7 @@ def _loop11(a0, a1, a2):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loop12(a0, a1, a2, a3):
+def _loop7(a0, a1, a2, a3):
     o1 = np.zeros((32,), dtype=np.float64)
     o2 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
@@ -226,7 +159,7 @@ def _loop12(a0, a1, a2, a3):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loop13(a0, a1, a2):
+def _loop8(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -238,7 +171,7 @@ def _loop13(a0, a1, a2):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loop14(a0, a1, a2):
+def _loop9(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -264,7 +197,7 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t10, = _loop1(X_d0, t9, c2)
     t12 = V2.T
     t13 = _dot(t10, t12)
-    t14, = _loop2(X_d0, t13, t6, b2)
+    t14, = _loop2(X_d0, t6, t13, b2)
     t16 = W3.T
     t17 = _dot(t14, t16)
     t18, = _loop1(X_d0, t17, c3)
@@ -273,10 +206,10 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t22, = _loop2(X_d0, t14, t21, b3)
     t24 = W4.T
     t25 = _dot(t22, t24)
-    t26, = _loop3(X_d0, c4, t25)
+    t26, = _loop1(X_d0, t25, c4)
     t28 = V4.T
     t29 = _dot(t26, t28)
-    t30, = _loop2(X_d0, t29, t22, b4)
+    t30, = _loop2(X_d0, t22, t29, b4)
     t32 = W5.T
     t33 = _dot(t30, t32)
     t34, = _loop1(X_d0, t33, c5)
@@ -285,31 +218,31 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t38, = _loop2(X_d0, t30, t37, b5)
     t40 = W6.T
     t41 = _dot(t38, t40)
-    t42, = _loop3(X_d0, c6, t41)
+    t42, = _loop1(X_d0, t41, c6)
     t44 = V6.T
     t45 = _dot(t42, t44)
-    t46, = _loop4(X_d0, t45, t38, b6)
+    t46, = _loop2(X_d0, t38, t45, b6)
     t48 = W7.T
     t49 = _dot(t46, t48)
     t50, = _loop1(X_d0, t49, c7)
     t52 = V7.T
     t53 = _dot(t50, t52)
-    t54, = _loop2(X_d0, t53, t46, b7)
+    t54, = _loop2(X_d0, t46, t53, b7)
     t56 = W8.T
     t57 = _dot(t54, t56)
     t58, = _loop1(X_d0, t57, c8)
     t60 = V8.T
     t61 = _dot(t58, t60)
-    t62, = _loop4(X_d0, t54, t61, b8)
+    t62, = _loop2(X_d0, t54, t61, b8)
     t64 = W9.T
     t65 = _dot(t62, t64)
-    t66, = _loop3(X_d0, c9, t65)
+    t66, = _loop1(X_d0, t65, c9)
     t68 = V9.T
     t69 = _dot(t66, t68)
     t70, = _loop2(X_d0, t62, t69, b9)
     t72 = W10.T
     t73 = _dot(t70, t72)
-    t74, = _loop3(X_d0, c10, t73)
+    t74, = _loop1(X_d0, t73, c10)
     t76 = V10.T
     t77 = _dot(t74, t76)
     t78, = _loop2(X_d0, t70, t77, b10)
@@ -327,7 +260,7 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t94, = _loop2(X_d0, t86, t93, b12)
     t96 = W13.T
     t97 = _dot(t94, t96)
-    t98, = _loop3(X_d0, c13, t97)
+    t98, = _loop1(X_d0, t97, c13)
     t100 = V13.T
     t101 = _dot(t98, t100)
     t102, = _loop2(X_d0, t94, t101, b13)
@@ -336,49 +269,49 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t106, = _loop1(X_d0, t105, c14)
     t108 = V14.T
     t109 = _dot(t106, t108)
-    t110, = _loop2(X_d0, t109, t102, b14)
+    t110, = _loop2(X_d0, t102, t109, b14)
     t112 = W15.T
     t113 = _dot(t110, t112)
-    t114, = _loop3(X_d0, c15, t113)
+    t114, = _loop1(X_d0, t113, c15)
     t116 = V15.T
     t117 = _dot(t114, t116)
     t118, = _loop2(X_d0, t110, t117, b15)
     t120 = W16.T
     t121 = _dot(t118, t120)
-    t122, = _loop3(X_d0, c16, t121)
+    t122, = _loop1(X_d0, t121, c16)
     t124 = V16.T
     t125 = _dot(t122, t124)
-    t126, = _loop2(X_d0, t125, t118, b16)
+    t126, = _loop2(X_d0, t118, t125, b16)
     t128 = W17.T
     t129 = _dot(t126, t128)
     t130, = _loop1(X_d0, t129, c17)
     t132 = V17.T
     t133 = _dot(t130, t132)
-    t134, = _loop2(X_d0, t133, t126, b17)
+    t134, = _loop2(X_d0, t126, t133, b17)
     t136 = W18.T
     t137 = _dot(t134, t136)
-    t138, = _loop3(X_d0, c18, t137)
+    t138, = _loop1(X_d0, t137, c18)
     t140 = V18.T
     t141 = _dot(t138, t140)
-    t142, = _loop2(X_d0, t141, t134, b18)
+    t142, = _loop2(X_d0, t134, t141, b18)
     t144 = W19.T
     t145 = _dot(t142, t144)
     t146, = _loop1(X_d0, t145, c19)
     t148 = V19.T
     t149 = _dot(t146, t148)
-    t150, = _loop2(X_d0, t149, t142, b19)
+    t150, = _loop2(X_d0, t142, t149, b19)
     t152 = W20.T
     t153 = _dot(t150, t152)
-    t154, = _loop3(X_d0, c20, t153)
+    t154, = _loop1(X_d0, t153, c20)
     t156 = V20.T
     t157 = _dot(t154, t156)
-    t158, = _loop4(X_d0, t150, t157, b20)
+    t158, = _loop2(X_d0, t150, t157, b20)
     t160 = W21.T
     t161 = _dot(t158, t160)
-    t162, = _loop3(X_d0, c21, t161)
+    t162, = _loop1(X_d0, t161, c21)
     t164 = V21.T
     t165 = _dot(t162, t164)
-    t166, = _loop4(X_d0, t158, t165, b21)
+    t166, = _loop2(X_d0, t158, t165, b21)
     t168 = W22.T
     t169 = _dot(t166, t168)
     t170, = _loop1(X_d0, t169, c22)
@@ -390,58 +323,58 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t178, = _loop1(X_d0, t177, c23)
     t180 = V23.T
     t181 = _dot(t178, t180)
-    t182, = _loop4(X_d0, t181, t174, b23)
+    t182, = _loop2(X_d0, t174, t181, b23)
     t184 = W24.T
     t185 = _dot(t182, t184)
-    t186, = _loop3(X_d0, c24, t185)
+    t186, = _loop1(X_d0, t185, c24)
     t188 = V24.T
     t189 = _dot(t186, t188)
-    t190, = _loop4(X_d0, t189, t182, b24)
+    t190, = _loop2(X_d0, t182, t189, b24)
     t192 = W25.T
     t193 = _dot(t190, t192)
-    t194, = _loop3(X_d0, c25, t193)
+    t194, = _loop1(X_d0, t193, c25)
     t196 = V25.T
     t197 = _dot(t194, t196)
-    t198, = _loop4(X_d0, t190, t197, b25)
+    t198, = _loop2(X_d0, t190, t197, b25)
     t200 = W26.T
     t201 = _dot(t198, t200)
-    t202, = _loop3(X_d0, c26, t201)
+    t202, = _loop1(X_d0, t201, c26)
     t204 = V26.T
     t205 = _dot(t202, t204)
-    t206, = _loop4(X_d0, t198, t205, b26)
+    t206, = _loop2(X_d0, t198, t205, b26)
     t208 = W27.T
     t209 = _dot(t206, t208)
     t210, = _loop1(X_d0, t209, c27)
     t212 = V27.T
     t213 = _dot(t210, t212)
-    t214, = _loop2(X_d0, t213, t206, b27)
+    t214, = _loop2(X_d0, t206, t213, b27)
     t216 = W28.T
     t217 = _dot(t214, t216)
-    t218, = _loop3(X_d0, c28, t217)
+    t218, = _loop1(X_d0, t217, c28)
     t220 = V28.T
     t221 = _dot(t218, t220)
-    t222, = _loop4(X_d0, t214, t221, b28)
+    t222, = _loop2(X_d0, t214, t221, b28)
     t224 = W29.T
     t225 = _dot(t222, t224)
-    t226, = _loop3(X_d0, c29, t225)
+    t226, = _loop1(X_d0, t225, c29)
     t228 = V29.T
     t229 = _dot(t226, t228)
-    t230, = _loop2(X_d0, t229, t222, b29)
+    t230, = _loop2(X_d0, t222, t229, b29)
     t232 = W30.T
     t233 = _dot(t230, t232)
-    t234, = _loop3(X_d0, c30, t233)
+    t234, = _loop1(X_d0, t233, c30)
     t236 = V30.T
     t237 = _dot(t234, t236)
-    t238, = _loop2(X_d0, t237, t230, b30)
+    t238, = _loop2(X_d0, t230, t237, b30)
     t240 = W31.T
     t241 = _dot(t238, t240)
     t242, = _loop1(X_d0, t241, c31)
     t244 = V31.T
     t245 = _dot(t242, t244)
-    t246, = _loop4(X_d0, t245, t238, b31)
+    t246, = _loop2(X_d0, t238, t245, b31)
     t248 = W32.T
     t249 = _dot(t246, t248)
-    t250, = _loop3(X_d0, c32, t249)
+    t250, = _loop1(X_d0, t249, c32)
     t252 = V32.T
     t253 = _dot(t250, t252)
     t254, = _loop2(X_d0, t246, t253, b32)
@@ -456,58 +389,58 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t266, = _loop1(X_d0, t265, c34)
     t268 = V34.T
     t269 = _dot(t266, t268)
-    t270, = _loop2(X_d0, t269, t262, b34)
+    t270, = _loop2(X_d0, t262, t269, b34)
     t272 = W35.T
     t273 = _dot(t270, t272)
-    t274, = _loop3(X_d0, c35, t273)
+    t274, = _loop1(X_d0, t273, c35)
     t276 = V35.T
     t277 = _dot(t274, t276)
-    t278, = _loop4(X_d0, t277, t270, b35)
+    t278, = _loop2(X_d0, t270, t277, b35)
     t280 = W36.T
     t281 = _dot(t278, t280)
-    t282, = _loop3(X_d0, c36, t281)
+    t282, = _loop1(X_d0, t281, c36)
     t284 = V36.T
     t285 = _dot(t282, t284)
-    t286, = _loop4(X_d0, t278, t285, b36)
+    t286, = _loop2(X_d0, t278, t285, b36)
     t288 = W37.T
     t289 = _dot(t286, t288)
     t290, = _loop1(X_d0, t289, c37)
     t292 = V37.T
     t293 = _dot(t290, t292)
-    t294, = _loop4(X_d0, t286, t293, b37)
+    t294, = _loop2(X_d0, t286, t293, b37)
     t296 = W38.T
     t297 = _dot(t294, t296)
-    t298, = _loop3(X_d0, c38, t297)
+    t298, = _loop1(X_d0, t297, c38)
     t300 = V38.T
     t301 = _dot(t298, t300)
-    t302, = _loop4(X_d0, t294, t301, b38)
+    t302, = _loop2(X_d0, t294, t301, b38)
     t304 = W39.T
     t305 = _dot(t302, t304)
     t306, = _loop1(X_d0, t305, c39)
     t308 = V39.T
     t309 = _dot(t306, t308)
-    t310, = _loop4(X_d0, t309, t302, b39)
+    t310, = _loop2(X_d0, t302, t309, b39)
     t312 = W40.T
     t313 = _dot(t310, t312)
     t314, = _loop1(X_d0, t313, c40)
     t316 = V40.T
     t317 = _dot(t314, t316)
-    t318, = _loop2(X_d0, t317, t310, b40)
+    t318, = _loop2(X_d0, t310, t317, b40)
     t320 = W41.T
     t321 = _dot(t318, t320)
     t322, = _loop1(X_d0, t321, c41)
     t324 = V41.T
     t325 = _dot(t322, t324)
-    t326, = _loop4(X_d0, t325, t318, b41)
+    t326, = _loop2(X_d0, t318, t325, b41)
     t328 = W42.T
     t329 = _dot(t326, t328)
-    t330, = _loop3(X_d0, c42, t329)
+    t330, = _loop1(X_d0, t329, c42)
     t332 = V42.T
     t333 = _dot(t330, t332)
-    t334, = _loop4(X_d0, t326, t333, b42)
+    t334, = _loop2(X_d0, t326, t333, b42)
     t336 = W43.T
     t337 = _dot(t334, t336)
-    t338, = _loop3(X_d0, c43, t337)
+    t338, = _loop1(X_d0, t337, c43)
     t340 = V43.T
     t341 = _dot(t338, t340)
     t342, = _loop2(X_d0, t334, t341, b43)
@@ -516,7 +449,7 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t346, = _loop1(X_d0, t345, c44)
     t348 = V44.T
     t349 = _dot(t346, t348)
-    t350, = _loop4(X_d0, t349, t342, b44)
+    t350, = _loop2(X_d0, t342, t349, b44)
     t352 = W45.T
     t353 = _dot(t350, t352)
     t354, = _loop1(X_d0, t353, c45)
@@ -528,7 +461,7 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t362, = _loop1(X_d0, t361, c46)
     t364 = V46.T
     t365 = _dot(t362, t364)
-    t366, = _loop4(X_d0, t365, t358, b46)
+    t366, = _loop2(X_d0, t358, t365, b46)
     t368 = W47.T
     t369 = _dot(t366, t368)
     t370, = _loop1(X_d0, t369, c47)
@@ -540,7 +473,7 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t378, = _loop1(X_d0, t377, c48)
     t380 = V48.T
     t381 = _dot(t378, t380)
-    t382, = _loop2(X_d0, t381, t374, b48)
+    t382, = _loop2(X_d0, t374, t381, b48)
     t384 = W49.T
     t385 = _dot(t382, t384)
     t386, = _loop1(X_d0, t385, c49)
@@ -555,7 +488,7 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     t398, = _loop2(X_d0, t390, t397, b50)
     t400 = W_out.T
     t401 = _dot(t398, t400)
-    t402, = _loop5(X_d0, b_out, t401, target)
+    t402, = _loop3(X_d0, t401, b_out, target)
     t406 = np.float64(X_d0 * 1)
     value = t402 / t406
     return (value,)
@@ -781,510 +714,510 @@ def _value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, 
     target_d0 = target.shape[0]
     t0 = W1.T
     t1 = _dot(X, t0)
-    t2, t3 = _loop6(X_d0, t1, c1)
+    t2, t3 = _loop4(X_d0, t1, c1)
     t6 = V1.T
     t7 = _dot(t2, t6)
     t8, = _loop2(X_d0, X, t7, b1)
     t10 = W2.T
     t11 = _dot(t8, t10)
-    t12, t13 = _loop7(X_d0, t11, c2)
+    t12, t13 = _loop4(X_d0, t11, c2)
     t16 = V2.T
     t17 = _dot(t12, t16)
-    t18, = _loop2(X_d0, t17, t8, b2)
+    t18, = _loop2(X_d0, t8, t17, b2)
     t20 = W3.T
     t21 = _dot(t18, t20)
-    t22, t23 = _loop7(X_d0, t21, c3)
+    t22, t23 = _loop4(X_d0, t21, c3)
     t26 = V3.T
     t27 = _dot(t22, t26)
     t28, = _loop2(X_d0, t18, t27, b3)
     t30 = W4.T
     t31 = _dot(t28, t30)
-    t32, t33 = _loop8(X_d0, c4, t31)
+    t32, t33 = _loop4(X_d0, t31, c4)
     t36 = V4.T
     t37 = _dot(t32, t36)
-    t38, = _loop2(X_d0, t37, t28, b4)
+    t38, = _loop2(X_d0, t28, t37, b4)
     t40 = W5.T
     t41 = _dot(t38, t40)
-    t42, t43 = _loop6(X_d0, t41, c5)
+    t42, t43 = _loop4(X_d0, t41, c5)
     t46 = V5.T
     t47 = _dot(t42, t46)
     t48, = _loop2(X_d0, t38, t47, b5)
     t50 = W6.T
     t51 = _dot(t48, t50)
-    t52, t53 = _loop8(X_d0, c6, t51)
+    t52, t53 = _loop4(X_d0, t51, c6)
     t56 = V6.T
     t57 = _dot(t52, t56)
-    t58, = _loop4(X_d0, t57, t48, b6)
+    t58, = _loop2(X_d0, t48, t57, b6)
     t60 = W7.T
     t61 = _dot(t58, t60)
-    t62, t63 = _loop6(X_d0, t61, c7)
+    t62, t63 = _loop4(X_d0, t61, c7)
     t66 = V7.T
     t67 = _dot(t62, t66)
-    t68, = _loop2(X_d0, t67, t58, b7)
+    t68, = _loop2(X_d0, t58, t67, b7)
     t70 = W8.T
     t71 = _dot(t68, t70)
-    t72, t73 = _loop7(X_d0, t71, c8)
+    t72, t73 = _loop4(X_d0, t71, c8)
     t76 = V8.T
     t77 = _dot(t72, t76)
-    t78, = _loop4(X_d0, t68, t77, b8)
+    t78, = _loop2(X_d0, t68, t77, b8)
     t80 = W9.T
     t81 = _dot(t78, t80)
-    t82, t83 = _loop9(X_d0, c9, t81)
+    t82, t83 = _loop4(X_d0, t81, c9)
     t86 = V9.T
     t87 = _dot(t82, t86)
     t88, = _loop2(X_d0, t78, t87, b9)
     t90 = W10.T
     t91 = _dot(t88, t90)
-    t92, t93 = _loop8(X_d0, c10, t91)
+    t92, t93 = _loop4(X_d0, t91, c10)
     t96 = V10.T
     t97 = _dot(t92, t96)
     t98, = _loop2(X_d0, t88, t97, b10)
     t100 = W11.T
     t101 = _dot(t98, t100)
-    t102, t103 = _loop7(X_d0, t101, c11)
+    t102, t103 = _loop4(X_d0, t101, c11)
     t106 = V11.T
     t107 = _dot(t102, t106)
     t108, = _loop2(X_d0, t98, t107, b11)
     t110 = W12.T
     t111 = _dot(t108, t110)
-    t112, t113 = _loop6(X_d0, t111, c12)
+    t112, t113 = _loop4(X_d0, t111, c12)
     t116 = V12.T
     t117 = _dot(t112, t116)
     t118, = _loop2(X_d0, t108, t117, b12)
     t120 = W13.T
     t121 = _dot(t118, t120)
-    t122, t123 = _loop8(X_d0, c13, t121)
+    t122, t123 = _loop4(X_d0, t121, c13)
     t126 = V13.T
     t127 = _dot(t122, t126)
     t128, = _loop2(X_d0, t118, t127, b13)
     t130 = W14.T
     t131 = _dot(t128, t130)
-    t132, t133 = _loop6(X_d0, t131, c14)
+    t132, t133 = _loop4(X_d0, t131, c14)
     t136 = V14.T
     t137 = _dot(t132, t136)
-    t138, = _loop2(X_d0, t137, t128, b14)
+    t138, = _loop2(X_d0, t128, t137, b14)
     t140 = W15.T
     t141 = _dot(t138, t140)
-    t142, t143 = _loop8(X_d0, c15, t141)
+    t142, t143 = _loop4(X_d0, t141, c15)
     t146 = V15.T
     t147 = _dot(t142, t146)
     t148, = _loop2(X_d0, t138, t147, b15)
     t150 = W16.T
     t151 = _dot(t148, t150)
-    t152, t153 = _loop9(X_d0, c16, t151)
+    t152, t153 = _loop4(X_d0, t151, c16)
     t156 = V16.T
     t157 = _dot(t152, t156)
-    t158, = _loop2(X_d0, t157, t148, b16)
+    t158, = _loop2(X_d0, t148, t157, b16)
     t160 = W17.T
     t161 = _dot(t158, t160)
-    t162, t163 = _loop6(X_d0, t161, c17)
+    t162, t163 = _loop4(X_d0, t161, c17)
     t166 = V17.T
     t167 = _dot(t162, t166)
-    t168, = _loop2(X_d0, t167, t158, b17)
+    t168, = _loop2(X_d0, t158, t167, b17)
     t170 = W18.T
     t171 = _dot(t168, t170)
-    t172, t173 = _loop8(X_d0, c18, t171)
+    t172, t173 = _loop4(X_d0, t171, c18)
     t176 = V18.T
     t177 = _dot(t172, t176)
-    t178, = _loop2(X_d0, t177, t168, b18)
+    t178, = _loop2(X_d0, t168, t177, b18)
     t180 = W19.T
     t181 = _dot(t178, t180)
-    t182, t183 = _loop7(X_d0, t181, c19)
+    t182, t183 = _loop4(X_d0, t181, c19)
     t186 = V19.T
     t187 = _dot(t182, t186)
-    t188, = _loop2(X_d0, t187, t178, b19)
+    t188, = _loop2(X_d0, t178, t187, b19)
     t190 = W20.T
     t191 = _dot(t188, t190)
-    t192, t193 = _loop8(X_d0, c20, t191)
+    t192, t193 = _loop4(X_d0, t191, c20)
     t196 = V20.T
     t197 = _dot(t192, t196)
-    t198, = _loop4(X_d0, t188, t197, b20)
+    t198, = _loop2(X_d0, t188, t197, b20)
     t200 = W21.T
     t201 = _dot(t198, t200)
-    t202, t203 = _loop9(X_d0, c21, t201)
+    t202, t203 = _loop4(X_d0, t201, c21)
     t206 = V21.T
     t207 = _dot(t202, t206)
-    t208, = _loop4(X_d0, t198, t207, b21)
+    t208, = _loop2(X_d0, t198, t207, b21)
     t210 = W22.T
     t211 = _dot(t208, t210)
-    t212, t213 = _loop7(X_d0, t211, c22)
+    t212, t213 = _loop4(X_d0, t211, c22)
     t216 = V22.T
     t217 = _dot(t212, t216)
     t218, = _loop2(X_d0, t208, t217, b22)
     t220 = W23.T
     t221 = _dot(t218, t220)
-    t222, t223 = _loop7(X_d0, t221, c23)
+    t222, t223 = _loop4(X_d0, t221, c23)
     t226 = V23.T
     t227 = _dot(t222, t226)
-    t228, = _loop4(X_d0, t227, t218, b23)
+    t228, = _loop2(X_d0, t218, t227, b23)
     t230 = W24.T
     t231 = _dot(t228, t230)
-    t232, t233 = _loop8(X_d0, c24, t231)
+    t232, t233 = _loop4(X_d0, t231, c24)
     t236 = V24.T
     t237 = _dot(t232, t236)
-    t238, = _loop4(X_d0, t237, t228, b24)
+    t238, = _loop2(X_d0, t228, t237, b24)
     t240 = W25.T
     t241 = _dot(t238, t240)
-    t242, t243 = _loop9(X_d0, c25, t241)
+    t242, t243 = _loop4(X_d0, t241, c25)
     t246 = V25.T
     t247 = _dot(t242, t246)
-    t248, = _loop4(X_d0, t238, t247, b25)
+    t248, = _loop2(X_d0, t238, t247, b25)
     t250 = W26.T
     t251 = _dot(t248, t250)
-    t252, t253 = _loop8(X_d0, c26, t251)
+    t252, t253 = _loop4(X_d0, t251, c26)
     t256 = V26.T
     t257 = _dot(t252, t256)
-    t258, = _loop4(X_d0, t248, t257, b26)
+    t258, = _loop2(X_d0, t248, t257, b26)
     t260 = W27.T
     t261 = _dot(t258, t260)
-    t262, t263 = _loop6(X_d0, t261, c27)
+    t262, t263 = _loop4(X_d0, t261, c27)
     t266 = V27.T
     t267 = _dot(t262, t266)
-    t268, = _loop2(X_d0, t267, t258, b27)
+    t268, = _loop2(X_d0, t258, t267, b27)
     t270 = W28.T
     t271 = _dot(t268, t270)
-    t272, t273 = _loop8(X_d0, c28, t271)
+    t272, t273 = _loop4(X_d0, t271, c28)
     t276 = V28.T
     t277 = _dot(t272, t276)
-    t278, = _loop4(X_d0, t268, t277, b28)
+    t278, = _loop2(X_d0, t268, t277, b28)
     t280 = W29.T
     t281 = _dot(t278, t280)
-    t282, t283 = _loop9(X_d0, c29, t281)
+    t282, t283 = _loop4(X_d0, t281, c29)
     t286 = V29.T
     t287 = _dot(t282, t286)
-    t288, = _loop2(X_d0, t287, t278, b29)
+    t288, = _loop2(X_d0, t278, t287, b29)
     t290 = W30.T
     t291 = _dot(t288, t290)
-    t292, t293 = _loop9(X_d0, c30, t291)
+    t292, t293 = _loop4(X_d0, t291, c30)
     t296 = V30.T
     t297 = _dot(t292, t296)
-    t298, = _loop2(X_d0, t297, t288, b30)
+    t298, = _loop2(X_d0, t288, t297, b30)
     t300 = W31.T
     t301 = _dot(t298, t300)
-    t302, t303 = _loop7(X_d0, t301, c31)
+    t302, t303 = _loop4(X_d0, t301, c31)
     t306 = V31.T
     t307 = _dot(t302, t306)
-    t308, = _loop4(X_d0, t307, t298, b31)
+    t308, = _loop2(X_d0, t298, t307, b31)
     t310 = W32.T
     t311 = _dot(t308, t310)
-    t312, t313 = _loop8(X_d0, c32, t311)
+    t312, t313 = _loop4(X_d0, t311, c32)
     t316 = V32.T
     t317 = _dot(t312, t316)
     t318, = _loop2(X_d0, t308, t317, b32)
     t320 = W33.T
     t321 = _dot(t318, t320)
-    t322, t323 = _loop7(X_d0, t321, c33)
+    t322, t323 = _loop4(X_d0, t321, c33)
     t326 = V33.T
     t327 = _dot(t322, t326)
     t328, = _loop2(X_d0, t318, t327, b33)
     t330 = W34.T
     t331 = _dot(t328, t330)
-    t332, t333 = _loop7(X_d0, t331, c34)
+    t332, t333 = _loop4(X_d0, t331, c34)
     t336 = V34.T
     t337 = _dot(t332, t336)
-    t338, = _loop2(X_d0, t337, t328, b34)
+    t338, = _loop2(X_d0, t328, t337, b34)
     t340 = W35.T
     t341 = _dot(t338, t340)
-    t342, t343 = _loop9(X_d0, c35, t341)
+    t342, t343 = _loop4(X_d0, t341, c35)
     t346 = V35.T
     t347 = _dot(t342, t346)
-    t348, = _loop4(X_d0, t347, t338, b35)
+    t348, = _loop2(X_d0, t338, t347, b35)
     t350 = W36.T
     t351 = _dot(t348, t350)
-    t352, t353 = _loop8(X_d0, c36, t351)
+    t352, t353 = _loop4(X_d0, t351, c36)
     t356 = V36.T
     t357 = _dot(t352, t356)
-    t358, = _loop4(X_d0, t348, t357, b36)
+    t358, = _loop2(X_d0, t348, t357, b36)
     t360 = W37.T
     t361 = _dot(t358, t360)
-    t362, t363 = _loop6(X_d0, t361, c37)
+    t362, t363 = _loop4(X_d0, t361, c37)
     t366 = V37.T
     t367 = _dot(t362, t366)
-    t368, = _loop4(X_d0, t358, t367, b37)
+    t368, = _loop2(X_d0, t358, t367, b37)
     t370 = W38.T
     t371 = _dot(t368, t370)
-    t372, t373 = _loop9(X_d0, c38, t371)
+    t372, t373 = _loop4(X_d0, t371, c38)
     t376 = V38.T
     t377 = _dot(t372, t376)
-    t378, = _loop4(X_d0, t368, t377, b38)
+    t378, = _loop2(X_d0, t368, t377, b38)
     t380 = W39.T
     t381 = _dot(t378, t380)
-    t382, t383 = _loop6(X_d0, t381, c39)
+    t382, t383 = _loop4(X_d0, t381, c39)
     t386 = V39.T
     t387 = _dot(t382, t386)
-    t388, = _loop4(X_d0, t387, t378, b39)
+    t388, = _loop2(X_d0, t378, t387, b39)
     t390 = W40.T
     t391 = _dot(t388, t390)
-    t392, t393 = _loop7(X_d0, t391, c40)
+    t392, t393 = _loop4(X_d0, t391, c40)
     t396 = V40.T
     t397 = _dot(t392, t396)
-    t398, = _loop2(X_d0, t397, t388, b40)
+    t398, = _loop2(X_d0, t388, t397, b40)
     t400 = W41.T
     t401 = _dot(t398, t400)
-    t402, t403 = _loop6(X_d0, t401, c41)
+    t402, t403 = _loop4(X_d0, t401, c41)
     t406 = V41.T
     t407 = _dot(t402, t406)
-    t408, = _loop4(X_d0, t407, t398, b41)
+    t408, = _loop2(X_d0, t398, t407, b41)
     t410 = W42.T
     t411 = _dot(t408, t410)
-    t412, t413 = _loop8(X_d0, c42, t411)
+    t412, t413 = _loop4(X_d0, t411, c42)
     t416 = V42.T
     t417 = _dot(t412, t416)
-    t418, = _loop4(X_d0, t408, t417, b42)
+    t418, = _loop2(X_d0, t408, t417, b42)
     t420 = W43.T
     t421 = _dot(t418, t420)
-    t422, t423 = _loop9(X_d0, c43, t421)
+    t422, t423 = _loop4(X_d0, t421, c43)
     t426 = V43.T
     t427 = _dot(t422, t426)
     t428, = _loop2(X_d0, t418, t427, b43)
     t430 = W44.T
     t431 = _dot(t428, t430)
-    t432, t433 = _loop6(X_d0, t431, c44)
+    t432, t433 = _loop4(X_d0, t431, c44)
     t436 = V44.T
     t437 = _dot(t432, t436)
-    t438, = _loop4(X_d0, t437, t428, b44)
+    t438, = _loop2(X_d0, t428, t437, b44)
     t440 = W45.T
     t441 = _dot(t438, t440)
-    t442, t443 = _loop6(X_d0, t441, c45)
+    t442, t443 = _loop4(X_d0, t441, c45)
     t446 = V45.T
     t447 = _dot(t442, t446)
     t448, = _loop2(X_d0, t438, t447, b45)
     t450 = W46.T
     t451 = _dot(t448, t450)
-    t452, t453 = _loop6(X_d0, t451, c46)
+    t452, t453 = _loop4(X_d0, t451, c46)
     t456 = V46.T
     t457 = _dot(t452, t456)
-    t458, = _loop4(X_d0, t457, t448, b46)
+    t458, = _loop2(X_d0, t448, t457, b46)
     t460 = W47.T
     t461 = _dot(t458, t460)
-    t462, t463 = _loop7(X_d0, t461, c47)
+    t462, t463 = _loop4(X_d0, t461, c47)
     t466 = V47.T
     t467 = _dot(t462, t466)
     t468, = _loop2(X_d0, t458, t467, b47)
     t470 = W48.T
     t471 = _dot(t468, t470)
-    t472, t473 = _loop6(X_d0, t471, c48)
+    t472, t473 = _loop4(X_d0, t471, c48)
     t476 = V48.T
     t477 = _dot(t472, t476)
-    t478, = _loop2(X_d0, t477, t468, b48)
+    t478, = _loop2(X_d0, t468, t477, b48)
     t480 = W49.T
     t481 = _dot(t478, t480)
-    t482, t483 = _loop6(X_d0, t481, c49)
+    t482, t483 = _loop4(X_d0, t481, c49)
     t486 = V49.T
     t487 = _dot(t482, t486)
     t488, = _loop2(X_d0, t478, t487, b49)
     t490 = W50.T
     t491 = _dot(t488, t490)
-    t492, t493 = _loop6(X_d0, t491, c50)
+    t492, t493 = _loop4(X_d0, t491, c50)
     t496 = V50.T
     t497 = _dot(t492, t496)
     t498, = _loop2(X_d0, t488, t497, b50)
     t500 = W_out.T
     t501 = _dot(t498, t500)
-    t503, t502 = _loop10(X_d0, b_out, t501, target)
+    t503, t502 = _loop5(X_d0, t501, b_out, target)
     t507 = np.float64(X_d0 * 1)
     value = t502 / t507
     t508 = 1.0 / t507
-    t509, g_b_out = _loop11(X_d0, t508, t503)
+    t509, g_b_out = _loop6(X_d0, t508, t503)
     t511 = _dot(t509, W_out)
     t512 = _dot(t511, V50)
-    t513, g_c50, g_b50 = _loop12(X_d0, t493, t512, t511)
+    t513, g_c50, g_b50 = _loop7(X_d0, t512, t493, t511)
     t514 = _dot(t513, W50)
-    t515, g_b49 = _loop13(X_d0, t511, t514)
+    t515, g_b49 = _loop8(X_d0, t511, t514)
     t516 = _dot(t515, V49)
-    t517, g_c49 = _loop14(X_d0, t516, t483)
+    t517, g_c49 = _loop9(X_d0, t516, t483)
     t518 = _dot(t517, W49)
-    t519, g_b48 = _loop13(X_d0, t518, t515)
+    t519, g_b48 = _loop8(X_d0, t515, t518)
     t520 = _dot(t519, V48)
-    t521, g_c48 = _loop14(X_d0, t520, t473)
+    t521, g_c48 = _loop9(X_d0, t520, t473)
     t522 = _dot(t521, W48)
-    t523, g_b47 = _loop13(X_d0, t522, t519)
+    t523, g_b47 = _loop8(X_d0, t519, t522)
     t524 = _dot(t523, V47)
-    t525, g_c47 = _loop14(X_d0, t524, t463)
+    t525, g_c47 = _loop9(X_d0, t524, t463)
     t526 = _dot(t525, W47)
-    t527, g_b46 = _loop13(X_d0, t523, t526)
+    t527, g_b46 = _loop8(X_d0, t523, t526)
     t528 = _dot(t527, V46)
-    t529, g_c46 = _loop14(X_d0, t528, t453)
+    t529, g_c46 = _loop9(X_d0, t528, t453)
     t530 = _dot(t529, W46)
-    t531, g_b45 = _loop13(X_d0, t530, t527)
+    t531, g_b45 = _loop8(X_d0, t527, t530)
     t532 = _dot(t531, V45)
-    t533, g_c45 = _loop14(X_d0, t532, t443)
+    t533, g_c45 = _loop9(X_d0, t532, t443)
     t534 = _dot(t533, W45)
-    t535, g_b44 = _loop13(X_d0, t534, t531)
+    t535, g_b44 = _loop8(X_d0, t531, t534)
     t536 = _dot(t535, V44)
-    t537, g_c44 = _loop14(X_d0, t433, t536)
+    t537, g_c44 = _loop9(X_d0, t536, t433)
     t538 = _dot(t537, W44)
-    t539, g_b43 = _loop13(X_d0, t538, t535)
+    t539, g_b43 = _loop8(X_d0, t535, t538)
     t540 = _dot(t539, V43)
-    t541, g_c43 = _loop14(X_d0, t423, t540)
+    t541, g_c43 = _loop9(X_d0, t540, t423)
     t542 = _dot(t541, W43)
-    t543, g_b42 = _loop13(X_d0, t542, t539)
+    t543, g_b42 = _loop8(X_d0, t539, t542)
     t544 = _dot(t543, V42)
-    t545, g_c42 = _loop14(X_d0, t413, t544)
+    t545, g_c42 = _loop9(X_d0, t544, t413)
     t546 = _dot(t545, W42)
-    t547, g_b41 = _loop13(X_d0, t546, t543)
+    t547, g_b41 = _loop8(X_d0, t543, t546)
     t548 = _dot(t547, V41)
-    t549, g_c41 = _loop14(X_d0, t403, t548)
+    t549, g_c41 = _loop9(X_d0, t548, t403)
     t550 = _dot(t549, W41)
-    t551, g_b40 = _loop13(X_d0, t550, t547)
+    t551, g_b40 = _loop8(X_d0, t547, t550)
     t552 = _dot(t551, V40)
-    t553, g_c40 = _loop14(X_d0, t552, t393)
+    t553, g_c40 = _loop9(X_d0, t552, t393)
     t554 = _dot(t553, W40)
-    t555, g_b39 = _loop13(X_d0, t551, t554)
+    t555, g_b39 = _loop8(X_d0, t551, t554)
     t556 = _dot(t555, V39)
-    t557, g_c39 = _loop14(X_d0, t383, t556)
+    t557, g_c39 = _loop9(X_d0, t556, t383)
     t558 = _dot(t557, W39)
-    t559, g_b38 = _loop13(X_d0, t558, t555)
+    t559, g_b38 = _loop8(X_d0, t555, t558)
     t560 = _dot(t559, V38)
-    t561, g_c38 = _loop14(X_d0, t560, t373)
+    t561, g_c38 = _loop9(X_d0, t560, t373)
     t562 = _dot(t561, W38)
-    t563, g_b37 = _loop13(X_d0, t562, t559)
+    t563, g_b37 = _loop8(X_d0, t559, t562)
     t564 = _dot(t563, V37)
-    t565, g_c37 = _loop14(X_d0, t363, t564)
+    t565, g_c37 = _loop9(X_d0, t564, t363)
     t566 = _dot(t565, W37)
-    t567, g_b36 = _loop13(X_d0, t563, t566)
+    t567, g_b36 = _loop8(X_d0, t563, t566)
     t568 = _dot(t567, V36)
-    t569, g_c36 = _loop14(X_d0, t568, t353)
+    t569, g_c36 = _loop9(X_d0, t568, t353)
     t570 = _dot(t569, W36)
-    t571, g_b35 = _loop13(X_d0, t570, t567)
+    t571, g_b35 = _loop8(X_d0, t567, t570)
     t572 = _dot(t571, V35)
-    t573, g_c35 = _loop14(X_d0, t572, t343)
+    t573, g_c35 = _loop9(X_d0, t572, t343)
     t574 = _dot(t573, W35)
-    t575, g_b34 = _loop13(X_d0, t571, t574)
+    t575, g_b34 = _loop8(X_d0, t571, t574)
     t576 = _dot(t575, V34)
-    t577, g_c34 = _loop14(X_d0, t333, t576)
+    t577, g_c34 = _loop9(X_d0, t576, t333)
     t578 = _dot(t577, W34)
-    t579, g_b33 = _loop13(X_d0, t578, t575)
+    t579, g_b33 = _loop8(X_d0, t575, t578)
     t580 = _dot(t579, V33)
-    t581, g_c33 = _loop14(X_d0, t323, t580)
+    t581, g_c33 = _loop9(X_d0, t580, t323)
     t582 = _dot(t581, W33)
-    t583, g_b32 = _loop13(X_d0, t582, t579)
+    t583, g_b32 = _loop8(X_d0, t579, t582)
     t584 = _dot(t583, V32)
-    t585, g_c32 = _loop14(X_d0, t313, t584)
+    t585, g_c32 = _loop9(X_d0, t584, t313)
     t586 = _dot(t585, W32)
-    t587, g_b31 = _loop13(X_d0, t583, t586)
+    t587, g_b31 = _loop8(X_d0, t583, t586)
     t588 = _dot(t587, V31)
-    t589, g_c31 = _loop14(X_d0, t588, t303)
+    t589, g_c31 = _loop9(X_d0, t588, t303)
     t590 = _dot(t589, W31)
-    t591, g_b30 = _loop13(X_d0, t587, t590)
+    t591, g_b30 = _loop8(X_d0, t587, t590)
     t592 = _dot(t591, V30)
-    t593, g_c30 = _loop14(X_d0, t592, t293)
+    t593, g_c30 = _loop9(X_d0, t592, t293)
     t594 = _dot(t593, W30)
-    t595, g_b29 = _loop13(X_d0, t594, t591)
+    t595, g_b29 = _loop8(X_d0, t591, t594)
     t596 = _dot(t595, V29)
-    t597, g_c29 = _loop14(X_d0, t283, t596)
+    t597, g_c29 = _loop9(X_d0, t596, t283)
     t598 = _dot(t597, W29)
-    t599, g_b28 = _loop13(X_d0, t595, t598)
+    t599, g_b28 = _loop8(X_d0, t595, t598)
     t600 = _dot(t599, V28)
-    t601, g_c28 = _loop14(X_d0, t273, t600)
+    t601, g_c28 = _loop9(X_d0, t600, t273)
     t602 = _dot(t601, W28)
-    t603, g_b27 = _loop13(X_d0, t599, t602)
+    t603, g_b27 = _loop8(X_d0, t599, t602)
     t604 = _dot(t603, V27)
-    t605, g_c27 = _loop14(X_d0, t263, t604)
+    t605, g_c27 = _loop9(X_d0, t604, t263)
     t606 = _dot(t605, W27)
-    t607, g_b26 = _loop13(X_d0, t606, t603)
+    t607, g_b26 = _loop8(X_d0, t603, t606)
     t608 = _dot(t607, V26)
-    t609, g_c26 = _loop14(X_d0, t253, t608)
+    t609, g_c26 = _loop9(X_d0, t608, t253)
     t610 = _dot(t609, W26)
-    t611, g_b25 = _loop13(X_d0, t610, t607)
+    t611, g_b25 = _loop8(X_d0, t607, t610)
     t612 = _dot(t611, V25)
-    t613, g_c25 = _loop14(X_d0, t612, t243)
+    t613, g_c25 = _loop9(X_d0, t612, t243)
     t614 = _dot(t613, W25)
-    t615, g_b24 = _loop13(X_d0, t611, t614)
+    t615, g_b24 = _loop8(X_d0, t611, t614)
     t616 = _dot(t615, V24)
-    t617, g_c24 = _loop14(X_d0, t616, t233)
+    t617, g_c24 = _loop9(X_d0, t616, t233)
     t618 = _dot(t617, W24)
-    t619, g_b23 = _loop13(X_d0, t618, t615)
+    t619, g_b23 = _loop8(X_d0, t615, t618)
     t620 = _dot(t619, V23)
-    t621, g_c23 = _loop14(X_d0, t620, t223)
+    t621, g_c23 = _loop9(X_d0, t620, t223)
     t622 = _dot(t621, W23)
-    t623, g_b22 = _loop13(X_d0, t619, t622)
+    t623, g_b22 = _loop8(X_d0, t619, t622)
     t624 = _dot(t623, V22)
-    t625, g_c22 = _loop14(X_d0, t213, t624)
+    t625, g_c22 = _loop9(X_d0, t624, t213)
     t626 = _dot(t625, W22)
-    t627, g_b21 = _loop13(X_d0, t623, t626)
+    t627, g_b21 = _loop8(X_d0, t623, t626)
     t628 = _dot(t627, V21)
-    t629, g_c21 = _loop14(X_d0, t628, t203)
+    t629, g_c21 = _loop9(X_d0, t628, t203)
     t630 = _dot(t629, W21)
-    t631, g_b20 = _loop13(X_d0, t630, t627)
+    t631, g_b20 = _loop8(X_d0, t627, t630)
     t632 = _dot(t631, V20)
-    t633, g_c20 = _loop14(X_d0, t193, t632)
+    t633, g_c20 = _loop9(X_d0, t632, t193)
     t634 = _dot(t633, W20)
-    t635, g_b19 = _loop13(X_d0, t634, t631)
+    t635, g_b19 = _loop8(X_d0, t631, t634)
     t636 = _dot(t635, V19)
-    t637, g_c19 = _loop14(X_d0, t636, t183)
+    t637, g_c19 = _loop9(X_d0, t636, t183)
     t638 = _dot(t637, W19)
-    t639, g_b18 = _loop13(X_d0, t635, t638)
+    t639, g_b18 = _loop8(X_d0, t635, t638)
     t640 = _dot(t639, V18)
-    t641, g_c18 = _loop14(X_d0, t173, t640)
+    t641, g_c18 = _loop9(X_d0, t640, t173)
     t642 = _dot(t641, W18)
-    t643, g_b17 = _loop13(X_d0, t639, t642)
+    t643, g_b17 = _loop8(X_d0, t639, t642)
     t644 = _dot(t643, V17)
-    t645, g_c17 = _loop14(X_d0, t163, t644)
+    t645, g_c17 = _loop9(X_d0, t644, t163)
     t646 = _dot(t645, W17)
-    t647, g_b16 = _loop13(X_d0, t643, t646)
+    t647, g_b16 = _loop8(X_d0, t643, t646)
     t648 = _dot(t647, V16)
-    t649, g_c16 = _loop14(X_d0, t648, t153)
+    t649, g_c16 = _loop9(X_d0, t648, t153)
     t650 = _dot(t649, W16)
-    t651, g_b15 = _loop13(X_d0, t650, t647)
+    t651, g_b15 = _loop8(X_d0, t647, t650)
     t652 = _dot(t651, V15)
-    t653, g_c15 = _loop14(X_d0, t143, t652)
+    t653, g_c15 = _loop9(X_d0, t652, t143)
     t654 = _dot(t653, W15)
-    t655, g_b14 = _loop13(X_d0, t651, t654)
+    t655, g_b14 = _loop8(X_d0, t651, t654)
     t656 = _dot(t655, V14)
-    t657, g_c14 = _loop14(X_d0, t656, t133)
+    t657, g_c14 = _loop9(X_d0, t656, t133)
     t658 = _dot(t657, W14)
-    t659, g_b13 = _loop13(X_d0, t658, t655)
+    t659, g_b13 = _loop8(X_d0, t655, t658)
     t660 = _dot(t659, V13)
-    t661, g_c13 = _loop14(X_d0, t123, t660)
+    t661, g_c13 = _loop9(X_d0, t660, t123)
     t662 = _dot(t661, W13)
-    t663, g_b12 = _loop13(X_d0, t659, t662)
+    t663, g_b12 = _loop8(X_d0, t659, t662)
     t664 = _dot(t663, V12)
-    t665, g_c12 = _loop14(X_d0, t113, t664)
+    t665, g_c12 = _loop9(X_d0, t664, t113)
     t666 = _dot(t665, W12)
-    t667, g_b11 = _loop13(X_d0, t666, t663)
+    t667, g_b11 = _loop8(X_d0, t663, t666)
     t668 = _dot(t667, V11)
-    t669, g_c11 = _loop14(X_d0, t668, t103)
+    t669, g_c11 = _loop9(X_d0, t668, t103)
     t670 = _dot(t669, W11)
-    t671, g_b10 = _loop13(X_d0, t667, t670)
+    t671, g_b10 = _loop8(X_d0, t667, t670)
     t672 = _dot(t671, V10)
-    t673, g_c10 = _loop14(X_d0, t672, t93)
+    t673, g_c10 = _loop9(X_d0, t672, t93)
     t674 = _dot(t673, W10)
-    t675, g_b9 = _loop13(X_d0, t671, t674)
+    t675, g_b9 = _loop8(X_d0, t671, t674)
     t676 = _dot(t675, V9)
-    t677, g_c9 = _loop14(X_d0, t676, t83)
+    t677, g_c9 = _loop9(X_d0, t676, t83)
     t678 = _dot(t677, W9)
-    t679, g_b8 = _loop13(X_d0, t675, t678)
+    t679, g_b8 = _loop8(X_d0, t675, t678)
     t680 = _dot(t679, V8)
-    t681, g_c8 = _loop14(X_d0, t680, t73)
+    t681, g_c8 = _loop9(X_d0, t680, t73)
     t682 = _dot(t681, W8)
-    t683, g_b7 = _loop13(X_d0, t682, t679)
+    t683, g_b7 = _loop8(X_d0, t679, t682)
     t684 = _dot(t683, V7)
-    t685, g_c7 = _loop14(X_d0, t63, t684)
+    t685, g_c7 = _loop9(X_d0, t684, t63)
     t686 = _dot(t685, W7)
-    t687, g_b6 = _loop13(X_d0, t686, t683)
+    t687, g_b6 = _loop8(X_d0, t683, t686)
     t688 = _dot(t687, V6)
-    t689, g_c6 = _loop14(X_d0, t53, t688)
+    t689, g_c6 = _loop9(X_d0, t688, t53)
     t690 = _dot(t689, W6)
-    t691, g_b5 = _loop13(X_d0, t687, t690)
+    t691, g_b5 = _loop8(X_d0, t687, t690)
     t692 = _dot(t691, V5)
-    t693, g_c5 = _loop14(X_d0, t43, t692)
+    t693, g_c5 = _loop9(X_d0, t692, t43)
     t694 = _dot(t693, W5)
-    t695, g_b4 = _loop13(X_d0, t694, t691)
+    t695, g_b4 = _loop8(X_d0, t691, t694)
     t696 = _dot(t695, V4)
-    t697, g_c4 = _loop14(X_d0, t696, t33)
+    t697, g_c4 = _loop9(X_d0, t696, t33)
     t698 = _dot(t697, W4)
-    t699, g_b3 = _loop13(X_d0, t695, t698)
+    t699, g_b3 = _loop8(X_d0, t695, t698)
     t700 = _dot(t699, V3)
-    t701, g_c3 = _loop14(X_d0, t23, t700)
+    t701, g_c3 = _loop9(X_d0, t700, t23)
     t702 = _dot(t701, W3)
-    t703, g_b2 = _loop13(X_d0, t702, t699)
+    t703, g_b2 = _loop8(X_d0, t699, t702)
     t704 = _dot(t703, V2)
-    t705, g_c2 = _loop14(X_d0, t13, t704)
+    t705, g_c2 = _loop9(X_d0, t704, t13)
     t706 = _dot(t705, W2)
-    t707, g_b1 = _loop13(X_d0, t706, t703)
+    t707, g_b1 = _loop8(X_d0, t703, t706)
     t708 = _dot(t707, V1)
-    t709, g_c1 = _loop14(X_d0, t3, t708)
+    t709, g_c1 = _loop9(X_d0, t708, t3)
     t710 = t709.T
     g_W1 = _dot(t710, X)
     t711 = t707.T

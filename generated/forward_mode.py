@@ -10,7 +10,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 653976fe0956b959
+Content hash (sha256 of the generated functions): ea73f2641da87c32
 """
 import sys
 
@@ -19,7 +19,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_forward_mode_653976fe0956b959"
+__name__ = "symback_generated_forward_mode_ea73f2641da87c32"
 
 
 def _scalar(value, name, dtype):
@@ -67,11 +67,11 @@ def _show(shape):
 @numba.njit(cache=True, error_model="numpy")
 def _forward(w0, w1, x, u1, u2):
     t0 = w1 * x
-    t1 = w0 + t0
-    t2 = np.cos(t1)
-    t3 = t2 * u2
-    t4 = np.sin(t1)
-    t5 = u1 * t4
+    t1 = t0 + w0
+    t2 = np.sin(t1)
+    t3 = u1 * t2
+    t4 = np.cos(t1)
+    t5 = u2 * t4
     value = t3 + t5
     return (value,)
 
@@ -95,16 +95,16 @@ def forward(w0, w1, x, u1, u2):
 @numba.njit(cache=True, error_model="numpy")
 def _value_and_grad(w0, w1, x, u1, u2):
     t0 = w1 * x
-    t1 = w0 + t0
-    t2 = np.cos(t1)
-    t3 = t2 * u2
-    t4 = np.sin(t1)
-    t5 = u1 * t4
+    t1 = t0 + w0
+    t2 = np.sin(t1)
+    t3 = u1 * t2
+    t4 = np.cos(t1)
+    t5 = u2 * t4
     value = t3 + t5
-    t6 = t2 * u1
-    t7 = -t4
-    t8 = t7 * u2
-    g_w0 = t6 + t8
+    t6 = -t2
+    t7 = u2 * t6
+    t8 = u1 * t4
+    g_w0 = t7 + t8
     g_w1 = g_w0 * x
     return (value, g_w0, g_w1)
 
@@ -128,20 +128,20 @@ def value_and_grad(w0, w1, x, u1, u2):
 @numba.njit(cache=True, error_model="numpy")
 def _jvp(w0, w1, x, u1, u2, t_w0, t_w1):
     t0 = w1 * x
-    t1 = w0 + t0
-    t2 = np.cos(t1)
-    t3 = t2 * u2
-    t4 = np.sin(t1)
-    t5 = u1 * t4
+    t1 = t0 + w0
+    t2 = np.sin(t1)
+    t3 = u1 * t2
+    t4 = np.cos(t1)
+    t5 = u2 * t4
     value = t3 + t5
-    t6 = -t4
-    t7 = t_w1 * x
-    t8 = t_w0 + t7
-    t9 = t6 * t8
-    t10 = t9 * u2
-    t11 = t2 * t8
-    t12 = t11 * u1
-    dvalue = t10 + t12
+    t6 = t_w1 * x
+    t7 = t6 + t_w0
+    t8 = t7 * t4
+    t9 = t8 * u1
+    t10 = -t2
+    t11 = t7 * t10
+    t12 = t11 * u2
+    dvalue = t9 + t12
     return (value, dvalue)
 
 

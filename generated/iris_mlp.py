@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 79b67bcf85426a52
+Content hash (sha256 of the generated functions): ee5595a9a527e011
 """
 import sys
 
@@ -17,7 +17,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_79b67bcf85426a52"
+__name__ = "symback_generated_iris_mlp_ee5595a9a527e011"
 
 
 def _scalar(value, name, dtype):
@@ -71,7 +71,7 @@ def _forward(V, b1, W, b2, X, labels):
     t2 = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(16):
-            t3 = b1[i1] + t1[i0, i1]
+            t3 = t1[i0, i1] + b1[i1]
             t2_i = 1.0 / (1.0 + np.exp(-t3))
             t2[i0, i1] = t2_i
     t4 = W.T
@@ -79,7 +79,7 @@ def _forward(V, b1, W, b2, X, labels):
     t6 = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(3):
-            t6_i = b2[i1] + t5[i0, i1]
+            t6_i = t5[i0, i1] + b2[i1]
             t6[i0, i1] = t6_i
     t7 = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
@@ -129,7 +129,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     t3 = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(16):
-            t4 = b1[i1] + t1[i0, i1]
+            t4 = t1[i0, i1] + b1[i1]
             t2_i = 1.0 / (1.0 + np.exp(-t4))
             t2[i0, i1] = t2_i
             t5 = 1.0 - t2_i
@@ -140,7 +140,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     t8 = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(3):
-            t8_i = b2[i1] + t7[i0, i1]
+            t8_i = t7[i0, i1] + b2[i1]
             t8[i0, i1] = t8_i
     t9 = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):

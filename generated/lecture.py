@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): a3b9429c92b66392
+Content hash (sha256 of the generated functions): 457591abe6241c24
 """
 import sys
 
@@ -17,7 +17,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_a3b9429c92b66392"
+__name__ = "symback_generated_lecture_457591abe6241c24"
 
 
 def _scalar(value, name, dtype):
@@ -64,14 +64,14 @@ def _show(shape):
 
 @numba.njit(cache=True, error_model="numpy")
 def _forward(x, z):
-    t0 = np.log(x)
-    t1 = np.sin(t0)
-    t2 = z * x
-    t3 = t1 / t2
-    t4 = t2 / t0
-    t5 = np.exp(t2)
-    t6 = t4 + t5
-    value = t3 + t6
+    t0 = x * z
+    t1 = np.exp(t0)
+    t2 = np.log(x)
+    t3 = t0 / t2
+    t4 = t1 + t3
+    t5 = np.sin(t2)
+    t6 = t5 / t0
+    value = t4 + t6
     return (value,)
 
 
@@ -87,30 +87,30 @@ def forward(x, z):
 
 @numba.njit(cache=True, error_model="numpy")
 def _value_and_grad(x, z):
-    t0 = np.log(x)
-    t1 = np.sin(t0)
-    t2 = z * x
-    t3 = t1 / t2
-    t4 = t2 / t0
-    t5 = np.exp(t2)
-    t6 = t4 + t5
-    value = t3 + t6
+    t0 = x * z
+    t1 = np.exp(t0)
+    t2 = np.log(x)
+    t3 = t0 / t2
+    t4 = t1 + t3
+    t5 = np.sin(t2)
+    t6 = t5 / t0
+    value = t4 + t6
     t7 = 1.0 / t0
-    t8 = t7 + t5
-    t9 = -t3
-    t10 = t9 / t2
-    t11 = t8 + t10
-    t12 = t11 * z
-    t13 = np.cos(t0)
-    t14 = 1.0 / t2
-    t15 = t13 * t14
-    t16 = -t4
-    t17 = t16 / t0
-    t18 = t15 + t17
-    t19 = 1.0 / x
-    t20 = 0.0 if t18 == 0.0 else t18 * t19
-    g_x = t12 + t20
-    g_z = t11 * x
+    t8 = np.cos(t2)
+    t9 = t7 * t8
+    t10 = -t3
+    t11 = t10 / t2
+    t12 = t9 + t11
+    t13 = 1.0 / x
+    t14 = 0.0 if t12 == 0.0 else t12 * t13
+    t15 = -t6
+    t16 = t15 / t0
+    t17 = 1.0 / t2
+    t18 = t16 + t17
+    t19 = t18 + t1
+    t20 = t19 * z
+    g_x = t14 + t20
+    g_z = t19 * x
     return (value, g_x, g_z)
 
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): e0da33e83332477a
+Content hash (sha256 of the generated functions): 56aca20a66963e57
 """
 import sys
 
@@ -17,7 +17,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_e0da33e83332477a"
+__name__ = "symback_generated_mnist_mlp_56aca20a66963e57"
 
 
 def _scalar(value, name, dtype):
@@ -71,7 +71,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     t2 = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
-            t3 = b1[i1] + t1[i0, i1]
+            t3 = t1[i0, i1] + b1[i1]
             t2_i = np.maximum(t3, 0.0)
             t2[i0, i1] = t2_i
     t4 = W2.T
@@ -79,7 +79,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     t6 = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
-            t7 = b2[i1] + t5[i0, i1]
+            t7 = t5[i0, i1] + b2[i1]
             t6_i = np.maximum(t7, 0.0)
             t6[i0, i1] = t6_i
     t8 = W3.T
@@ -87,7 +87,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     t10 = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(10):
-            t10_i = b3[i1] + t9[i0, i1]
+            t10_i = t9[i0, i1] + b3[i1]
             t10[i0, i1] = t10_i
     t11 = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
@@ -139,7 +139,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     t3 = np.empty((X_d0, 256), dtype=np.bool)
     for i0 in range(X_d0):
         for i1 in range(256):
-            t4 = b1[i1] + t1[i0, i1]
+            t4 = t1[i0, i1] + b1[i1]
             t2_i = np.maximum(t4, 0.0)
             t2[i0, i1] = t2_i
             t3_i = t4 > 0.0
@@ -150,7 +150,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     t8 = np.empty((X_d0, 256), dtype=np.bool)
     for i0 in range(X_d0):
         for i1 in range(256):
-            t9 = b2[i1] + t6[i0, i1]
+            t9 = t6[i0, i1] + b2[i1]
             t7_i = np.maximum(t9, 0.0)
             t7[i0, i1] = t7_i
             t8_i = t9 > 0.0
@@ -160,7 +160,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     t12 = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(10):
-            t12_i = b3[i1] + t11[i0, i1]
+            t12_i = t11[i0, i1] + b3[i1]
             t12[i0, i1] = t12_i
     t13 = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
@@ -181,35 +181,39 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
         t17 += t13[i0]
     t18 = np.float64(X_d0)
     value = t17 / t18
-    t19 = 1.0 / t18
-    t20 = np.empty((X_d0, 10), dtype=np.float64)
+    t19 = np.empty((X_d0, 10), dtype=np.float64)
     for p in range(X_d0):
-        m_21 = -np.inf
+        m_20 = -np.inf
         for j in range(10):
-            m_21 = max(m_21, t12[p, j])
-        if not np.isfinite(m_21):
-            m_21 = 0.0
-        s_22 = 0.0
+            m_20 = max(m_20, t12[p, j])
+        if not np.isfinite(m_20):
+            m_20 = 0.0
+        s_21 = 0.0
         for j in range(10):
-            e_23 = np.exp(t12[p, j] - m_21)
-            t20[p, j] = e_23
-            s_22 += e_23
+            e_22 = np.exp(t12[p, j] - m_20)
+            t19[p, j] = e_22
+            s_21 += e_22
         for j in range(10):
-            t20[p, j] /= s_22
-    t24 = np.zeros((X_d0, 10), dtype=np.float64)
+            t19[p, j] /= s_21
+    t23 = np.zeros((X_d0, 10), dtype=np.float64)
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 10:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
-        t24[i, labels[i]] = 1
-    g_b3 = np.zeros((10,), dtype=np.float64)
-    t25 = np.empty((X_d0, 10), dtype=np.float64)
+        t23[i, labels[i]] = 1
+    t24 = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(10):
-            t26 = t20[i0, i1] - t24[i0, i1]
-            t25_i = t19 * t26
-            t25[i0, i1] = t25_i
-            g_b3[i1] += t25_i
-    t27 = np.dot(t25, W3)
+            t24_i = t19[i0, i1] - t23[i0, i1]
+            t24[i0, i1] = t24_i
+    t25 = 1.0 / t18
+    g_b3 = np.zeros((10,), dtype=np.float64)
+    t26 = np.empty((X_d0, 10), dtype=np.float64)
+    for i0 in range(X_d0):
+        for i1 in range(10):
+            t26_i = t24[i0, i1] * t25
+            t26[i0, i1] = t26_i
+            g_b3[i1] += t26_i
+    t27 = np.dot(t26, W3)
     g_b2 = np.zeros((256,), dtype=np.float64)
     t28 = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in range(X_d0):
@@ -229,7 +233,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     g_W1 = np.dot(t31, X)
     t32 = t28.T
     g_W2 = np.dot(t32, t2)
-    t33 = t25.T
+    t33 = t26.T
     g_W3 = np.dot(t33, t7)
     return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3)
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 1ae595c6fc8b3672
+Content hash (sha256 of the generated functions): e198a61002d3e0d3
 """
 import sys
 
@@ -17,7 +17,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_1ae595c6fc8b3672"
+__name__ = "symback_generated_two_layer_sigmoid_e198a61002d3e0d3"
 
 
 def _scalar(value, name, dtype):
@@ -78,7 +78,7 @@ def _forward(W1, b1, W2, b2, x, y_star):
         t7 = t6 - y_star[i0]
         t8 = t7 * t7
         t4 += t8
-    value = t4 * 0.5
+    value = 0.5 * t4
     return (value,)
 
 
@@ -104,7 +104,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
         t1_i = 1.0 / (1.0 + np.exp(-t3))
         t1[i0] = t1_i
         t4 = 1.0 - t1_i
-        t2_i = t4 * t1_i
+        t2_i = t1_i * t4
         t2[i0] = t2_i
     t5 = np.dot(W2, t1)
     t6 = 0.0
@@ -114,20 +114,20 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
         t8 = 1.0 / (1.0 + np.exp(-t7))
         t9 = t8 - y_star[i0]
         t10 = t9 * t9
-        t11 = 1.0 - t8
-        t12 = t8 * t11
-        t13 = t9 * 2.0
-        t14 = 0.5
-        t15 = t13 * t14
-        g_b2_i = t12 * t15
+        t11 = 0.5
+        t12 = 2.0 * t9
+        t13 = t11 * t12
+        t14 = 1.0 - t8
+        t15 = t8 * t14
+        g_b2_i = t13 * t15
         g_b2[i0] = g_b2_i
         t6 += t10
-    value = t6 * 0.5
+    value = 0.5 * t6
     t16 = W2.T
     t17 = np.dot(t16, g_b2)
     g_b1 = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
-        g_b1_i = t2[i0] * t17[i0]
+        g_b1_i = t17[i0] * t2[i0]
         g_b1[i0] = g_b1_i
     t18 = np.ascontiguousarray(g_b1[0:3,]).reshape((3, 1))
     t19 = np.ascontiguousarray(x[0:2,]).reshape((1, 2))

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 5790110768e76b3a
+Content hash (sha256 of the generated functions): 8738f37bc963a9c4
 """
 import sys
 
@@ -17,7 +17,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_xy2z_5790110768e76b3a"
+__name__ = "symback_generated_xy2z_8738f37bc963a9c4"
 
 
 def _scalar(value, name, dtype):
@@ -65,8 +65,8 @@ def _show(shape):
 @numba.njit(cache=True, error_model="numpy")
 def _forward(x, y, z):
     t0 = y * y
-    t1 = z + t0
-    value = t1 * x
+    t1 = t0 + z
+    value = x * t1
     return (value,)
 
 
@@ -85,8 +85,8 @@ def forward(x, y, z):
 @numba.njit(cache=True, error_model="numpy")
 def _value_and_grad(x, y, z):
     t0 = y * y
-    g_x = z + t0
-    value = g_x * x
+    g_x = t0 + z
+    value = x * g_x
     t1 = 2.0 * y
     g_y = 0.0 if x == 0.0 else x * t1
     return (value, g_x, g_y, x)

@@ -12,7 +12,6 @@ and calls :func:`intern` once it has worked out a node's shape and dtype.
 from __future__ import annotations
 
 import itertools
-import zlib
 import keyword
 import weakref
 
@@ -34,7 +33,7 @@ class Node:
     hashes.  ``serial`` records creation order (used for default input order).
     """
 
-    __slots__ = ("op", "args", "attrs", "shape", "dtype", "serial", "stable", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "shape", "dtype", "serial", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
     def __init__(self, op, args, attrs, shape, dtype):
@@ -44,12 +43,6 @@ class Node:
         self.shape = shape
         self.dtype = dtype
         self.serial = next(_serial)
-        # A structural hash that is the same in every process and whatever was
-        # built before (str hashes are salted per process, so text goes through
-        # crc32): commutative arguments are ordered by it.
-        text = f"{op}|{shape}|{dtype}|" + "|".join(
-            f"{k}={v.digest if isinstance(v, ConstValue) else v!r}" for k, v in attrs)
-        self.stable = hash((zlib.crc32(text.encode()), *(a.stable for a in args)))
 
     def attr(self, key, default=None):
         for k, v in self.attrs:
@@ -94,14 +87,13 @@ class Node:
 class ConstValue:
     """A numpy array wrapped so that it hashes and compares by content."""
 
-    __slots__ = ("array", "_key", "digest")
+    __slots__ = ("array", "_key")
 
     def __init__(self, array):
         array = np.array(array, copy=True)
         array.flags.writeable = False
         self.array = array
         self._key = (array.dtype.str, array.shape, array.tobytes())
-        self.digest = zlib.crc32(self._key[2] + repr(self._key[:2]).encode())
 
     def __hash__(self):
         return hash(self._key)
@@ -118,12 +110,18 @@ def freeze_attrs(attrs):
     return tuple(sorted(attrs.items()))
 
 
-def intern(op, args, attrs, shape, dtype):
-    """The one constructor of nodes: return the existing node or make it."""
+def intern(op, args, attrs, shape, dtype, commutative=False):
+    """The one constructor of nodes: return the existing node or make it.
+
+    For a ``commutative`` op the lookup ignores argument order, so ``a*b`` and
+    ``b*a`` are one node, kept in the order it was first written (which is
+    what the generated code and ``explain`` show).
+    """
     args = tuple(args)
     attrs = freeze_attrs(attrs) if isinstance(attrs, dict) else tuple(attrs)
     shape = tuple(shape)
-    key = (op, tuple(id(a) for a in args), attrs, shape, dtype)
+    ids = tuple(sorted(id(a) for a in args)) if commutative else tuple(id(a) for a in args)
+    key = (op, ids, attrs, shape, dtype)
     node = _table.get(key)
     if node is None:
         node = Node(op, args, attrs, shape, dtype)

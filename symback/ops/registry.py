@@ -95,8 +95,6 @@ def apply(name, *args, **attrs):
     like = next((a for a in nodes if a.dtype in ir.FLOAT_DTYPES), nodes[0] if nodes else None)
     args = tuple(as_node(a, like) for a in args)
     shape, dtype = op.infer([a.shape for a in args], [a.dtype for a in args], attrs)
-    if op.commutative and args[1].stable < args[0].stable:   # so that a*b and b*a meet
-        args = (args[1], args[0])
     rewritten = simplify.rewrite(name, args, attrs, shape, dtype)
     if rewritten is not None:
         return rewritten
@@ -105,7 +103,7 @@ def apply(name, *args, **attrs):
         with np.errstate(all="ignore"):
             value = op.eval([a.value for a in args], attrs)
         return ir.const(np.asarray(value).astype(dtype).reshape(shape), dtype=dtype)
-    return ir.intern(name, args, attrs, shape, dtype)
+    return ir.intern(name, args, attrs, shape, dtype, commutative=op.commutative)
 
 
 def result_dtype(dtypes, what, allow=("float64", "float32", "int64")):
