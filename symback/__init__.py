@@ -17,6 +17,15 @@ from .model import Model, ModelError, load_model
 from .sympy_bridge import to_sympy, from_sympy, check
 from .explain import explain
 from .graph import to_dot
-from .train import fit, nn, optim  # training (issue 6): sb.fit, sb.nn, sb.optim
+__all__ = [n for n in dir() if not n.startswith("_")] + ["nn", "optim", "fit"]
 
-__all__ = [n for n in dir() if not n.startswith("_")]
+
+def __getattr__(name):
+    """Training (sb.nn, sb.optim, sb.fit) loads on first use: it imports numba,
+    which building and differentiating models never needs."""
+    import importlib
+    if name in ("nn", "optim"):
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "fit":
+        return importlib.import_module(f"{__name__}.train").fit
+    raise AttributeError(f"module 'symback' has no attribute {name!r}")
