@@ -268,9 +268,12 @@ def _install_operators():
     Node.mean = lambda self, axis=None, keepdims=False: mean(self, axis, keepdims)
     Node.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 else shape)
     Node.astype = lambda self, dtype: astype(self, dtype)
-    # ``==`` stays identity (structural, thanks to hash-consing); elementwise is sb.equal.
+    # ``==`` stays identity (structural, thanks to hash-consing), so nodes are dict
+    # keys; elementwise equality is sb.equal.  ``!=`` is elementwise, as in numpy:
+    # ``where(x != 0, 1 / x, 0)`` must not quietly become ``where(True, ...)``.
     Node.__eq__ = object.__eq__
     Node.__hash__ = object.__hash__
+    Node.__ne__ = binary("not_equal")
 
 
 _install_operators()

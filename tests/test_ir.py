@@ -79,7 +79,11 @@ def test_eq_is_identity_and_returns_bool():
     assert (x == y) is False
     assert (x == sb.var("x")) is True
     assert (x * y == y * x) is True
-    assert (x != y) is True
+    # != is elementwise (numpy's meaning), so `where(x != 0, ...)` cannot silently
+    # become `where(True, ...)`; its truth value is refused like any expression's
+    assert (x != y).op == "not_equal" and (x != y).dtype == "bool"
+    with pytest.raises(TypeError):
+        bool(x != y)
     assert (x + 1.0 == x + 2.0) is False
 
 
