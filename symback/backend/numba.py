@@ -71,7 +71,6 @@ class FunctionEmitter:
         self.entry, self.s, self.module = entry, sched, module
         self.names = {}
         self.taken = set(RESERVED) | {v.name for v in entry.inputs} | {s.name for s in sched.context.syms}
-        self.lines = []
         self.counter = 0
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
         self.loop_prefix = "i"
