@@ -67,8 +67,13 @@ def literal(value, dtype):
 class FunctionEmitter:
     """Emits one entry point; the ``em`` that block rules receive."""
 
-    def __init__(self, entry, sched, module):
+    def __init__(self, entry, sched, module, dynamic_parallel=False):
         self.entry, self.s, self.module = entry, sched, module
+        # auto mode: loops sized only at call time run in parallel in a second
+        # variant of the function, ``_name_parallel``, which the wrapper calls
+        # when the run-time sizes are large (see ``dynamic_sizes``)
+        self.dynamic_parallel = dynamic_parallel
+        self.dynamic_sizes = []
         self.names = {}
         self.taken = set(RESERVED) | {v.name for v in entry.inputs} | {s.name for s in sched.context.syms}
         self.counter = 0
@@ -161,7 +166,7 @@ class FunctionEmitter:
             results.append(src)
         body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         out = [njit_decorator(any("numba.prange" in line for line in body)),
-               f"def _{e.name}({', '.join(v.name for v in e.inputs)}):"]
+               f"def _{e.name}{'_parallel' if self.dynamic_parallel else ''}({', '.join(v.name for v in e.inputs)}):"]
         out.extend("    " + line for line in body)
         return out
 
@@ -223,16 +228,21 @@ class FunctionEmitter:
         """Run this loop nest's outer axis on all cores?  Only when every write
         of an iteration lands in its own slice (reductions into arrays must keep
         axis 0) and the loop is big enough to repay starting the threads."""
-        if not self.module.parallel or not step.shape:
+        if self.module.parallel is False or not step.shape:
             return False
         for r in step.reductions:
             if r.shape and 0 in r.attr("axes"):
                 return False
+        if not self.module.parallel and self.module.parallel is not None:
+            return False
         size = 1
         for d in step.shape:
             d = resolve(d)
             if not isinstance(d, int):
-                return self.module.parallel is True
+                if self.module.parallel is True:
+                    return True
+                self.dynamic_sizes.append(" * ".join(dim_expr(x) for x in step.shape))
+                return self.dynamic_parallel
             size *= d
         return size >= (PARALLEL_MIN_FORCED if self.module.parallel is True else PARALLEL_MIN_AUTO)
 
@@ -292,7 +302,9 @@ class ModuleEmitter:
             sched = schedule(e.outputs, e.inputs)
             fe = FunctionEmitter(e, sched, self)
             functions.append(fe.emit())
-            functions.append(_wrapper(e, sched))
+            if fe.dynamic_sizes:
+                functions.append(FunctionEmitter(e, sched, self, dynamic_parallel=True).emit())
+            functions.append(_wrapper(e, sched, fe.dynamic_sizes))
         lines = []
         for name, node in self.consts.values():
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
@@ -395,7 +407,7 @@ def _show(shape):
 '''
 
 
-def _wrapper(e, sched):
+def _wrapper(e, sched, dynamic_sizes=()):
     params = ", ".join(v.name for v in e.inputs)
     lines = [f"def {e.name}({params}):",
              f'    """{_signature(e)}"""']
@@ -407,7 +419,7 @@ def _wrapper(e, sched):
             lines.append(f"        {v.name} = _scalar({v.name}, {v.name!r}, 'float64')")
         else:
             lines.append(f"    {v.name} = _scalar({v.name}, {v.name!r}, {v.dtype!r})")
-    if sched.context.checks:
+    if sched.context.checks or dynamic_sizes:
         for sym in sched.context.syms:
             lines.append(f"    {sym.name} = {sym.expr}")
         labels = {sym.name: sym.expr for sym in sched.context.syms if ".shape[" in sym.expr}
@@ -416,6 +428,11 @@ def _wrapper(e, sched):
             lines.append(f"    if {lhs} != {rhs}:")
             lines.append(f"        raise ValueError(f\"{what}: {left} is {{{lhs}}} but {right} is {{{rhs}}}; they must be equal\")")
     call = f"_{e.name}({params})"
+    if dynamic_sizes:
+        sizes = sorted(set(dynamic_sizes))
+        size = sizes[0] if len(sizes) == 1 else f"max({', '.join(sizes)})"
+        lines.append(f"    parallel = {size} >= {PARALLEL_MIN_AUTO}   # elements: worth starting threads")
+        call = f"(_{e.name}_parallel if parallel else _{e.name})({params})"
     scalars = [i for i, o in enumerate(e.outputs) if not o.shape]
     if not scalars and e.structure is None:
         lines.append(f"    return {call}")
