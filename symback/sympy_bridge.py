@@ -61,14 +61,20 @@ def to_sympy(expr, symbols=None):
 
 
 def _const_to_sympy(sp, v):
+    """Constants as exact SymPy numbers where the user evidently meant one:
+    integers stay integers and short decimals (0.5, 0.1) become rationals, so
+    that proofs are exact; other floats keep their 17 significant digits."""
     def one(x):
         x = x.item() if hasattr(x, "item") else x
         if isinstance(x, bool):
             return sp.true if x else sp.false
+        if not np.isfinite(x):
+            return sp.nan if np.isnan(x) else (sp.oo if x > 0 else -sp.oo)
         if float(x).is_integer() and abs(x) < 2 ** 53:
             return sp.Integer(int(x))
-        return sp.Float(x, 17) if not np.isfinite(x) else sp.nsimplify(x, rational=True) \
-            if abs(x) < 1e6 and len(repr(float(x))) <= 8 else sp.Float(x, 17)
+        if len(repr(float(x))) <= 8:
+            return sp.Rational(repr(float(x)))
+        return sp.Float(x, 17)
     if v.ndim == 0:
         return one(v)
     out = np.empty(v.shape, dtype=object)
