@@ -296,5 +296,7 @@ def _finite_difference(kernel, inputs, values, w, idx, ad):
         return float(kernel.forward(*args))
     fd = (f(h) - f(-h)) / (2 * h)
     err = abs(fd - ad)
-    tol = 1e-5 * max(1.0, abs(ad), abs(f(0.0)) / max(h, 1e-300) * 1e-10)
+    # budget: the O(h^2) truncation error, relative to the derivative, plus the
+    # rounding of f's values, which the division by 2h magnifies (~eps |f| / h)
+    tol = 1e-5 * max(1.0, abs(ad)) + 1e-14 * abs(f(0.0)) / h
     return fd, err, tol
