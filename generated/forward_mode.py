@@ -10,8 +10,9 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): ea73f2641da87c32
+Content hash (sha256 of the generated functions): f6d9940a6ed10604
 """
+import math
 import sys
 
 import numba
@@ -19,7 +20,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_forward_mode_ea73f2641da87c32"
+__name__ = "symback_generated_forward_mode_f6d9940a6ed10604"
 
 
 def _scalar(value, name, dtype):
@@ -68,9 +69,9 @@ def _show(shape):
 def _forward(w0, w1, x, u1, u2):
     t0 = w1 * x
     t1 = t0 + w0
-    t2 = np.sin(t1)
+    t2 = math.sin(t1)
     t3 = u1 * t2
-    t4 = np.cos(t1)
+    t4 = math.cos(t1)
     t5 = u2 * t4
     value = t3 + t5
     return (value,)
@@ -96,9 +97,9 @@ def forward(w0, w1, x, u1, u2):
 def _value_and_grad(w0, w1, x, u1, u2):
     t0 = w1 * x
     t1 = t0 + w0
-    t2 = np.sin(t1)
+    t2 = math.sin(t1)
     t3 = u1 * t2
-    t4 = np.cos(t1)
+    t4 = math.cos(t1)
     t5 = u2 * t4
     value = t3 + t5
     t6 = -t2
@@ -129,9 +130,9 @@ def value_and_grad(w0, w1, x, u1, u2):
 def _jvp(w0, w1, x, u1, u2, t_w0, t_w1):
     t0 = w1 * x
     t1 = t0 + w0
-    t2 = np.sin(t1)
+    t2 = math.sin(t1)
     t3 = u1 * t2
-    t4 = np.cos(t1)
+    t4 = math.cos(t1)
     t5 = u2 * t4
     value = t3 + t5
     t6 = t_w1 * x

@@ -8,8 +8,9 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): ccb392e96f4971f8
+Content hash (sha256 of the generated functions): 742fdaf86561beed
 """
+import math
 import sys
 
 import numba
@@ -17,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_ccb392e96f4971f8"
+__name__ = "symback_generated_iris_mlp_742fdaf86561beed"
 
 
 def _scalar(value, name, dtype):
@@ -72,7 +73,7 @@ def _forward(V, b1, W, b2, X, labels):
     for i0 in range(X_d0):
         for i1 in range(16):
             t3 = t1[i0, i1] + b1[i1]
-            t2_i = 1.0 / (1.0 + np.exp(-t3))
+            t2_i = 1.0 / (1.0 + math.exp(-t3))
             t2[i0, i1] = t2_i
     t4 = W.T
     t5 = np.dot(t2, t4)
@@ -113,7 +114,7 @@ def _forward_parallel(V, b1, W, b2, X, labels):
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             t3 = t1[i0, i1] + b1[i1]
-            t2_i = 1.0 / (1.0 + np.exp(-t3))
+            t2_i = 1.0 / (1.0 + math.exp(-t3))
             t2[i0, i1] = t2_i
     t4 = W.T
     t5 = np.dot(t2, t4)
@@ -172,7 +173,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     for i0 in range(X_d0):
         for i1 in range(16):
             t4 = t1[i0, i1] + b1[i1]
-            t2_i = 1.0 / (1.0 + np.exp(-t4))
+            t2_i = 1.0 / (1.0 + math.exp(-t4))
             t2[i0, i1] = t2_i
             t5 = 1.0 - t2_i
             t3_i = t2_i * t5
@@ -261,7 +262,7 @@ def _value_and_grad_parallel(V, b1, W, b2, X, labels):
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             t4 = t1[i0, i1] + b1[i1]
-            t2_i = 1.0 / (1.0 + np.exp(-t4))
+            t2_i = 1.0 / (1.0 + math.exp(-t4))
             t2[i0, i1] = t2_i
             t5 = 1.0 - t2_i
             t3_i = t2_i * t5

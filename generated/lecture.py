@@ -8,8 +8,9 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 457591abe6241c24
+Content hash (sha256 of the generated functions): 080cac3feb834c6e
 """
+import math
 import sys
 
 import numba
@@ -17,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_457591abe6241c24"
+__name__ = "symback_generated_lecture_080cac3feb834c6e"
 
 
 def _scalar(value, name, dtype):
@@ -65,11 +66,11 @@ def _show(shape):
 @numba.njit(cache=True, error_model="numpy")
 def _forward(x, z):
     t0 = x * z
-    t1 = np.exp(t0)
-    t2 = np.log(x)
+    t1 = math.exp(t0)
+    t2 = math.log(x)
     t3 = t0 / t2
     t4 = t1 + t3
-    t5 = np.sin(t2)
+    t5 = math.sin(t2)
     t6 = t5 / t0
     value = t4 + t6
     return (value,)
@@ -88,15 +89,15 @@ def forward(x, z):
 @numba.njit(cache=True, error_model="numpy")
 def _value_and_grad(x, z):
     t0 = x * z
-    t1 = np.exp(t0)
-    t2 = np.log(x)
+    t1 = math.exp(t0)
+    t2 = math.log(x)
     t3 = t0 / t2
     t4 = t1 + t3
-    t5 = np.sin(t2)
+    t5 = math.sin(t2)
     t6 = t5 / t0
     value = t4 + t6
     t7 = 1.0 / t0
-    t8 = np.cos(t2)
+    t8 = math.cos(t2)
     t9 = t7 * t8
     t10 = -t3
     t11 = t10 / t2

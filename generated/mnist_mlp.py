@@ -10,6 +10,7 @@ Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
 Content hash (sha256 of the generated functions): 18699bb5204a5bb9
 """
+import math
 import sys
 
 import numba
