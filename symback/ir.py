@@ -167,13 +167,6 @@ def const(value, dtype=None):
     return intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
 
 
-def is_const(node, value=None):
-    """True for a constant leaf (optionally: every element equal to ``value``)."""
-    if node.op != "const":
-        return False
-    return value is None or bool(np.all(node.value == value))
-
-
 def shapes_static(shape):
     """True when every dimension is a known int."""
     return all(isinstance(d, int) for d in shape)

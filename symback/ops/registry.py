@@ -122,8 +122,3 @@ def float_dtype(dtypes, what):
     """Promotion for ops whose result is always floating point."""
     d = result_dtype(dtypes, what)
     return d if d in ir.FLOAT_DTYPES else "float64"
-
-
-def check_ndim(shape, ndims, what, argname="argument"):
-    if len(shape) not in ndims:
-        raise ShapeError(f"{what}: {argname} must be {' or '.join(f'{n}-d' for n in ndims)}, got shape {shape}")
