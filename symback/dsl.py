@@ -15,89 +15,38 @@ from .shapes import ShapeError, normalize_axes, show
 # --- elementwise ---------------------------------------------------------------
 
 
-def _unary(name):
-    def fn(x):
-        return apply(name, x)
-    fn.__name__ = name
-    fn.__doc__ = f"Elementwise {name}."
+def _op(op, name, arity, doc):
+    """The DSL function ``name`` that applies the registry's ``op``."""
+    def fn(*args):
+        if len(args) != arity:
+            raise TypeError(f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(args)}")
+        return apply(op, *args)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
     return fn
 
 
 exp, log, sin, cos, tan, tanh, sqrt, sigmoid, relu, sign = (
-    _unary(n) for n in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "sign"))
-abs = _unary("abs")  # noqa: A001 - numpy's name, on purpose
-
-
-def add(a, b):
-    return apply("add", a, b)
-
-
-def subtract(a, b):
-    return apply("sub", a, b)
-
-
-def multiply(a, b):
-    return apply("mul", a, b)
-
-
-def divide(a, b):
-    return apply("div", a, b)
-
-
-def negative(a):
-    return apply("neg", a)
-
-
-def power(a, b):
-    return apply("pow", a, b)
-
-
-def maximum(a, b):
-    """Elementwise maximum; at a tie the adjoint is split 0.5/0.5."""
-    return apply("maximum", a, b)
-
-
-def minimum(a, b):
-    """Elementwise minimum; at a tie the adjoint is split 0.5/0.5."""
-    return apply("minimum", a, b)
-
-
-def where(cond, a, b):
-    """``a`` where ``cond`` holds, else ``b`` (cond is a boolean expression)."""
-    return apply("where", cond, a, b)
-
-
-def equal(a, b):
-    """Elementwise ``a == b`` (``==`` on nodes stays structural identity)."""
-    return apply("equal", a, b)
-
-
-def not_equal(a, b):
-    return apply("not_equal", a, b)
-
-
-def less(a, b):
-    return apply("less", a, b)
-
-
-def less_equal(a, b):
-    return apply("less_equal", a, b)
-
-
-def greater(a, b):
-    return apply("greater", a, b)
-
-
-def greater_equal(a, b):
-    return apply("greater_equal", a, b)
-
-
-def logical_and(a, b):
-    return apply("logical_and", a, b)
-
-
-def logical_not(a):
-    return apply("logical_not", a)
+    _op(n, n, 1, f"Elementwise {n}.")
+    for n in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "sign"))
+abs = _op("abs", "abs", 1, "Elementwise absolute value; abs'(0) = 0.")  # noqa: A001 - numpy's name
+negative = _op("neg", "negative", 1, "Elementwise -a.")
+logical_not = _op("logical_not", "logical_not", 1, "Elementwise not of a boolean expression.")
+add = _op("add", "add", 2, "a + b, broadcasting.")
+subtract = _op("sub", "subtract", 2, "a - b, broadcasting.")
+multiply = _op("mul", "multiply", 2, "a * b, broadcasting.")
+divide = _op("div", "divide", 2, "a / b, broadcasting.")
+power = _op("pow", "power", 2, "a ** b, broadcasting.")
+maximum = _op("maximum", "maximum", 2, "Elementwise maximum; at a tie the adjoint is split 0.5/0.5.")
+minimum = _op("minimum", "minimum", 2, "Elementwise minimum; at a tie the adjoint is split 0.5/0.5.")
+where = _op("where", "where", 3, "``a`` where ``cond`` holds, else ``b``: where(cond, a, b).")
+equal = _op("equal", "equal", 2, "Elementwise a == b (``==`` on nodes stays structural identity).")
+not_equal = _op("not_equal", "not_equal", 2, "Elementwise a != b.")
+less = _op("less", "less", 2, "Elementwise a < b.")
+less_equal = _op("less_equal", "less_equal", 2, "Elementwise a <= b.")
+greater = _op("greater", "greater", 2, "Elementwise a > b.")
+greater_equal = _op("greater_equal", "greater_equal", 2, "Elementwise a >= b.")
+logical_and = _op("logical_and", "logical_and", 2, "Elementwise and of boolean expressions.")
 
 
 def astype(x, dtype):

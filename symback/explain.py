@@ -8,6 +8,7 @@ what reverse mode computes.
 """
 from __future__ import annotations
 
+import itertools
 import string
 
 from . import ir
@@ -33,23 +34,12 @@ class Explanation:
 
 
 def _letters(taken):
-    for n in range(1, 4):
-        for combo in _product(string.ascii_lowercase, n):
-            if combo not in taken:
-                yield combo
-    i = 0
-    while True:
-        i += 1
-        yield f"t{i}"
-
-
-def _product(alphabet, n):
-    if n == 1:
-        yield from alphabet
-        return
-    for head in alphabet:
-        for tail in _product(alphabet, n - 1):
-            yield head + tail
+    """a, b, ..., z, aa, ab, ... skipping ``taken``."""
+    for n in itertools.count(1):
+        for combo in itertools.product(string.ascii_lowercase, repeat=n):
+            name = "".join(combo)
+            if name not in taken:
+                yield name
 
 
 def lecture_names(order, y, fixed=None):

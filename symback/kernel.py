@@ -174,7 +174,6 @@ def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_an
         rest = [v for v in variables([y]) if all(v is not w for w in wrt)]
         inputs = wrt + rest
     inputs = list(inputs)
-    _check_inputs(inputs, [y], "value_and_grad")
     for w in wrt:
         if all(w is not v for v in inputs):
             raise ValueError(f"value_and_grad: {w.name} is differentiated but not among the inputs")

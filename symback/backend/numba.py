@@ -234,8 +234,6 @@ class FunctionEmitter:
         for r in step.reductions:
             if r.shape and 0 in r.attr("axes"):
                 return False
-        if not self.module.parallel and self.module.parallel is not None:
-            return False
         size = 1
         for d in step.shape:
             d = resolve(d)

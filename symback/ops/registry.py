@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .. import ir
+from ..passes import simplify
 from ..shapes import ShapeError
 
 OPS: dict[str, "Op"] = {}
