@@ -95,7 +95,7 @@ class AxisView:
         self.n = dims[axis]
         self.post = " * ".join(dims[axis + 1:]) or "1"
         self.flat = self.post == "1"
-        if self.flat and len(dims) == 2:
+        if self.flat and len(dims) == 2 and axis == 1:   # rows of x itself: no copy
             self.view, self.setup = src, []
         else:
             self.view = em.fresh(f"{prefix}_{'2d' if self.flat else '3d'}")

@@ -1,0 +1,215 @@
+"""The fuzzer's oracles, run over a batch of random programs.
+
+For each program (see ``programs.py``):
+
+1. the compiled kernel (one ``sb.compile`` for the whole batch, so Numba
+   compiles once per batch) against the numpy interpreter: the program's output,
+   its loss, the gradient of the loss and a JVP, to 1e-12 relative in float64
+   (a few float32 ulps otherwise), NaN and inf in the same places;
+2. the gradient against central finite differences of the interpreted loss
+   (float64 programs; points where the one-sided differences disagree are kinks
+   or jumps, where no derivative is checked);
+3. the JVP against the directional derivative ``sum(grad * t)``;
+4. for scalar programs, the loss and its derivatives against SymPy at 50 digits.
+
+``check_batch`` returns a list of :class:`Failure` (empty when all agree); a
+failure carries the program's source, so the report is its own reproduction.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+import symback as sb
+
+KERNEL_RTOL = {"float64": 1e-12, "float32": 2e-5}
+FD_RTOL = 1e-5
+
+
+@dataclass
+class Failure:
+    program: object
+    what: str
+    detail: str
+
+    def __str__(self):
+        return (f"--- {self.what}: {self.detail}\n"
+                f"ops: {sorted(self.program.ops)}\n{self.program.source}\n")
+
+
+@dataclass
+class Compiled:
+    """One program's place in the batch: its outputs and its tangent inputs."""
+    program: object
+    outputs: list
+    tangents: list
+    tangent_values: list
+
+
+def _outputs(p, seed):
+    grads = sb.grad(p.loss, p.variables)
+    rng = np.random.default_rng(seed)
+    tangents, values = [], []
+    for i, v in enumerate(p.variables):
+        t = sb.var(f"{p.prefix}t{i}", v.shape, v.dtype)
+        tangents.append(t)
+        values.append(rng.uniform(-1, 1, p.values[v].shape).astype(v.dtype))
+    (dy,) = sb.jvp([p.loss], dict(zip(p.variables, tangents)))
+    return Compiled(p, [p.output, p.loss] + list(grads) + [dy], tangents, values)
+
+
+def _close(got, want, rtol):
+    """Elementwise agreement relative to the larger of the element and the
+    array's scale (sums that cancel keep the error of their terms)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return f"shape {got.shape} != {want.shape}"
+    nan_g, nan_w = np.isnan(got), np.isnan(want)
+    if (nan_g != nan_w).any():
+        return f"NaN in different places: kernel {got.ravel()[:6]}, interpreter {want.ravel()[:6]}"
+    inf = np.isinf(want) | np.isinf(got)
+    if (got[inf] != want[inf]).any():
+        return f"inf differs: kernel {got[inf][:6]}, interpreter {want[inf][:6]}"
+    ok = ~(nan_w | inf)
+    if not ok.any():
+        return None
+    scale = np.max(np.abs(want[ok]))
+    err = np.abs(got[ok] - want[ok])
+    bad = err > rtol * (np.abs(want[ok]) + scale) + 1e-300
+    if bad.any():
+        return (f"max error {err.max():.3g} at scale {scale:.3g}: kernel {got.ravel()[:6]}, "
+                f"interpreter {want.ravel()[:6]}")
+    return None
+
+
+def _env(c):
+    env = dict(c.program.values)
+    env.update(zip(c.tangents, c.tangent_values))
+    return env
+
+
+def compile_batch(compiled, name):
+    outputs = [o for c in compiled for o in c.outputs]
+    inputs = [v for c in compiled for v in c.program.inputs + c.tangents]
+    return sb.compile(outputs, inputs, name=name)
+
+
+def run_kernel(kernel, compiled):
+    args = [a for c in compiled for a in
+            [c.program.values[v] for v in c.program.inputs] + c.tangent_values]
+    with np.errstate(all="ignore"):
+        flat = kernel(*args)
+    out, k = [], 0
+    for c in compiled:
+        out.append(flat[k:k + len(c.outputs)])
+        k += len(c.outputs)
+    return out
+
+
+def check_compiled(c, got):
+    p = c.program
+    want = sb.evaluate(c.outputs, _env(c))
+    labels = ["output", "loss"] + [f"grad {v.name}" for v in p.variables] + ["jvp"]
+    failures = []
+    for label, g, w, node in zip(labels, got, want, c.outputs, strict=True):
+        if np.asarray(g).dtype != np.dtype(node.dtype):
+            failures.append(Failure(p, "kernel", f"{label}: dtype {np.asarray(g).dtype}, expected {node.dtype}"))
+            continue
+        problem = _close(g, w, KERNEL_RTOL[p.dtype])
+        if problem:
+            failures.append(Failure(p, "kernel vs interpreter", f"{label}: {problem}"))
+    return failures, want
+
+
+def check_derivatives(c, want):
+    """Finite differences and the JVP identity, on the interpreter's numbers."""
+    p = c.program
+    if p.dtype != "float64" or p.lossy or not all(np.all(np.isfinite(w)) for w in want[1:]):
+        return []
+    failures = []
+    f0 = float(want[1])
+    grads = want[2:-1]
+
+    def f(env):
+        return float(sb.evaluate(p.loss, env))
+
+    for v, g in zip(p.variables, grads, strict=True):
+        x = p.values[v]
+        for idx in np.ndindex(*x.shape):
+            h = 1e-6 * max(1.0, abs(float(x[idx])))
+            plus, minus = x.copy(), x.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            fp = f({**p.values, v: plus})
+            fm = f({**p.values, v: minus})
+            left, right, central = (f0 - fm) / h, (fp - f0) / h, (fp - fm) / (2 * h)
+            ad = float(np.asarray(g)[idx])
+            tol = FD_RTOL * (1 + abs(ad)) + 1e-8 * (1 + abs(f0))
+            if abs(left - right) > 1e-3 * (1 + abs(central)) or not np.isfinite(central):
+                continue   # a kink or a jump within h: no derivative to compare
+            if abs(central - ad) > tol:
+                failures.append(Failure(p, "gradient vs finite differences",
+                                        f"d loss/d {v.name}{list(idx)}: AD {ad:.10g}, FD {central:.10g}"))
+                break
+    directional = sum(float(np.sum(np.asarray(g, dtype=np.float64) * t))
+                      for g, t in zip(grads, c.tangent_values, strict=True))
+    jvp = float(want[-1])
+    scale = sum(float(np.sum(np.abs(np.asarray(g) * t))) for g, t in zip(grads, c.tangent_values, strict=True))
+    if abs(jvp - directional) > 1e-10 * (1 + scale):
+        failures.append(Failure(p, "jvp vs grad", f"jvp {jvp:.15g}, sum(grad * t) {directional:.15g}"))
+    return failures
+
+
+def check_sympy(c, want):
+    """Scalar programs: value and derivatives against SymPy at 50 digits."""
+    import sympy
+    p = c.program
+    if p.dtype != "float64" or p.lossy or any(v.shape for v in p.inputs) or not np.isfinite(want[1]):
+        return []
+    expr = sb.to_sympy(p.loss)
+    symbols = {v: sympy.Symbol(v.name, real=True) for v in p.variables}
+    point = {symbols[v]: sympy.Float(float(p.values[v]), 50) for v in p.variables}
+    failures = []
+    value = complex(expr.subs(point).evalf(50))
+    if abs(value - float(want[1])) > 1e-10 * (1 + abs(float(want[1]))):
+        failures.append(Failure(p, "loss vs SymPy", f"SymPy {value}, interpreter {float(want[1])!r}"))
+    for v, g in zip(p.variables, want[2:-1], strict=True):
+        d = sympy.diff(expr, symbols[v]).subs(point).evalf(50)
+        if d.has(sympy.nan, sympy.zoo, sympy.Subs, sympy.Derivative) or not d.is_number:
+            continue   # a point where SymPy's derivative is undefined (Heaviside, sign at 0)
+        d = complex(d)
+        if abs(d.imag) > 1e-30 or abs(d.real - float(g)) > 1e-9 * (1 + abs(float(g))):
+            failures.append(Failure(p, "gradient vs SymPy", f"d/d {v.name}: SymPy {d}, AD {float(g)!r}"))
+    return failures
+
+
+def check_batch(programs, name, seed=0, sympy_check=True):
+    """Build, compile and check ``programs``; a list of :class:`Failure`."""
+    failures, compiled = [], []
+    for i, p in enumerate(programs):
+        try:
+            compiled.append(_outputs(p, seed + i))
+        except Exception:
+            failures.append(Failure(p, "differentiate", traceback.format_exc(limit=4)))
+    try:
+        results = run_kernel(compile_batch(compiled, name), compiled)
+    except Exception:
+        # find the programs whose kernel fails on its own
+        results = []
+        for i, c in enumerate(compiled):
+            try:
+                results.append(run_kernel(compile_batch([c], f"{name}_{i}"), [c])[0])
+            except Exception:
+                failures.append(Failure(c.program, "compile", traceback.format_exc(limit=6)))
+                results.append(None)
+    for c, got in zip(compiled, results, strict=True):
+        if got is None:
+            continue
+        fs, want = check_compiled(c, got)
+        failures += fs
+        failures += check_derivatives(c, want)
+        if sympy_check:
+            failures += check_sympy(c, want)
+    return failures
