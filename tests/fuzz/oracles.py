@@ -2,8 +2,8 @@
 
 For each program (see ``programs.py``):
 
-1. the compiled kernel (one ``sb.compile`` for the whole batch, so Numba
-   compiles once per batch) against the numpy interpreter: the program's output,
+1. the compiled kernel (one module per batch, one entry point per program)
+   against the numpy interpreter: the program's output,
    its loss, the gradient of the loss and a JVP, to 1e-12 relative in float64
    (a few float32 ulps otherwise), NaN and inf in the same places;
 2. the gradient against central finite differences of the interpreted loss
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import symback as sb
+from symback.backend.numba import Entry, emit_module
+from symback.kernel import Kernel
 
 KERNEL_RTOL = {"float64": 1e-12, "float32": 2e-5}
 FD_RTOL = 1e-5
@@ -57,7 +59,7 @@ def _outputs(p, seed):
         tangents.append(t)
         values.append(rng.uniform(-1, 1, p.values[v].shape).astype(v.dtype))
     (dy,) = sb.jvp([p.loss], dict(zip(p.variables, tangents)))
-    return Compiled(p, [p.output, p.loss] + list(grads) + [dy], tangents, values)
+    return Compiled(p, list(p.outputs) + [p.loss] + list(grads) + [dy], tangents, values)
 
 
 def _close(got, want, rtol):
@@ -91,27 +93,25 @@ def _env(c):
 
 
 def compile_batch(compiled, name):
-    outputs = [o for c in compiled for o in c.outputs]
-    inputs = [v for c in compiled for v in c.program.inputs + c.tangents]
-    return sb.compile(outputs, inputs, name=name)
+    """One module with one entry point per program.  Numba compiles each entry
+    on its first call, so the cost is linear in the batch (one long function
+    would cost far more: Numba's time grows faster than its length) and a
+    program that fails to compile fails alone."""
+    entries = [Entry(f"program{i}", c.program.inputs + c.tangents, c.outputs,
+                     [f"out{j}" for j in range(len(c.outputs))]) for i, c in enumerate(compiled)]
+    return Kernel(emit_module(entries, name), entries, entries[0].name, name)
 
 
-def run_kernel(kernel, compiled):
-    args = [a for c in compiled for a in
-            [c.program.values[v] for v in c.program.inputs] + c.tangent_values]
+def run_program(kernel, i, c):
+    args = [c.program.values[v] for v in c.program.inputs] + c.tangent_values
     with np.errstate(all="ignore"):
-        flat = kernel(*args)
-    out, k = [], 0
-    for c in compiled:
-        out.append(flat[k:k + len(c.outputs)])
-        k += len(c.outputs)
-    return out
+        return getattr(kernel.module, f"program{i}")(*args)
 
 
 def check_compiled(c, got):
     p = c.program
     want = sb.evaluate(c.outputs, _env(c))
-    labels = ["output", "loss"] + [f"grad {v.name}" for v in p.variables] + ["jvp"]
+    labels = [f"output {p.ref(o)}" for o in p.outputs] + ["loss"] + [f"grad {v.name}" for v in p.variables] + ["jvp"]
     failures = []
     for label, g, w, node in zip(labels, got, want, c.outputs, strict=True):
         if np.asarray(g).dtype != np.dtype(node.dtype):
@@ -120,17 +120,17 @@ def check_compiled(c, got):
         problem = _close(g, w, KERNEL_RTOL[p.dtype])
         if problem:
             failures.append(Failure(p, "kernel vs interpreter", f"{label}: {problem}"))
-    return failures, want
+    return failures, want[len(p.outputs):]
 
 
 def check_derivatives(c, want):
     """Finite differences and the JVP identity, on the interpreter's numbers."""
     p = c.program
-    if p.dtype != "float64" or p.lossy or not all(np.all(np.isfinite(w)) for w in want[1:]):
+    if p.dtype != "float64" or p.lossy or not all(np.all(np.isfinite(w)) for w in want):
         return []
     failures = []
-    f0 = float(want[1])
-    grads = want[2:-1]
+    f0 = float(want[0])
+    grads = want[1:-1]
 
     def f(env):
         return float(sb.evaluate(p.loss, env))
@@ -166,16 +166,16 @@ def check_sympy(c, want):
     """Scalar programs: value and derivatives against SymPy at 50 digits."""
     import sympy
     p = c.program
-    if p.dtype != "float64" or p.lossy or any(v.shape for v in p.inputs) or not np.isfinite(want[1]):
+    if p.dtype != "float64" or p.lossy or any(v.shape for v in p.inputs) or not np.isfinite(want[0]):
         return []
     expr = sb.to_sympy(p.loss)
     symbols = {v: sympy.Symbol(v.name, real=True) for v in p.variables}
     point = {symbols[v]: sympy.Float(float(p.values[v]), 50) for v in p.variables}
     failures = []
     value = complex(expr.subs(point).evalf(50))
-    if abs(value - float(want[1])) > 1e-10 * (1 + abs(float(want[1]))):
-        failures.append(Failure(p, "loss vs SymPy", f"SymPy {value}, interpreter {float(want[1])!r}"))
-    for v, g in zip(p.variables, want[2:-1], strict=True):
+    if abs(value - float(want[0])) > 1e-10 * (1 + abs(float(want[0]))):
+        failures.append(Failure(p, "loss vs SymPy", f"SymPy {value}, interpreter {float(want[0])!r}"))
+    for v, g in zip(p.variables, want[1:-1], strict=True):
         d = sympy.diff(expr, symbols[v]).subs(point).evalf(50)
         if d.has(sympy.nan, sympy.zoo, sympy.Subs, sympy.Derivative) or not d.is_number:
             continue   # a point where SymPy's derivative is undefined (Heaviside, sign at 0)
@@ -193,17 +193,14 @@ def check_batch(programs, name, seed=0, sympy_check=True):
             compiled.append(_outputs(p, seed + i))
         except Exception:
             failures.append(Failure(p, "differentiate", traceback.format_exc(limit=4)))
-    try:
-        results = run_kernel(compile_batch(compiled, name), compiled)
-    except Exception:
-        # find the programs whose kernel fails on its own
-        results = []
-        for i, c in enumerate(compiled):
-            try:
-                results.append(run_kernel(compile_batch([c], f"{name}_{i}"), [c])[0])
-            except Exception:
-                failures.append(Failure(c.program, "compile", traceback.format_exc(limit=6)))
-                results.append(None)
+    kernel = compile_batch(compiled, name) if compiled else None
+    results = []
+    for i, c in enumerate(compiled):
+        try:
+            results.append(run_program(kernel, i, c))
+        except Exception:
+            failures.append(Failure(c.program, "compile", traceback.format_exc(limit=6)))
+            results.append(None)
     for c, got in zip(compiled, results, strict=True):
         if got is None:
             continue

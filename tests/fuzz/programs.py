@@ -80,8 +80,8 @@ class Program:
     values: dict = field(default_factory=dict)        # var node -> value
     lines: list = field(default_factory=list)         # Python source of the build
     names: dict = field(default_factory=dict)         # id(node) -> name in `lines`
-    output: object = None                             # the program's last node
-    loss: object = None                               # a scalar of it
+    outputs: list = field(default_factory=list)       # the nodes no other step consumed
+    loss: object = None                               # a scalar of all of them
     ops: set = field(default_factory=set)
     lossy: bool = False     # rounds through float32: derivative identities hold to float32 only
 
@@ -292,7 +292,8 @@ class Builder:
         dims = [d for d in x.shape]
         static = int(np.prod([d for d in dims if d is not None]))
         if None in dims:
-            target = [-1] + ([static] if static > 1 and self.c.chance(0.5) else [])
+            # the -1 stays the call-time size itself, so it meets other None dims
+            target = [-1] + ([static] if static > 1 else [])
             if self.c.chance(0.5):
                 target = target[::-1]
         else:
@@ -381,6 +382,9 @@ class Builder:
 
     def op_cast(self):
         x = self.pick()
+        if x.dtype == "float64" and self.c.chance(0.7):
+            return sb.astype(sb.astype(x > 0.0, "int64"), "float64") * x, \
+                f"sb.astype(sb.astype({self.p.ref(x)} > 0.0, 'int64'), 'float64') * {self.p.ref(x)}"
         other = "float32" if x.dtype == "float64" else "float64"
         self.p.lossy |= other == "float32"
         return sb.astype(sb.astype(x, other), x.dtype), \
@@ -402,7 +406,7 @@ class Builder:
         n_vars = self.c.integer(1, 3)
         for _ in range(n_vars):
             self.pool.append(self.new_var(self.shape()))
-        n_steps = self.c.integer(2, 9)
+        n_steps = self.c.integer(2, 12)
         steps = self.SCALAR_STEPS if self.scalar_only else self.STEPS
         made = 0
         for _ in range(4 * n_steps):
@@ -423,26 +427,41 @@ class Builder:
             self.record(node, text)
             self.pool.append(node)
             made += 1
-        out = self.pool[-1]
-        self.p.output = out
-        self.p.loss = self.record(_loss(self, out), _loss_text(self, out))
+        used = set()
+        for node in self.pool:
+            used |= {id(a) for a in sb.ir.topo_order([node]) if a is not node}
+        self.p.outputs = [n for n in self.pool if id(n) not in used and n.op != "var"] or [self.pool[-1]]
+        self.p.loss = _loss(self.p.outputs)
+        self.p.lines.append(f"loss = {_loss_text(self.p, self.p.outputs)}")
         return self.p
 
 
-def _loss(b, out):
-    """A scalar of ``out`` whose gradient reaches every element with a different weight."""
-    if out.shape and all(d is not None for d in out.shape):
-        w = np.linspace(0.5, 1.5, int(np.prod(out.shape))).reshape(out.shape)
-        b._weights = sb.const(w.astype(b.p.dtype))
-        return sb.sum(out * b._weights)
-    return sb.sum(out + 0.5 * out * out)
+def _weights(out):
+    w = np.linspace(0.5, 1.5, int(np.prod(out.shape))).reshape(out.shape)
+    return sb.const(w.astype(out.dtype))
 
 
-def _loss_text(b, out):
-    r = b.p.ref(out)
-    if out.shape and all(d is not None for d in out.shape):
-        return f"sb.sum({r} * np.linspace(0.5, 1.5, {int(np.prod(out.shape))}).reshape({out.shape!r}))"
-    return f"sb.sum({r} + 0.5 * {r} * {r})"
+def _loss(outputs):
+    """A scalar of ``outputs`` whose gradient reaches every element with a different weight."""
+    total = None
+    for out in outputs:
+        if out.shape and all(d is not None for d in out.shape):
+            term = sb.sum(out * _weights(out))
+        else:
+            term = sb.sum(out + 0.5 * out * out)
+        total = term if total is None else total + term
+    return total
+
+
+def _loss_text(p, outputs):
+    terms = []
+    for out in outputs:
+        r = p.ref(out)
+        if out.shape and all(d is not None for d in out.shape):
+            terms.append(f"sb.sum({r} * np.linspace(0.5, 1.5, {int(np.prod(out.shape))}).reshape({out.shape!r}))")
+        else:
+            terms.append(f"sb.sum({r} + 0.5 * {r} * {r})")
+    return " + ".join(terms)
 
 
 def _key_text(key):
@@ -468,7 +487,7 @@ def program_of(prefix, values, output, source=""):
     """A hand-written :class:`Program` (a regression case): ``values`` maps its
     variables to their values, ``output`` is its result; the loss is made as
     for random programs."""
-    dtype = output.dtype
+    dtype = output.dtype if output.dtype in ("float64", "float32") else "float64"
     p = Program(prefix, dtype, 0)
     for v, x in values.items():
         (p.others if v.dtype == "int64" else p.variables).append(v)
@@ -476,8 +495,6 @@ def program_of(prefix, values, output, source=""):
         p.names[id(v)] = v.name
     p.lines = [source] if source else []
     p.ops = {n.op for n in sb.ir.topo_order([output])}
-    p.output = output
-    b = Builder.__new__(Builder)
-    b.p = p
-    p.loss = _loss(b, output)
+    p.outputs = [output]
+    p.loss = _loss([sb.astype(output, dtype)])
     return p
