@@ -106,8 +106,8 @@ def _assert_nothing_shadowed(source):
         call = body[0].value
         assert call.func.id == f"_{f.name}_checked", f.name
         assert [a.id for a in call.args] == [a.arg for a in f.args.args], f.name
-    passed = {a.id for c in ast.walk(ast.parse(source)) if isinstance(c, ast.Call)
-              for a in c.args if isinstance(a, ast.Name)}
+    passed = {a.id for f in _functions(ast.parse(source)) for c in ast.walk(f)
+              if isinstance(c, ast.Call) for a in c.args if isinstance(a, ast.Name)}
     assert not passed & MODULES, "a module passed as an argument (an outlined loop took it for an input)"
 
 
