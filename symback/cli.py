@@ -1,7 +1,9 @@
 """The ``symback`` command line: compile, check, explain, graph and bench model files.
 
-A user mistake (missing file, no model, unknown entry point, bad dtype) is one
-line on stderr and exit status 2, never a traceback.
+A user mistake (missing file, no model, unknown entry point, bad dtype: any
+:class:`symback.errors.UserError`) is one line on stderr and exit status 2, never
+a traceback.  Anything else is a bug in symback and keeps its traceback (exit
+status 1), so that it is reported rather than mistaken for a usage error.
 """
 from __future__ import annotations
 
@@ -9,13 +11,26 @@ import argparse
 import pathlib
 import sys
 
+from .errors import UserError
 from .kernel import ENTRY_KINDS
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
 
-class UsageError(Exception):
-    pass
+class UsageError(UserError):
+    """A bad command line, or something the command needs that the model lacks."""
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        return value
+    return parse
 
 
 def _entries(text):
@@ -49,8 +64,8 @@ def _parser():
                    help="write nothing; exit 1 if the file on disk differs from what would be generated")
 
     c = model_cmd("check", "Check every derivative: AD vs SymPy vs finite differences.")
-    c.add_argument("--points", type=int, default=3, help="random points for the 50-digit comparison")
-    c.add_argument("--timeout", type=float, default=5.0, help="seconds SymPy may spend simplifying one entry")
+    c.add_argument("--points", type=_positive(int), default=3, help="random points for the 50-digit comparison")
+    c.add_argument("--timeout", type=_positive(float), default=5.0, help="seconds SymPy may spend simplifying one entry")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
 
     model_cmd("explain", "Print the forward pass and the adjoint equations at the model's point.")
@@ -60,7 +75,7 @@ def _parser():
     c.add_argument("-o", "--output", help="a .dot, .svg or .png file (default: DOT on stdout)")
 
     c = model_cmd("bench", "Microseconds per call of each entry point on random inputs.")
-    c.add_argument("--size", type=int, default=128, help="value for every None dimension")
+    c.add_argument("--size", type=_positive(int), default=128, help="value for every None dimension")
     c.add_argument("--entry", type=_entries, default=None, help="entry points to time (default: the model's)")
     return p
 
@@ -69,16 +84,9 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0
-    except UsageError as e:
+    except UserError as e:   # model files, arguments, shapes: see symback.errors
         print(f"symback {args.command}: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as e:  # a user-facing error from the model or the compiler
-        from .model import ModelError
-        from .shapes import ShapeError
-        if isinstance(e, (ModelError, ShapeError, TypeError, ValueError, KeyError)):
-            print(f"symback {args.command}: {e}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
 
 
 def _load(args):
@@ -159,11 +167,14 @@ def _graph(args):
         sys.stdout.write(dot)
         return 0
     out = pathlib.Path(args.output)
-    if out.suffix == ".dot":
-        out.write_text(dot)
-        print(f"wrote {out}")
-        return 0
-    done = render(dot, out)
+    try:
+        if out.suffix == ".dot":
+            out.write_text(dot)
+            print(f"wrote {out}")
+            return 0
+        done = render(dot, out)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
     print(f"wrote {done}" if done else f"graphviz is not installed: wrote {out.with_suffix('.dot')} instead")
     return 0
 

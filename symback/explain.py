@@ -13,7 +13,8 @@ import string
 
 from . import ir
 from .autodiff import _active, _check_wrt, fit
-from .interpret import evaluate
+from .errors import InputError
+from .interpret import evaluate, point
 from .ops.registry import OPS, as_node
 from .printing import format_value, infix
 
@@ -61,11 +62,16 @@ def lecture_names(order, y, fixed=None):
 
 def explain(y, wrt, at):
     """Forward values and adjoint equations of scalar ``y`` at the point ``at``
-    (a dict: variable name -> value)."""
+    (a dict keyed by variable or by name: ``{x: 2.0}`` or ``{"x": 2.0}``)."""
     y = as_node(y)
     wrt = [wrt] if isinstance(wrt, ir.Node) else list(wrt)
     _check_wrt(wrt, "explain")
     order = ir.topo_order([y])
+    used = [n for n in order if n.op == "var"]
+    at = point(at, used, "explain: at")
+    missing = [n.name for n in used if n.name not in at]
+    if missing:
+        raise InputError(f"explain: at gives no value for {', '.join(missing)}")
     names = lecture_names(order, y)
     values = dict(zip([id(n) for n in order], evaluate(order, at)))
 

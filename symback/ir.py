@@ -12,14 +12,14 @@ and calls :func:`intern` once it has worked out a node's shape and dtype.
 from __future__ import annotations
 
 import itertools
-import keyword
 import weakref
 
 import numpy as np
 
+from .names import check_var_name
+
 DTYPES = ("float64", "float32", "int64", "bool")
 FLOAT_DTYPES = ("float64", "float32")
-RESERVED_NAMES = {"np", "numba"}  # the generated module's own globals
 
 _serial = itertools.count()
 _table: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
@@ -130,12 +130,12 @@ def intern(op, args, attrs, shape, dtype, commutative=False):
 
 
 def var(name, shape=(), dtype="float64"):
-    """An input leaf.  ``shape`` entries may be ``None`` (sized at call time)."""
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"var: name {name!r} must be a Python identifier that is not a keyword")
-    if name.startswith("_") or name in RESERVED_NAMES:
-        raise ValueError(f"var: name {name!r} is reserved for generated code "
-                         "(names starting with '_', 'np' and 'numba')")
+    """An input leaf.  ``shape`` entries may be ``None`` (sized at call time).
+
+    Any identifier that is not a keyword and does not start with ``_`` works,
+    ``math``, ``max`` or ``np`` included: generated code renames a variable
+    whose name it uses itself (see :mod:`symback.names`)."""
+    check_var_name(name)
     if isinstance(shape, int):
         shape = (shape,)
     shape = tuple(shape)

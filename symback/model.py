@@ -12,7 +12,8 @@ that returns :class:`Model`::
 
 ``params`` are differentiated; ``inputs`` are the other arguments of the
 kernels (default: every other variable the loss uses, in order of creation);
-``at`` is an example point (used by ``check``, ``explain`` and ``bench``),
+``at`` is an example point (used by ``check``, ``explain`` and ``bench``), keyed
+by variable or by name (stored by name),
 ``sizes`` gives values for the ``None`` dimensions when random inputs are made,
 and ``entries`` the entry points ``symback compile`` generates unless told.
 """
@@ -24,11 +25,18 @@ import pathlib
 import sys
 from dataclasses import dataclass, field
 
+from .errors import UserError
 from .ir import Node, variables
+from .interpret import point
 
 
-class ModelError(Exception):
-    """A model file that cannot be used; the message says why."""
+class ModelError(UserError):
+    """A model that cannot be used; the message says why.
+
+    :class:`Model` checks everything the kernels will need (a scalar loss,
+    float params, every variable of the loss an argument, known entry points,
+    ``at`` keyed by the model's variables) so that a mistake in a model file is
+    reported as that, not found later as an error inside the compiler."""
 
 
 @dataclass
@@ -59,6 +67,30 @@ class Model:
                 raise ModelError(f"Model {self.name!r}: variable {v.name!r} is listed twice "
                                  "(params and inputs must be distinct)")
             seen.add(v.name)
+        if self.loss.shape != ():
+            raise ModelError(f"Model {self.name!r}: the loss must be a scalar, got shape {self.loss.shape}")
+        for p in self.params:
+            if p.dtype not in ("float64", "float32"):
+                raise ModelError(f"Model {self.name!r}: cannot differentiate with respect to {p.name!r}, "
+                                 f"whose dtype is {p.dtype}; move it to inputs")
+        missing = [v.name for v in variables([self.loss]) if v.name not in seen]
+        if missing:
+            raise ModelError(f"Model {self.name!r}: the loss uses {', '.join(missing)}, "
+                             "which is neither in params nor in inputs")
+        from .kernel import ENTRY_KINDS
+        self.entries = tuple(self.entries)
+        unknown = [e for e in self.entries if e not in ENTRY_KINDS]
+        if unknown or not self.entries:
+            raise ModelError(f"Model {self.name!r}: entries {self.entries!r}: each must be one of "
+                             f"{', '.join(ENTRY_KINDS)}")
+        try:
+            self.at = point(self.at, self.arguments, f"Model {self.name!r}: at")
+        except ValueError as e:
+            raise ModelError(str(e)) from None
+        unknown = [k for k in self.sizes if k not in seen]
+        if unknown:
+            raise ModelError(f"Model {self.name!r}: sizes names {unknown[0]!r}, which is not a variable "
+                             f"of the model ({', '.join(sorted(seen))})")
 
     @property
     def arguments(self):

@@ -12,9 +12,12 @@ dimension broadcasts; a ``None`` dimension never does.
 """
 from __future__ import annotations
 
+from .errors import UserError
 
-class ShapeError(ValueError):
-    """A shape mismatch found while building the graph."""
+
+class ShapeError(UserError, ValueError):
+    """A shape mismatch found while building the graph (a user error: the
+    shapes are the model's)."""
 
 
 class Sym:

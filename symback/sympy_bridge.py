@@ -4,14 +4,31 @@
 scalars, so array models (matmul, reductions, softmax) expand elementwise and
 array variables become readable indexed symbols (``W[0, 1]``).  SymPy is
 imported only when this module's functions run, to keep ``import symback`` light.
+
+A round trip gives the user's own symbols back: ``from_sympy`` remembers, per
+scalar variable, the SymPy Symbol it came from (assumptions included), and
+``to_sympy`` uses it, so ``to_sympy(from_sympy(expr, [a, b])) - expr``
+simplifies to 0 and ``.subs({a: ...})`` works.  Variables are hash-consed by
+name, shape and dtype, so ``Symbol("x")`` and ``Symbol("x", positive=True)``
+become the same variable ``x``: one ``from_sympy`` call refuses an expression
+holding both, and across calls the latest ``from_sympy`` decides which Symbol
+``x`` gives back (pass ``symbols=`` to ``to_sympy`` to choose explicitly).
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
+from .errors import InputError
+from .interpret import point
 from .ir import Node, topo_order, variables
 from .ops.registry import OPS
 from .shapes import ShapeError, show
+
+#: scalar var node -> the SymPy Symbol that from_sympy made it from; weak, so
+#: an entry lives exactly as long as the variable
+_ORIGIN: "weakref.WeakKeyDictionary[Node, object]" = weakref.WeakKeyDictionary()
 
 
 def _sympy():
@@ -33,16 +50,33 @@ def symbols_for(var):
 
 
 def to_sympy(expr, symbols=None):
-    """A SymPy expression for scalar IR; a SymPy Matrix (2-d) or object array for arrays."""
+    """A SymPy expression for scalar IR; a SymPy Matrix (2-d) or object array for arrays.
+
+    A variable becomes, in order of preference: its entry in ``symbols`` (keyed
+    by variable node or by name), the SymPy Symbol ``from_sympy`` made it from
+    (so round trips come back in the user's own symbols), or a new real Symbol
+    of its name (``W[0, 1]`` for array elements)."""
     sp = _sympy()
     single = isinstance(expr, Node)
     exprs = [expr] if single else list(expr)
-    symbols = dict(symbols or {})
+    by_node, by_name = {}, {}
+    for k, v in (symbols or {}).items():
+        if isinstance(k, Node) and k.op == "var":
+            by_node[k] = v
+        elif isinstance(k, str):
+            by_name[k] = v
+        else:
+            raise InputError(f"to_sympy: symbols keys must be variables or their names, got {k!r}")
     values = {}
     for node in topo_order(exprs):
         if node.op == "var":
-            values[id(node)] = symbols.get(node.name, None)
-            if values[id(node)] is None:
+            if node in by_node:
+                values[id(node)] = by_node[node]
+            elif node.name in by_name:
+                values[id(node)] = by_name[node.name]
+            elif node in _ORIGIN:
+                values[id(node)] = _ORIGIN[node]
+            else:
                 values[id(node)] = symbols_for(node)
             continue
         if node.op == "const":
@@ -97,13 +131,34 @@ def _finish(sp, value):
 
 
 def from_sympy(expr, variables):
-    """IR for a SymPy expression; ``variables`` maps SymPy symbols (or their
-    names) to symback variables.  Anything the op table cannot map raises."""
+    """IR for a SymPy expression.  ``variables`` maps SymPy symbols (or their
+    names) to symback variables, or lists symback variables, SymPy Symbols
+    (each becomes a float64 scalar variable of its name) or both.  Anything the
+    op table cannot map raises.  Each scalar variable remembers the Symbol it
+    came from, for :func:`to_sympy` (see the module's docstring)."""
     from . import dsl as F
+    from .ir import var
     from .ops.registry import as_node
     sp = _sympy()
-    by_name = {str(k): v for k, v in (variables.items() if isinstance(variables, dict)
-                                      else ((v.name, v) for v in variables))}
+    if isinstance(variables, dict):
+        pairs = list(variables.items())
+    elif isinstance(variables, (list, tuple)):
+        pairs = [(v.name, v) if isinstance(v, Node) else (v, var(str(v))) if isinstance(v, sp.Symbol)
+                 else (v, None) for v in variables]
+    else:
+        raise InputError(f"from_sympy: variables must be a dict or a list, got {type(variables).__name__}")
+    for k, v in pairs:
+        if not (isinstance(v, Node) and v.op == "var") or not isinstance(k, (str, sp.Symbol)):
+            raise InputError(f"from_sympy: cannot map {k!r} to {v!r}: give symback variables "
+                             "(sb.var) keyed by SymPy Symbols or names, or a list of either")
+    by_name = {str(k): v for k, v in pairs}
+    named = {}
+    for s in getattr(expr, "free_symbols", ()):
+        other = named.setdefault(str(s), s)
+        if other != s:
+            raise InputError(f"from_sympy: two different symbols are named {str(s)!r} "
+                             f"({sp.srepr(other)} and {sp.srepr(s)}); "
+                             "both would become one variable: rename one")
     unary = {sp.exp: F.exp, sp.log: F.log, sp.sin: F.sin, sp.cos: F.cos, sp.tan: F.tan,
              sp.tanh: F.tanh, sp.Abs: F.abs, sp.sign: F.sign}
     compare = {sp.StrictLessThan: F.less, sp.LessThan: F.less_equal, sp.StrictGreaterThan: F.greater,
@@ -130,6 +185,8 @@ def from_sympy(expr, variables):
             if str(e) not in by_name:
                 raise KeyError(f"from_sympy: no symback variable given for symbol {e}")
             done[e] = by_name[str(e)]
+            if not done[e].shape:
+                _ORIGIN[done[e]] = e
         elif e.is_Number or e in (sp.pi, sp.E):
             done[e] = as_node(float(e))
         elif e is sp.true or e is sp.false:
@@ -206,8 +263,8 @@ def check(y, wrt, at=None, points=3, seed=0, timeout=5.0, digits=50):
     -- ``proved`` when their difference simplifies to 0 within ``timeout``
     seconds, ``agrees`` when it matches to ``digits`` digits at ``points``
     random points, ``differs`` otherwise -- and the compiled kernel's gradient
-    against central finite differences at ``at`` (a dict name -> value; random
-    values in [0.5, 1.5] where missing).
+    against central finite differences at ``at`` (a dict keyed by variable or
+    by name; random values in [0.5, 1.5] where missing).
     """
     from .autodiff import grad
     from .kernel import value_and_grad
@@ -216,13 +273,13 @@ def check(y, wrt, at=None, points=3, seed=0, timeout=5.0, digits=50):
     wrt = [wrt] if single else list(wrt)
     inputs = wrt + [v for v in variables([y]) if all(v is not w for w in wrt)]
     rng = np.random.default_rng(seed)
-    at = dict(at or {})
+    at = point(at, inputs, "check: at")
     values = {}
     for v in inputs:
         if v.name in at:
             values[v.name] = np.asarray(at[v.name], dtype=v.dtype)
         elif v.dtype == "int64":
-            raise ValueError(f"check: give a value for the integer variable {v.name} in at=")
+            raise InputError(f"check: give a value for the integer variable {v.name} in at=")
         else:
             values[v.name] = rng.uniform(0.5, 1.5, size=v.shape).astype(v.dtype)
     symbols = {v.name: symbols_for(v) for v in inputs if v.dtype != "int64"}

@@ -94,7 +94,7 @@ def test_grad_matches_finite_differences(model):
     grads = sb.grad(y, wrt)
     assert len(grads) == len(wrt)
     values = sb.evaluate(grads, env)
-    for w, g, v in zip(wrt, grads, values):
+    for w, g, v in zip(wrt, grads, values, strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype
         np.testing.assert_allclose(v, fd(y, env, w.name), rtol=1e-6, atol=1e-7, err_msg=w.name)
 
@@ -227,7 +227,7 @@ def test_hvp_several_variables():
     plus = sb.evaluate([ga, gB], {**env, "a": env["a"] + h * va, "B": env["B"] + h * vB})
     minus = sb.evaluate([ga, gB], {**env, "a": env["a"] - h * va, "B": env["B"] - h * vB})
     got = sb.evaluate([ha, hB], env)
-    for g, p, m in zip(got, plus, minus):
+    for g, p, m in zip(got, plus, minus, strict=True):
         np.testing.assert_allclose(g, (p - m) / (2 * h), rtol=1e-6, atol=1e-7)
 
 
@@ -241,7 +241,7 @@ def test_jvp_is_the_directional_derivative_of_grad():
     t = sb.jvp(y, tangents)
     assert t.shape == ()
     grads = sb.evaluate(sb.grad(y, wrt), env)
-    expected = sum(float(np.sum(g * tangents[w])) for w, g in zip(wrt, grads))
+    expected = sum(float(np.sum(g * tangents[w])) for w, g in zip(wrt, grads, strict=True))
     np.testing.assert_allclose(sb.evaluate(t, env), expected, rtol=1e-12)
     # a single-variable tangent, given as an expression
     W = wrt[1]
@@ -256,7 +256,7 @@ def test_jvp_of_vector_outputs_matches_finite_differences():
     env = rng_env(10, x=(3,), W=(2, 3))
     dx = np.array([0.5, -1.0, 2.0])
     ts = sb.jvp(ys, {x: dx})
-    for y, t in zip(ys, ts):
+    for y, t in zip(ys, ts, strict=True):
         assert t.shape == y.shape
         h = 1e-6
         yp = sb.evaluate(y, {**env, "x": env["x"] + h * dx})

@@ -142,22 +142,77 @@ def test_parameter_that_is_not_a_variable(tmp_path):
     assert err.strip() == assert_user_error(code, out, err, "sb.var")
 
 
-@pytest.mark.parametrize("name", ["lambda", "np"])
-def test_variable_name_the_generated_code_cannot_use(tmp_path, name):
+def test_keyword_variable_name_is_refused(tmp_path):
+    path = write(tmp_path, """
+        import symback as sb
+        def model():
+            x = sb.var("lambda")
+            return sb.Model(name="kw", loss=x * x, params=[x])
+    """)
+    code, out, err = run("compile", str(path), "-o", str(tmp_path / "kw.py"))
+    assert err.strip() == assert_user_error(code, out, err, "'lambda'", "keyword")
+    assert not (tmp_path / "kw.py").exists()
+
+
+@pytest.mark.parametrize("name", ["np", "math"])
+def test_variable_named_like_a_module_compiles(tmp_path, name):
+    """The generated code's own names are renamed inside the kernel, never refused
+    (symback.names); the public function keeps the user's name."""
     path = write(tmp_path, f"""
         import symback as sb
         def model():
             x = sb.var({name!r})
-            return sb.Model(name="kw", loss=x * x, params=[x])
+            return sb.Model(name="kw", loss=sb.exp(x) * x, params=[x])
     """)
     out_file = tmp_path / "kw.py"
     code, out, err = run("compile", str(path), "-o", str(out_file))
-    assert "Traceback" not in err
-    if code == 0:   # either a valid module (the name mangled) ...
-        compile(out_file.read_text(), str(out_file), "exec")
-        assert "def _value_and_grad(np" not in out_file.read_text()
-    else:           # ... or a one-line refusal
-        assert err.strip() == assert_user_error(code, out, err, repr(name))
+    assert code == 0, err
+    text = out_file.read_text()
+    compile(text, str(out_file), "exec")
+    assert f"def _value_and_grad({name}_):" in text and f"def value_and_grad({name}):" in text
+    assert f"return _value_and_grad_checked({name})" in text
+
+
+def test_bad_point_in_the_model(tmp_path):
+    path = write(tmp_path, """
+        import symback as sb
+        def model():
+            x = sb.var("x")
+            return sb.Model(name="pt", loss=x * x, params=[x], at={"z": 1.0})
+    """)
+    code, out, err = run("explain", str(path))
+    assert err.strip() == assert_user_error(code, out, err, "'z'", "not a variable of the model", "x")
+
+
+def test_non_positive_size(tmp_path):
+    assert_user_error(*run("bench", str(LECTURE), "--size", "0"), "--size", "positive")
+
+
+# --- bugs in symback: the traceback, exit 1 ---------------------------------------------------
+
+@pytest.mark.parametrize("error", ["KeyError('internal')", "ValueError('internal')", "AssertionError"])
+def test_internal_error_keeps_its_traceback(tmp_path, error):
+    """An exception from inside symback that is not a UserError is a bug: it must
+    not be dressed up as a one-line usage error.  The model file breaks the
+    emitter to play the part of the bug."""
+    path = write(tmp_path, f"""
+        import symback as sb
+        import symback.backend.numba as backend
+
+        def broken(*args, **kwargs):
+            raise {error}
+
+        backend.ModuleEmitter.emit = broken   # looked up when the CLI emits the module
+
+        def model():
+            x = sb.var("x")
+            return sb.Model(name="bug", loss=x * x, params=[x])
+    """)
+    code, out, err = run("compile", str(path), "-o", str(tmp_path / "bug.py"))
+    assert code == 1, err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith(error.split("(")[0])
+    assert "in broken" in err
+    assert not (tmp_path / "bug.py").exists()
 
 
 def test_unwritable_output(tmp_path):

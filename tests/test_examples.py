@@ -208,10 +208,10 @@ def test_network_example_matches_numpy_backprop(name, workload):
     assert [p.name for p in m.params] == workloads.PARAMS[workload]
     assert [v.name for v in m.inputs] == workloads.INPUTS[workload]
     args = workloads.args(workload, data)
-    value, grads = value_and_grad_ref(m, dict(zip([v.name for v in m.arguments], args)))
+    value, grads = value_and_grad_ref(m, dict(zip([v.name for v in m.arguments], args, strict=True)))
     ref_value, ref_grads = numpy_ref.VALUE_AND_GRAD[workload](*args)
     np.testing.assert_allclose(value, ref_value, rtol=1e-12)
-    for p, got, want in zip(m.params, grads, ref_grads):
+    for p, got, want in zip(m.params, grads, ref_grads, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * np.max(np.abs(want)), err_msg=p.name)
 
 

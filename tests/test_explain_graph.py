@@ -50,3 +50,29 @@ def test_to_dot_with_gradient_names_the_adjoints():
     y, wrt = lecture()
     dot = sb.to_dot(y, grad=True, wrt=wrt)
     assert 'xlabel="g_x"' in dot and 'xlabel="g_z"' in dot
+
+
+def test_explain_accepts_the_point_by_variable_or_by_name():
+    y, (x, z) = lecture()
+    by_node = sb.explain(y, [x, z], {x: 2.0, z: 3.0})
+    by_name = sb.explain(y, [x, z], {"x": 2.0, "z": 3.0})
+    mixed = sb.explain(y, [x, z], {x: 2.0, "z": 3.0})
+    assert str(by_node) == str(by_name) == str(mixed)
+    assert by_node.gradient["x"] == pytest.approx(1208.3812151266, rel=1e-12)
+
+
+@pytest.mark.parametrize("at, words", [
+    ({"x": 2.0, "z": 3.0, "q": 1.0}, "'q' is not a variable of the model nor its name (variables: x, z)"),
+    ({"x": 2.0}, "at gives no value for z"),
+    ({"x": [2.0, 1.0], "z": 3.0}, "'x' has shape (), got a value of shape (2,)"),
+])
+def test_explain_names_what_is_wrong_with_the_point(at, words):
+    y, wrt = lecture()
+    with pytest.raises(ValueError, match=re.escape(words)):
+        sb.explain(y, wrt, at)
+
+
+def test_explain_point_given_twice():
+    y, (x, z) = lecture()
+    with pytest.raises(ValueError, match="'x' is given twice"):
+        sb.explain(y, [x, z], {x: 2.0, "x": 2.0, z: 3.0})

@@ -92,7 +92,7 @@ def test_value_and_grad_equals_interpreter(toy):
     ref_value, ref_grads = toy_reference(loss, wrt, env)
     assert isinstance(grads, tuple) and len(grads) == 4
     assert_rel(value, ref_value, what="value")
-    for w, g, r in zip(wrt, grads, ref_grads):
+    for w, g, r in zip(wrt, grads, ref_grads, strict=True):
         assert_rel(g, r, what=w.name)
     fwd = kernel.forward(*toy_args(env))  # the value alone
     assert np.shape(fwd) == ()
@@ -115,7 +115,7 @@ def test_runtime_dimension_changes_between_calls(toy):
         ref_value, ref_grads = toy_reference(loss, wrt, env)
         assert grads[0].shape == (n, 3)
         assert_rel(value, ref_value, what=f"value n={n}")
-        for w, g, r in zip(wrt, grads, ref_grads):
+        for w, g, r in zip(wrt, grads, ref_grads, strict=True):
             assert_rel(g, r, what=f"{w.name} n={n}")
 
 
@@ -130,7 +130,7 @@ def test_scalar_inputs_accept_numbers_numpy_scalars_and_0d_arrays(toy, s):
     value, grads = kernel(*toy_args(env))
     ref_value, ref_grads = toy_reference(loss, wrt, {**env, "s": float(np.asarray(s))})
     assert_rel(value, ref_value)
-    for g, r in zip(grads, ref_grads):
+    for g, r in zip(grads, ref_grads, strict=True):
         assert_rel(g, r)
 
 
@@ -154,7 +154,7 @@ def test_non_contiguous_arrays(toy):
     value, grads = kernel(*toy_args(views))
     ref_value, ref_grads = kernel(*toy_args(env))
     assert value == ref_value
-    for g, r in zip(grads, ref_grads):
+    for g, r in zip(grads, ref_grads, strict=True):
         np.testing.assert_array_equal(g, r)
 
 
@@ -175,7 +175,7 @@ def test_outputs_are_fresh_arrays(toy):
     args = toy_args(env)
     v1, g1 = kernel(*args)
     v2, g2 = kernel(*args)
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=True):
         if np.ndim(a):
             assert not np.shares_memory(a, b)
         for x in args:
@@ -187,7 +187,7 @@ def test_outputs_are_fresh_arrays(toy):
             g[...] = 12345.0
     v3, g3 = kernel(*args)
     assert v3 == v1
-    for a, b in zip(g3, saved):
+    for a, b in zip(g3, saved, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -230,7 +230,7 @@ def test_array_ops_value_and_grad_equals_interpreter(arrays_kernel, n):
     value, grads = kernel(*[env[k] for k in kernel.inputs])
     ref = sb.evaluate([y] + sb.grad(y, wrt), env)
     assert_rel(value, ref[0], what="value")
-    for v, g, r in zip(wrt, grads, ref[1:]):
+    for v, g, r in zip(wrt, grads, ref[1:], strict=True):
         assert_rel(g, r, what=v.name)
 
 
@@ -305,7 +305,7 @@ def test_compile_returns_one_item_per_output_without_aliasing(io_kernel):
     res = kernel(A)
     assert isinstance(res, tuple) and len(res) == len(outs)
     want = [A, A.T, A * 2.0, A.sum(), A[:, 1], A.reshape(-1), A, A * 2.0]
-    for got, w in zip(res, want):
+    for got, w in zip(res, want, strict=True):
         np.testing.assert_array_equal(got, w)
         assert np.shape(got) == np.shape(w)
     assert np.shape(res[3]) == ()
@@ -320,7 +320,7 @@ def test_compile_returns_one_item_per_output_without_aliasing(io_kernel):
             got[...] = -1.0
     np.testing.assert_array_equal(A, A_before)
     again = kernel(A)
-    for got, w in zip(again, want):
+    for got, w in zip(again, want, strict=True):
         np.testing.assert_array_equal(got, w)
     # a transposed input and a Python list work too
     np.testing.assert_array_equal(kernel(np.ascontiguousarray(A.T).T)[2], 2 * A)
@@ -352,7 +352,7 @@ def test_float32_kernel(f32_kernel):
         assert np.asarray(out).dtype == np.float32
     assert gu.shape == (2,) and np.all(gu == 0.0)
     ref = sb.evaluate([loss] + sb.grad(loss, wrt), env)
-    for got, r in zip([value, gw, gt, gu], ref):
+    for got, r in zip([value, gw, gt, gu], ref, strict=True):
         np.testing.assert_allclose(got, r, rtol=2e-5, atol=1e-6)
     # and close to the same formula computed in float64 by numpy
     X64, w64, t64 = (np.asarray(env[k], np.float64) for k in ("X", "w", "t"))
@@ -511,7 +511,7 @@ def test_workload_matches_numpy_reference(wl, request):
     value, grads = kernel(*args)
     ref_value, ref_grads = getattr(numpy_ref, f"value_and_grad_{name}")(*args)
     assert_rel(value, ref_value, rtol=1e-12, what="value")
-    for p, g, r in zip(params, grads, ref_grads):
+    for p, g, r in zip(params, grads, ref_grads, strict=True):
         assert_rel(g, r, rtol=1e-10, what=p.name)
 
 
@@ -538,7 +538,7 @@ def test_w2_on_fewer_rows(w2):
     value, grads = kernel(*args)
     ref_value, ref_grads = numpy_ref.value_and_grad_W2(*args)
     assert_rel(value, ref_value)
-    for g, r in zip(grads, ref_grads):
+    for g, r in zip(grads, ref_grads, strict=True):
         assert_rel(g, r, rtol=1e-10)
 
 

@@ -18,7 +18,7 @@ RNG = np.random.default_rng(7)
 def fd_check(loss, wrt, env, h=1e-6, rtol=1e-6):
     """sb.grad (interpreted) against central differences of the interpreted loss."""
     grads = sb.evaluate(sb.grad(loss, wrt), env)
-    for w, g in zip(wrt, grads):
+    for w, g in zip(wrt, grads, strict=True):
         base = np.array(env[w.name], dtype=float)
         fd = np.zeros_like(base)
         for i in np.ndindex(base.shape):
@@ -208,7 +208,7 @@ def test_params_follow_the_workloads_draw_order():
     assert [v.name for v in p.vars] == ["W1", "c1", "V1", "b1", "W2", "c2", "V2", "b2", "W_out", "b_out"]
     want = np.random.default_rng(0)
     want.normal(0.0, 1.0, (64, 32)), want.normal(0.0, 1.0, (64, 1))
-    for v, value in zip(p.vars, p.values):
+    for v, value in zip(p.vars, p.values, strict=True):
         np.testing.assert_array_equal(value, want.normal(0.0, 0.1, v.shape))
     q = nn.Params(seed=3)
     gain, bias = q.norm(4)
@@ -242,9 +242,9 @@ def net():
 def test_compiled_norms_kernel_matches_interpreter(net):
     loss, p, kernel, values, data = net
     value, grads = kernel(*values, *data)
-    env = {**{v.name: a for v, a in zip(p.vars, values)}, "X": data[0], "T": data[1], "M": data[2]}
+    env = {**{v.name: a for v, a in zip(p.vars, values, strict=True)}, "X": data[0], "T": data[1], "M": data[2]}
     assert value == pytest.approx(sb.evaluate(loss, env), rel=1e-12)
-    for got, want in zip(grads, sb.evaluate(sb.grad(loss, p.vars), env)):
+    for got, want in zip(grads, sb.evaluate(sb.grad(loss, p.vars), env), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
 

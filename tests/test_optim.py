@@ -28,7 +28,7 @@ def run(opt, grads):
 
 
 def close(got, want):
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 

@@ -94,3 +94,85 @@ def test_from_sympy_rejects_unsupported_functions_by_name():
     a = sympy.Symbol("a")
     with pytest.raises(NotImplementedError, match="gamma"):
         sb.from_sympy(sympy.gamma(a), {"a": sb.var("a")})
+
+
+# --- round trips in the user's own symbols ---------------------------------------------------
+
+def test_round_trip_gives_back_the_users_symbols():
+    """to_sympy(from_sympy(expr, [a, b])) is in a and b themselves, so it can be
+    compared with expr and substituted with the user's symbols."""
+    a, b = sympy.symbols("a b", real=True)
+    expr = sympy.exp(a) * sympy.sin(b) + a ** 2 / (1 + b ** 2) - sympy.tanh(a * b)
+    back = sb.to_sympy(sb.from_sympy(expr, [a, b]))
+    assert back.free_symbols == {a, b}
+    assert sympy.simplify(back - expr) == 0
+    assert float(back.subs({a: 0.7, b: -1.3})) == pytest.approx(float(expr.subs({a: 0.7, b: -1.3})), rel=1e-14)
+
+
+def test_round_trip_keeps_assumptions():
+    x = sympy.Symbol("x", positive=True)
+    back = sb.to_sympy(sb.from_sympy(sympy.sqrt(x ** 2) + sympy.log(x), {x: sb.var("x")}))
+    (sym,) = back.free_symbols
+    assert sym is x and sym.is_positive
+    assert sympy.simplify(back - (x + sympy.log(x))) == 0   # sqrt(x**2) = x only because x > 0
+
+
+def test_two_symbols_with_one_name_are_refused():
+    x_pos, x_any = sympy.Symbol("x", positive=True), sympy.Symbol("x")
+    with pytest.raises(ValueError, match=r"two different symbols are named 'x'.*positive=True"):
+        sb.from_sympy(x_pos + x_any, [x_pos])
+
+
+def test_latest_from_sympy_decides_and_symbols_argument_overrides():
+    """Vars are hash-consed by name: Symbol('y') and Symbol('y', positive=True)
+    are one variable y, and the latest from_sympy decides what y gives back."""
+    y_any, y_pos = sympy.Symbol("y"), sympy.Symbol("y", positive=True)
+    v = sb.var("y")
+    assert v in sb.variables([sb.from_sympy(y_any * 2, [y_any])])   # the same var
+    assert sb.to_sympy(v) is y_any
+    sb.from_sympy(y_pos * 2, [y_pos])
+    assert sb.to_sympy(v) is y_pos
+    mine = sympy.Symbol("y", negative=True)
+    assert sb.to_sympy(v, symbols={v: mine}) is mine
+    assert sb.to_sympy(v, symbols={"y": mine}) is mine
+
+
+def test_variables_made_directly_keep_real_symbols():
+    v = sb.var("fresh_real_var")
+    assert sb.to_sympy(v) == sympy.Symbol("fresh_real_var", real=True)
+
+
+@pytest.mark.parametrize("variables", [{"a": 1.0}, [3], "ab"])
+def test_from_sympy_rejects_what_is_not_a_variable_mapping(variables):
+    a = sympy.Symbol("a")
+    with pytest.raises(ValueError, match="from_sympy"):
+        sb.from_sympy(a + 1, variables)
+
+
+def test_to_sympy_rejects_bad_symbols_keys():
+    with pytest.raises(ValueError, match="to_sympy: symbols keys"):
+        sb.to_sympy(sb.var("x"), symbols={3: sympy.Symbol("x")})
+
+
+# --- check(at=...) by variable or by name -----------------------------------------------------
+
+def test_check_accepts_the_point_by_variable_or_by_name():
+    y, (x, z) = lecture()
+    by_node = sb.check(y, [x, z], at={x: 2.0, z: 3.0})
+    by_name = sb.check(y, [x, z], at={"x": 2.0, "z": 3.0})
+    assert by_node.ok and by_name.ok
+    assert [r["ad"] for r in by_node.rows] == [r["ad"] for r in by_name.rows]
+    assert by_node.rows[0]["ad"] == pytest.approx(1208.3812151266, rel=1e-12)
+
+
+@pytest.mark.parametrize("key", ["q", "xx"])
+def test_check_names_a_key_that_is_not_a_variable(key):
+    y, (x, z) = lecture()
+    with pytest.raises(ValueError, match=f"check: at: '{key}' is not a variable of the model.*x, z"):
+        sb.check(y, [x, z], at={x: 2.0, key: 3.0})
+
+
+def test_check_refuses_a_variable_of_another_shape_with_the_same_name():
+    y, (x, z) = lecture()
+    with pytest.raises(ValueError, match=r"x\(3,\) is not a variable of the model"):
+        sb.check(y, [x, z], at={sb.var("x", (3,)): 2.0})

@@ -92,7 +92,7 @@ def test_no_shuffle_full_batch_is_gradient_descent(model):
                      extras=masks(0.0), progress=False)
     loss, grads = kernel(*p.values, *TRAIN, np.ones((120, 8)))
     assert history.loss == [loss]
-    for got, v, g in zip(opt.params, p.values, grads):
+    for got, v, g in zip(opt.params, p.values, grads, strict=True):
         np.testing.assert_allclose(got, v - 0.1 * g, rtol=1e-14)
 
 

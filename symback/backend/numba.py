@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..names import GLOBALS
 from ..ops.registry import OPS
 from ..passes.schedule import Block, Loop, Scalar, schedule
 from .outline import OUTLINE_LOOPS, helper_source, outline
@@ -41,7 +42,6 @@ class Entry:
     doc: str = ""
 
 
-RESERVED = {"np", "numba"}
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 _DOT_HELPER = "return np.dot(a0, a1)"
@@ -76,7 +76,9 @@ class FunctionEmitter:
         self.dynamic_parallel = dynamic_parallel
         self.dynamic_sizes = []
         self.names = {}
-        self.taken = set(RESERVED) | {v.name for v in entry.inputs} | {s.name for s in sched.context.syms}
+        # inputs go by their local names: ``max`` is ``max_`` here (symback.names)
+        self.taken = (set(GLOBALS) | {v.name for v in entry.inputs} | set(sched.local_names.values())
+                      | {s.name for s in sched.context.syms})
         self.counter = 0
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
         self.loop_prefix = "i"
@@ -84,7 +86,7 @@ class FunctionEmitter:
             self.loop_prefix += "i"
         self.indices = {}
         for v in entry.inputs:
-            self.names[id(v)] = v.name
+            self.names[id(v)] = sched.local_names[v.name]
         for c in sched.consts:
             self.names[id(c)] = module.const_name(c)
         for node, name in zip(entry.outputs, entry.output_names):
@@ -167,7 +169,7 @@ class FunctionEmitter:
             results.append(src)
         body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         out = [njit_decorator(any("numba.prange" in line for line in body)),
-               f"def _{e.name}{'_parallel' if self.dynamic_parallel else ''}({', '.join(v.name for v in e.inputs)}):"]
+               f"def _{e.name}{'_parallel' if self.dynamic_parallel else ''}({', '.join(self.names[id(v)] for v in e.inputs)}):"]
         out.extend("    " + line for line in body)
         return out
 
@@ -412,21 +414,41 @@ def _show(shape):
 
 
 def _wrapper(e, sched, dynamic_sizes=()):
-    params = ", ".join(v.name for v in e.inputs)
-    lines = [f"def {e.name}({params}):",
-             f'    """{_signature(e)}"""']
-    for v in e.inputs:
+    """The Python function that checks the arguments and calls the kernel.
+
+    Its parameters are the variables' names, so that keyword calls work; when a
+    variable has another name inside generated code (``max`` -> ``max_``, see
+    :mod:`symback.names`), the public function only forwards its arguments to
+    ``_name_checked``, whose body can then use the builtins and locals that a
+    parameter called ``max`` or ``out`` would hide."""
+    local = [sched.local_names[v.name] for v in e.inputs]
+    params = ", ".join(local)
+    lines = []
+    public = e.name
+    if local != [v.name for v in e.inputs]:
+        public = f"_{e.name}_checked"
+        lines += [f"def {e.name}({', '.join(v.name for v in e.inputs)}):",
+                  f'    """{_signature(e)}"""',
+                  f"    return {public}({', '.join(v.name for v in e.inputs)})",
+                  "",
+                  ""]
+    lines += [f"def {public}({params}):",
+              f'    """{_signature(e)}"""']
+    for v, name in zip(e.inputs, local, strict=True):
         if v.shape:
-            lines.append(f"    {v.name} = _array({v.name}, {v.name!r}, {v.shape!r}, {v.dtype!r})")
+            lines.append(f"    {name} = _array({name}, {v.name!r}, {v.shape!r}, {v.dtype!r})")
         elif v.dtype == "float64":
-            lines.append(f"    if type({v.name}) is not float:")
-            lines.append(f"        {v.name} = _scalar({v.name}, {v.name!r}, 'float64')")
+            lines.append(f"    if type({name}) is not float:")
+            lines.append(f"        {name} = _scalar({name}, {v.name!r}, 'float64')")
         else:
-            lines.append(f"    {v.name} = _scalar({v.name}, {v.name!r}, {v.dtype!r})")
+            lines.append(f"    {name} = _scalar({name}, {v.name!r}, {v.dtype!r})")
     if sched.context.checks or dynamic_sizes:
         for sym in sched.context.syms:
             lines.append(f"    {sym.name} = {sym.expr}")
-        labels = {sym.name: sym.expr for sym in sched.context.syms if ".shape[" in sym.expr}
+        # messages name the user's variable, not its local name (``max.shape[0]``)
+        user = {name: v.name for v, name in zip(e.inputs, local, strict=True)}
+        labels = {sym.name: re.sub(r"^\w+", lambda m: user.get(m.group(), m.group()), sym.expr)
+                  for sym in sched.context.syms if ".shape[" in sym.expr}
         for lhs, rhs, what in sched.context.checks:
             left, right = labels.get(lhs, lhs), labels.get(rhs, rhs)
             lines.append(f"    if {lhs} != {rhs}:")

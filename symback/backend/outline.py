@@ -13,12 +13,15 @@ from __future__ import annotations
 import keyword
 import re
 
+from ..names import GLOBALS
+
 #: Kernels with more loop nests than this are outlined.
 OUTLINE_LOOPS = 12
 
 _IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
-_BUILTINS = {"np", "numba", "range", "max", "min", "abs", "float", "int", "len", "ValueError",
-             "dtype"}  # the only keyword argument the emitter writes
+# names that are never a loop's inputs: modules, builtins and keyword arguments
+# (a variable with one of these names has another name inside the kernel)
+_BUILTINS = GLOBALS
 
 
 def _assigned(line):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import Node
+from ..names import local_names
 from ..ops.registry import OPS
 from ..shapes import DimContext, ShapeError, resolve, set_context, show
 from .dce import live_nodes
@@ -56,6 +57,7 @@ class Schedule:
     consts: list        # array constants, in order of first use
     context: DimContext
     readers: dict       # id(node) -> list of consumer nodes
+    local_names: dict = field(default_factory=dict)  # var name -> its name in generated code
 
 
 def _same_space(a, b):
@@ -83,10 +85,13 @@ def schedule(outputs, inputs):
             raise ValueError(f"compile: the outputs depend on variable {node.name!r}, "
                              "which is not among the inputs")
 
-    ctx = DimContext(reserved=names)
+    # a variable named like something generated code uses (math, max, out...)
+    # is renamed inside the kernel; run-time sizes are read from that name
+    local = local_names(list(names))
+    ctx = DimContext(reserved=set(names) | set(local.values()))
     previous = set_context(ctx)
     try:
-        dims = _runtime_shapes(order, ctx)
+        dims = _runtime_shapes(order, ctx, local)
     finally:
         set_context(previous)
 
@@ -124,7 +129,7 @@ def schedule(outputs, inputs):
             for m in step.members:
                 if id(m) in out_ids or any(id(r) not in here for r in readers.get(id(m), ())):
                     buffered.add(id(m))
-    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers)
+    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local)
 
 
 def _join_loop(steps, place, node, space, member):
@@ -148,11 +153,11 @@ def _join_loop(steps, place, node, space, member):
     return len(steps) - 1
 
 
-def _runtime_shapes(order, ctx):
+def _runtime_shapes(order, ctx, local):
     dims = {}
     for node in order:
         if node.op == "var":
-            dims[id(node)] = tuple(ctx.input_dim(node.name, i) if d is None else d
+            dims[id(node)] = tuple(ctx.input_dim(local[node.name], i) if d is None else d
                                    for i, d in enumerate(node.shape))
         elif node.op == "const":
             dims[id(node)] = node.shape

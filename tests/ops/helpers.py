@@ -179,7 +179,7 @@ def case_ops(cases, table):
 def assert_same_dtype_shape(got, expected_node):
     got = np.asarray(got)
     assert got.ndim == expected_node.ndim and all(
-        d is None or d == g for d, g in zip(expected_node.shape, got.shape)), (got.shape, expected_node.shape)
+        d is None or d == g for d, g in zip(expected_node.shape, got.shape, strict=True)), (got.shape, expected_node.shape)
     assert got.dtype == np.dtype(expected_node.dtype), (got.dtype, expected_node.dtype)
 
 
@@ -230,7 +230,7 @@ def check_grad(case, table):
     scale = max(1.0, abs(f(env)))
     got = sb.evaluate(grads, env)
     assert names, f"{case.id}: no float argument to differentiate"
-    for n, g_node, g in zip(names, grads, got):
+    for n, g_node, g in zip(names, grads, got, strict=True):
         assert_same_dtype_shape(g, table[n])
         assert np.all(np.isfinite(g)), (case.id, n, g)
         fd = fd_gradient(f, env, n, case.fd_h)
@@ -244,7 +244,7 @@ def check_jvp(case, table):
     env = table.env()
     gvals = sb.evaluate(grads, env)
     tvals = {n: np.broadcast_to(tangents[table[n]], np.shape(env[n])) for n in names}
-    directional = sum(float(np.sum(g * tvals[n])) for n, g in zip(names, gvals))
+    directional = sum(float(np.sum(g * tvals[n])) for n, g in zip(names, gvals, strict=True))
     got = float(sb.evaluate(jl, env))
     np.testing.assert_allclose(got, directional, rtol=case.jvp_rtol,
                                atol=case.jvp_rtol * max(1.0, abs(directional)))
@@ -319,7 +319,7 @@ class Compiled:
             args = self.args(self.kernel)
             before = [np.array(a, copy=True) for a in args]
             self._results = self.kernel(*args)
-            for a, b in zip(args, before):       # kernels never modify their inputs
+            for a, b in zip(args, before, strict=True):       # kernels never modify their inputs
                 np.testing.assert_array_equal(a, b)
             n = self.n_checked
             self.expected = sb.evaluate(self.outputs[:n] + self.outputs[len(self.labels):], self.table.env())
@@ -349,12 +349,12 @@ class Compiled:
         want = self.expected[self.n_checked:]
         names = ["loss"] + [f"d/d{w.name}" for w in self.wrt] + ["jvp"]
         assert len(got) == len(want) == len(names) == len(self.wrt) + 2
-        for g, e, what in zip(got, want, names):
+        for g, e, what in zip(got, want, names, strict=True):
             assert_kernel_equal(g, e, what)
-        for w, g in zip(self.wrt, got[1:-1]):
+        for w, g in zip(self.wrt, got[1:-1], strict=True):
             assert_same_dtype_shape(g, w)
             assert np.all(np.isfinite(g)), w.name
-        directional = sum(float(np.sum(g * self.tangents[w])) for w, g in zip(self.wrt, got[1:-1]))
+        directional = sum(float(np.sum(g * self.tangents[w])) for w, g in zip(self.wrt, got[1:-1], strict=True))
         # (loose: a float32 round trip in some cases makes the two orders round differently)
         np.testing.assert_allclose(float(got[-1]), directional, rtol=1e-6)
         return len(self.wrt)
@@ -372,14 +372,14 @@ class Compiled:
         want = sb.evaluate([loss] + sb.grad(loss, wrt), env)
         assert np.shape(value) == () and len(grads) == len(wrt)
         assert_kernel_equal(np.float64(value), want[0], "value")
-        for w, g, e in zip(wrt, grads, want[1:]):
+        for w, g, e in zip(wrt, grads, want[1:], strict=True):
             assert_kernel_equal(g, e, f"d/d{w.name}")
             assert_same_dtype_shape(g, w)
         if self.check_forward:   # the value-only entry point (a separate Numba compile)
             forward = kernel.forward(*args)
             forward = forward[0] if isinstance(forward, tuple) else forward
             assert_kernel_equal(np.float64(forward), want[0], "forward")
-        for a, b in zip(args, before):       # kernels never modify their inputs
+        for a, b in zip(args, before, strict=True):       # kernels never modify their inputs
             np.testing.assert_array_equal(a, b)
         return grads
 

@@ -359,7 +359,7 @@ def test_convention_interpreter(name):
     outputs, expected = CONVENTIONS[name]
     got = sb.evaluate(list(outputs), C.env())
     assert len(got) == len(expected)
-    for g, e, node in zip(got, expected, outputs):
+    for g, e, node in zip(got, expected, outputs, strict=True):
         assert np.all(np.isfinite(g)), (name, g)
         assert_same_dtype_shape(g, node)
         np.testing.assert_allclose(g, np.asarray(e, dtype=np.float64), rtol=1e-14, atol=1e-300, err_msg=name)
@@ -377,9 +377,9 @@ def test_conventions_compiled():
     results = kernel(*[env[n] for n in kernel.inputs])
     failures = []
     for name, (outs, expected) in CONVENTIONS.items():
-        got = [r for n, r in zip(names, results) if n == name]
+        got = [r for n, r in zip(names, results, strict=True) if n == name]
         assert len(got) == len(expected) == len(outs)
-        for g, e, node in zip(got, expected, outs):
+        for g, e, node in zip(got, expected, outs, strict=True):
             g = np.asarray(g)
             ok = (g.shape == tuple(node.shape) and g.dtype == np.float64 and np.all(np.isfinite(g))
                   and np.allclose(g, np.asarray(e, dtype=np.float64), rtol=1e-14, atol=1e-300))
@@ -480,5 +480,5 @@ def test_unary_scalars_random(x, y):
     refs = [np.exp(x), np.sin(x), np.cos(x), np.tanh(x), scipy.special.expit(x), np.log(y), np.sqrt(y),
             abs(x), max(x, 0.0), y ** x]
     got = sb.evaluate(outs, {xv: x, yv: y})
-    for g, r in zip(got, refs):
+    for g, r in zip(got, refs, strict=True):
         np.testing.assert_allclose(g, r, rtol=1e-13, atol=1e-300)

@@ -353,7 +353,7 @@ def test_compiled_matches_interpreter(compiled):
         if isinstance(r, np.ndarray) and r.size:
             r[...] = 12345.0 if r.dtype.kind == "f" else 7
     second = compiled.kernel(*args)
-    for a, c in zip(args, copies):
+    for a, c in zip(args, copies, strict=True):
         np.testing.assert_array_equal(a, c)
     for label in ("T[2d]", "index:C[1]", "reshape[C,(6, 4)]", "broadcast_to[(4,)->(3,4)]"):
         i = compiled.labels.index(label)

@@ -244,13 +244,13 @@ def test_float32_model_stays_float32_and_matches_float64():
     exact = {k: v.astype(np.float64) for k, v in values32.items()}
     want = sb.evaluate([loss64] + sb.grad(loss64, wrt64), exact)
     np.testing.assert_allclose(float(value), float(want[0]), rtol=1e-5)
-    for g, w in zip(grads, want[1:]):
+    for g, w in zip(grads, want[1:], strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(w))))
     # the float32 interpreter agrees with the float32 kernel to float32 precision
     interp32 = sb.evaluate([loss32] + grads32, values32)
     assert all(v.dtype == np.float32 for v in interp32)
     np.testing.assert_allclose(value, interp32[0], rtol=1e-5)
-    for g, w in zip(grads, interp32[1:]):
+    for g, w in zip(grads, interp32[1:], strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
 

@@ -279,7 +279,7 @@ def test_reductions_random(spec, seed):
     if isinstance(axis, int):
         outs += [sb.softmax(x, axis), sb.logsumexp(x, axis, keep)]
         refs += [scipy.special.softmax(xv, axis=axis), scipy.special.logsumexp(xv, axis=axis, keepdims=keep)]
-    for g, r in zip(sb.evaluate(outs, {x: xv}), refs):
+    for g, r in zip(sb.evaluate(outs, {x: xv}), refs, strict=True):
         assert g.shape == np.shape(r)
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
     # d sum(mean(x)) / dx = 1 / count everywhere
