@@ -25,11 +25,15 @@ def _check_wrt(wrt, what):
 
 
 def _active(order, wrt):
-    """The nodes that depend on some ``wrt`` node (the only ones with adjoints)."""
+    """The nodes that depend on some ``wrt`` node (the only ones with adjoints).
+
+    Integer and boolean values are never active: a cast to int64 is a step
+    function, so no adjoint may flow back through it (as none does through a
+    comparison), even where numpy promotion later mixes it with floats."""
     active = {id(w) for w in wrt}
     for node in order:
         op = OPS[node.op]
-        if any(id(a) in active for i, a in enumerate(node.args)
+        if node.dtype in FLOAT_DTYPES and any(id(a) in active for i, a in enumerate(node.args)
                if i not in op.shape_args and i not in op.nondiff):
             active.add(id(node))
     return active
@@ -114,8 +118,8 @@ def jvp(ys, tangents):
         op = OPS[node.op]
         ts = [None if i in op.shape_args or i in op.nondiff else tangent.get(id(a))
               for i, a in enumerate(node.args)]
-        if all(t is None for t in ts):
-            continue
+        if all(t is None for t in ts) or node.dtype not in FLOAT_DTYPES:
+            continue   # integer and boolean values have no tangent (see _active)
         if op.jvp is None:
             raise NotImplementedError(f"jvp: op {node.op!r} has no forward-mode rule")
         t = op.jvp(node, ts)

@@ -270,4 +270,15 @@ register(Op(
     scalar=lambda args, node, em: f"np.{node.dtype}({args[0]})",
     vjp=lambda n, g: (F.astype(g, n.args[0].dtype) if n.args[0].dtype in ("float64", "float32") else None,),
     jvp=lambda n, t: F.astype(t[0], n.dtype) if n.dtype in ("float64", "float32") else None,
-    sympy=_vectorized(lambda sp, a, dtype=None: a)))
+    sympy=lambda sp, values, attrs: _vectorized(
+        lambda sp, a: _sympy_cast(sp, a, attrs["dtype"]))(sp, values, attrs)))
+
+
+def _sympy_cast(sp, a, dtype):
+    """A boolean becomes 1/0; a cast to int64 truncates toward zero, as numpy's.
+    (float32 rounding has no SymPy counterpart: the value passes unchanged.)"""
+    if isinstance(a, (sp.logic.boolalg.Boolean, bool)):
+        a = sp.Piecewise((sp.Integer(1), a), (sp.Integer(0), True))
+    if dtype == "int64" and not (a.is_integer or False):
+        a = sp.Piecewise((sp.floor(a), a >= 0), (sp.ceiling(a), True))
+    return a

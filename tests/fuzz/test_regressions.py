@@ -43,6 +43,15 @@ def logsumexp_of_indexed_pow(p):
     return {v1: [[0.7], [-1.2]]}, sb.sum(t) + sb.logsumexp(t[0], axis=0)
 
 
+@case
+def sympy_of_bool_cast(p):
+    """to_sympy of astype(bool -> int64 -> float): SymPy refused to multiply
+    a Boolean; a cast of a boolean is now Piecewise 1/0."""
+    x = sb.var(p + "x")
+    step = sb.astype(sb.astype(x > 0.0, "int64"), "float64")
+    return {x: 0.7}, step * x + sb.astype(x * 2.5, "int64") * 1.0
+
+
 @pytest.fixture(scope="module")
 def failures():
     programs = {}
