@@ -10,6 +10,7 @@ from .dsl import (
     astype, sum, mean, matmul, dot, transpose, reshape, broadcast_to, zeros_like,
     expand_dims, stack, softmax, logsumexp, log_softmax, softmax_cross_entropy, one_hot,
 )
+from .control_flow import scan, fori_loop
 from .autodiff import grad, jvp, jacobian, hvp
 from .interpret import evaluate
 from .kernel import Kernel, compile, value_and_grad, compile_model

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dsl as F
-from .ir import FLOAT_DTYPES, Node, topo_order
+from .ir import FLOAT_DTYPES, TUPLE, Node, topo_order
 from .ops.registry import OPS, as_node
 from .shapes import ShapeError, broadcast_axes, resolve, show
 
@@ -33,10 +33,16 @@ def _active(order, wrt):
     active = {id(w) for w in wrt}
     for node in order:
         op = OPS[node.op]
-        if node.dtype in FLOAT_DTYPES and any(id(a) in active for i, a in enumerate(node.args)
+        if differentiable(node) and any(id(a) in active for i, a in enumerate(node.args)
                if i not in op.shape_args and i not in op.nondiff):
             active.add(id(node))
     return active
+
+
+def differentiable(node):
+    """Float values have derivatives, and so do tuples (a loop's outputs), whose
+    adjoints and tangents are dicts keyed by output (see ops/control.py)."""
+    return node.dtype in FLOAT_DTYPES or node.dtype == TUPLE
 
 
 def fit(c, target):
@@ -72,9 +78,26 @@ def grad(y, wrt):
                          "reduce it first (sb.sum, sb.mean) or use sb.jacobian / sb.jvp")
     if y.dtype not in FLOAT_DTYPES:
         raise TypeError(f"grad: the output must be floating point, got dtype {y.dtype}")
-    order = topo_order([y])
+    result = backprop([(y, as_node(1.0, like=y))], wrt)
+    result = [F.zeros_like(w) if r is None else F.astype(r, w.dtype) for r, w in zip(result, wrt)]
+    return result[0] if single else result
+
+
+def backprop(seeds, wrt):
+    """The reverse sweep: adjoints of ``wrt`` (``None`` for a symbolic zero)
+    given ``seeds``, a list of (node, adjoint) pairs of the nodes' shapes.
+
+    ``grad`` seeds its scalar output with 1; a loop's reverse body seeds every
+    output of one step with a placeholder adjoint (ops/control.py).  An
+    argument that is a tuple (a loop) accumulates a dict of adjoints, one per
+    output, from the ``(key, adjoint)`` pairs its projections send back.
+    """
+    order = topo_order([s for s, _ in seeds])
     active = _active(order, wrt)
-    adjoint = {id(y): as_node(1.0, like=y)}
+    adjoint = {}
+    for node, g in seeds:
+        previous = adjoint.get(id(node))
+        adjoint[id(node)] = g if previous is None else previous + g
     for node in reversed(order):
         g = adjoint.get(id(node))
         if g is None or not node.args or id(node) not in active:
@@ -82,16 +105,22 @@ def grad(y, wrt):
         op = OPS[node.op]
         if op.vjp is None:
             raise NotImplementedError(f"grad: op {node.op!r} has no reverse-mode rule")
-        contributions = op.vjp(node, g)
+        if op.vjp_active:
+            contributions = op.vjp(node, g, tuple(id(a) in active for a in node.args))
+        else:
+            contributions = op.vjp(node, g)
         for i, (arg, c) in enumerate(zip(node.args, contributions)):
             if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
+                continue
+            if arg.dtype == TUPLE:
+                parts = adjoint.setdefault(id(arg), {})
+                key, part = c
+                parts[key] = part if key not in parts else parts[key] + part
                 continue
             c = fit(as_node(c, like=arg), arg)
             previous = adjoint.get(id(arg))
             adjoint[id(arg)] = c if previous is None else previous + c
-    result = [adjoint[id(w)] if id(w) in adjoint else F.zeros_like(w) for w in wrt]
-    result = [F.astype(r, w.dtype) for r, w in zip(result, wrt)]
-    return result[0] if single else result
+    return [adjoint.get(id(w)) for w in wrt]
 
 
 def jvp(ys, tangents):
@@ -112,24 +141,32 @@ def jvp(ys, tangents):
                 raise ShapeError(f"jvp: the tangent of {v.name} has shape {show(t.shape)}, "
                                  f"the variable {show(v.shape)}") from None
         tangent[id(v)] = t
-    for node in topo_order(ys):
+    tangent = tangent_map(topo_order(ys), tangent)
+    out = [tangent[id(y)] if id(y) in tangent else F.zeros_like(y) for y in ys]
+    return out[0] if single else out
+
+
+def tangent_map(order, tangent):
+    """Forward sweep over ``order``: ``tangent`` (id -> tangent of the seeded
+    nodes) completed with the tangent of every node that has one."""
+    for node in order:
         if not node.args:
             continue
         op = OPS[node.op]
         ts = [None if i in op.shape_args or i in op.nondiff else tangent.get(id(a))
               for i, a in enumerate(node.args)]
-        if all(t is None for t in ts) or node.dtype not in FLOAT_DTYPES:
+        if all(t is None for t in ts) or not differentiable(node):
             continue   # integer and boolean values have no tangent (see _active)
         if op.jvp is None:
             raise NotImplementedError(f"jvp: op {node.op!r} has no forward-mode rule")
         t = op.jvp(node, ts)
-        if t is not None:
+        if t is not None and node.dtype != TUPLE:
             t = as_node(t, like=node)
             if t.shape != node.shape:
                 t = F.broadcast_like(t, node)
+        if t is not None:
             tangent[id(node)] = t
-    out = [tangent[id(y)] if id(y) in tangent else F.zeros_like(y) for y in ys]
-    return out[0] if single else out
+    return tangent
 
 
 def _elements(shape, what):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .ir import Node, topo_order
+from .ir import TUPLE, Node, topo_order
 from .ops.registry import OPS
 
 
@@ -64,6 +64,6 @@ def evaluate(outputs, env):
         args = [values[id(a)] for a in node.args]
         with np.errstate(all="ignore"):
             out = OPS[node.op].eval(args, dict(node.attrs))
-        values[id(node)] = np.asarray(out).astype(node.dtype, copy=False)
+        values[id(node)] = out if node.dtype == TUPLE else np.asarray(out).astype(node.dtype, copy=False)
     result = [values[id(o)] for o in outputs]
     return result[0] if single else result

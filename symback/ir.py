@@ -20,6 +20,9 @@ from .names import check_var_name
 
 DTYPES = ("float64", "float32", "int64", "bool")
 FLOAT_DTYPES = ("float64", "float32")
+#: The dtype of a node whose value is a tuple of arrays (a loop's outputs),
+#: read through projection nodes; it is never an input or an output of a kernel.
+TUPLE = "tuple"
 
 _serial = itertools.count()
 _table: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
@@ -172,10 +175,11 @@ def shapes_static(shape):
     return all(isinstance(d, int) for d in shape)
 
 
-def topo_order(outputs):
+def topo_order(outputs, stop=frozenset()):
     """Every node reachable from ``outputs``, each after its arguments.
 
     Iterative (no recursion), deterministic: arguments are visited left to right.
+    The arguments of nodes whose id is in ``stop`` are not visited.
     """
     order, state = [], {}
     for root in outputs:
@@ -188,7 +192,7 @@ def topo_order(outputs):
                 if id(node) in state:
                     continue
                 state[id(node)] = 1
-            if i < len(node.args):
+            if i < len(node.args) and id(node) not in stop:
                 stack.append((node, i + 1))
                 arg = node.args[i]
                 if id(arg) not in state:

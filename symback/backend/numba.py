@@ -162,7 +162,7 @@ class FunctionEmitter:
         returned, results = set(), []
         for node in e.outputs:
             src = self.ref(node)
-            if node.shape and (node.op in ("var", "const", "transpose", "index", "reshape", "broadcast")
+            if node.shape and (node.op in ("var", "const", "transpose", "index", "reshape", "broadcast", "scan_get")
                                or id(node) in returned):
                 src = f"{src}.copy()"
             returned.add(id(node))

@@ -55,6 +55,7 @@ class Op:
     shape_args: tuple = ()
     commutative: bool = False
     nondiff: tuple = ()  # argument positions with no derivative (labels, conditions)
+    vjp_active: bool = False  # vjp(node, g, active) also gets which arguments are active
 
 
 def register(op: Op) -> Op:
@@ -99,7 +100,7 @@ def apply(name, *args, **attrs):
     rewritten = simplify.rewrite(name, args, attrs, shape, dtype)
     if rewritten is not None:
         return rewritten
-    if args and all(a.op == "const" for a in args) and ir.shapes_static(shape) \
+    if args and dtype != ir.TUPLE and all(a.op == "const" for a in args) and ir.shapes_static(shape) \
             and int(np.prod(shape, dtype=np.int64)) <= FOLD_LIMIT:
         with np.errstate(all="ignore"):
             value = op.eval([a.value for a in args], attrs)

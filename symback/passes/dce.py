@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..ir import Node, topo_order
 
 
-def live_nodes(outputs):
-    """Every node the outputs depend on, arguments first."""
-    return topo_order([outputs] if isinstance(outputs, Node) else list(outputs))
+def live_nodes(outputs, stop=frozenset()):
+    """Every node the outputs depend on, arguments first; the arguments of the
+    nodes in ``stop`` (ids of values computed elsewhere) are not visited."""
+    return topo_order([outputs] if isinstance(outputs, Node) else list(outputs), stop)

@@ -70,9 +70,13 @@ def _read_args(node):
     return [a for i, a in enumerate(node.args) if i not in op.shape_args]
 
 
-def schedule(outputs, inputs):
-    """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars."""
-    order = live_nodes(outputs)
+def schedule(outputs, inputs, known=()):
+    """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars.
+
+    ``known`` nodes are already computed where this schedule runs (a loop body
+    reads the values hoisted before its loop): they are treated as leaves."""
+    known_ids = {id(k) for k in known}
+    order = live_nodes(outputs, stop=known_ids)
     input_ids = {id(v) for v in inputs}
     names = {}
     for v in inputs:
@@ -81,7 +85,7 @@ def schedule(outputs, inputs):
             raise ValueError(f"compile: two different inputs are named {v.name!r} "
                              f"(shapes {show(other.shape)} and {show(v.shape)})")
     for node in order:
-        if node.op == "var" and id(node) not in input_ids:
+        if node.op == "var" and id(node) not in input_ids and id(node) not in known_ids:
             raise ValueError(f"compile: the outputs depend on variable {node.name!r}, "
                              "which is not among the inputs")
 
@@ -91,18 +95,20 @@ def schedule(outputs, inputs):
     ctx = DimContext(reserved=set(names) | set(local.values()))
     previous = set_context(ctx)
     try:
-        dims = _runtime_shapes(order, ctx, local)
+        dims = _runtime_shapes(order, ctx, local, known_ids)
     finally:
         set_context(previous)
 
     steps, place, consts, readers = [], {}, [], {}
     for node in order:
+        if id(node) in known_ids:
+            continue
         for a in _read_args(node):
             readers.setdefault(id(a), []).append(node)
     for node in order:
-        kind = OPS[node.op].kind
+        kind = "leaf" if id(node) in known_ids else OPS[node.op].kind
         if kind == "leaf":
-            if node.op == "const" and node.shape:
+            if node.op == "const" and node.shape and id(node) not in known_ids:
                 consts.append(node)
             place[id(node)] = (-1, "leaf")
         elif kind == "elementwise" and not node.shape:
@@ -153,10 +159,12 @@ def _join_loop(steps, place, node, space, member):
     return len(steps) - 1
 
 
-def _runtime_shapes(order, ctx, local):
+def _runtime_shapes(order, ctx, local, known_ids=frozenset()):
     dims = {}
     for node in order:
-        if node.op == "var":
+        if id(node) in known_ids:
+            dims[id(node)] = node.shape   # loop bodies have static shapes
+        elif node.op == "var":
             dims[id(node)] = tuple(ctx.input_dim(local[node.name], i) if d is None else d
                                    for i, d in enumerate(node.shape))
         elif node.op == "const":

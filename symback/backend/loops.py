@@ -1,0 +1,136 @@
+"""Emission of loop nodes (``scan``): a real ``for`` loop in the kernel.
+
+The body is scheduled like any kernel (its elementwise chains fused into
+loops inside the step), with its placeholders bound to locals: the carries
+(rebound at the end of each step), the rows of ``xs`` (``x = xs[k]``), the
+captured values (the argument's own name) and the step index (the loop
+variable).  Body values that depend on no carry, row or index are hoisted
+before the loop.  Only what the kernel reads is produced: a carry nothing
+needs is dropped, and a body value is stacked (``Y[k] = v``) only when a
+``scan_get`` of it is live -- the forward loop of a ``value_and_grad`` kernel
+writes the tape its reverse loop reads, the forward-only kernel does not.
+"""
+from __future__ import annotations
+
+from ..ir import topo_order
+from ..passes.schedule import Loop, schedule
+from .numba import FunctionEmitter
+from .outline import OUTLINE_LOOPS, outline
+
+#: ops whose result may be a view, made contiguous when it becomes a carry
+#: (a loop variable must keep one Numba array type)
+_VIEWS = ("transpose", "index", "reshape", "broadcast", "var")
+
+
+def emit_scan(em, node, args):
+    body, n, reverse = node.attr("body"), node.attr("length"), node.attr("reverse")
+    nc, nx = len(body.carry_in), len(body.x_in)
+    init, xs, consts = args[:nc], args[nc:nc + nx], args[nc + nx:]
+    projections, seen = [], set()
+    for p in em.s.readers.get(id(node), ()):
+        if p.op == "scan_get" and id(p) not in seen:
+            seen.add(id(p))
+            projections.append(p)
+    carry_proj = {p.attr("key")[1]: p for p in projections if p.attr("key")[0] == "carry"}
+    stacks = [(p, p.attr("key")[1]) for p in projections if p.attr("key")[0] == "stack"]
+
+    # the carries something needs: read after the loop, or by a needed value
+    needed = set(carry_proj)
+    while True:
+        reached = {id(x) for x in topo_order([body.carry_out[i] for i in needed] + [v for _, v in stacks])}
+        more = {i for i, c in enumerate(body.carry_in) if id(c) in reached} - needed
+        if not more:
+            break
+        needed |= more
+    needed = sorted(needed)
+    outputs = [body.carry_out[i] for i in needed] + [v for _, v in stacks]
+
+    # what depends on the step (a carry, a row of xs, the index) stays in the loop
+    varying = {id(body.carry_in[i]) for i in needed} | {id(p) for p in body.x_in} | {id(body.index)}
+    order = topo_order(outputs)
+    for x in order:
+        if id(x) not in varying and any(id(a) in varying for a in x.args):
+            varying.add(id(x))
+    hoist, hoisted = [], set()
+    for x in [a for x in order if id(x) in varying for a in x.args] + outputs:
+        if id(x) not in varying and x.op not in ("var", "const") and id(x) not in hoisted:
+            hoisted.add(id(x))
+            hoist.append(x)
+
+    ce = BodyEmitter(em)
+    for p, ref in zip(body.const_in, consts):
+        ce.names[id(p)] = ref
+    lines = []
+    carries = []
+    for i in needed:
+        name = em.name(carry_proj[i]) if i in carry_proj else em.fresh("c")
+        carries.append(name)
+        ce.names[id(body.carry_in[i])] = name
+        lines.append(f"{name} = {_contiguous(init[i], node.args[i])}")
+    for p, v in stacks:
+        lines.append(f"{em.name(p)} = np.empty({_shape((n,) + v.shape)}, dtype=np.{v.dtype})")
+    if hoist:
+        lines += ce.steps(schedule(hoist, list(body.const_in)))
+    k = em.fresh("k")
+    ce.names[id(body.index)] = k
+    steps = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
+    lines.append(f"for {k} in {steps}:   # {'reverse ' if reverse else ''}loop of {n} steps")
+    inner = []
+    sched = schedule(outputs, list(body.placeholders()), known=hoist)
+    live = {id(x) for x in topo_order(outputs, stop={id(h) for h in hoist})}
+    for p, ref in zip(body.x_in, xs):
+        if id(p) in live:
+            ce.names[id(p)] = em.fresh("x")
+            inner.append(f"{ce.names[id(p)]} = {ref}[{k}]")
+    inner += ce.steps(sched)
+    for p, v in stacks:
+        inner.append(f"{em.name(p)}[{k}] = {ce.ref(v)}")
+    if carries:
+        new = [_contiguous(ce.ref(body.carry_out[i]), body.carry_out[i]) for i in needed]
+        inner.append(f"{', '.join(carries)} = {', '.join(new)}")
+    if not inner:
+        inner.append("pass")
+    lines += ["    " + line for line in inner]
+    return lines
+
+
+def _contiguous(src, node):
+    if node.shape and node.op in _VIEWS:
+        return f"np.ascontiguousarray({src})"
+    return src
+
+
+def _shape(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class BodyEmitter(FunctionEmitter):
+    """Emits the steps of a loop body inside the enclosing function: one name
+    space (``fresh`` is the parent's), one module (constants, helpers), and
+    names of its own for the body's nodes."""
+
+    def __init__(self, parent):   # noqa: super().__init__ sets up a whole entry point
+        self.parent = parent
+        self.entry, self.s, self.module = None, None, parent.module
+        self.dynamic_parallel, self.dynamic_sizes = parent.dynamic_parallel, parent.dynamic_sizes
+        self.names, self.taken, self.indices = {}, parent.taken, parent.indices
+        self.loop_prefix, self.outlined = parent.loop_prefix, False
+
+    def fresh(self, prefix="t"):
+        return self.parent.fresh(prefix)
+
+    def steps(self, sched):
+        """The lines of ``sched``'s steps (big bodies outline their fused loops)."""
+        self.s = sched
+        for c in sched.consts:
+            self.names.setdefault(id(c), self.module.const_name(c))
+        self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
+        lines = []
+        for step in sched.steps:
+            out = getattr(self, "_" + type(step).__name__.lower())(step)
+            if isinstance(step, Loop) and self.outlined:
+                names = [self.name(m) for m in step.members if id(m) in sched.buffered]
+                names += [self.name(r) for r in step.reductions]
+                out = outline(out, names, self.module.helpers)
+            lines.extend(out)
+        return lines
