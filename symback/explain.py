@@ -79,10 +79,15 @@ def explain(y, wrt, at):
     for n in order:
         if n.op in ("var", "const") or n.op == "broadcast":
             continue
+        if n.dtype == ir.TUPLE:   # a loop: its outputs get lines (and values) of their own
+            forward.append((f"{names[id(n)]} = {infix(n, {k: v for k, v in names.items() if k != id(n)})}", None))
+            continue
         rhs = infix(ir.intern(n.op, n.args, n.attrs, n.shape, n.dtype), {k: v for k, v in names.items()
                                                                            if k != id(n)})
         forward.append((f"{names[id(n)]} = {rhs} = {format_value(values[id(n)])}", values[id(n)]))
 
+    if any(n.dtype == ir.TUPLE for n in order):
+        return _explain_loops(y, wrt, at, forward)
     active = _active(order, wrt)
     at_nodes = {n: at[n.name] for n in order if n.op == "var"}
     adjoint, terms = {id(y): 1.0}, {}
@@ -107,3 +112,14 @@ def explain(y, wrt, at):
         backward.append((f"g_{names[id(n)]} = {' + '.join(terms[id(n)])} = {format_value(v)}", v))
     gradient = {w.name: adjoint.get(id(w), 0.0) for w in wrt}
     return Explanation(forward, backward, gradient)
+
+
+def _explain_loops(y, wrt, at, forward):
+    """A model with loops: the forward lines name each loop output, but a
+    loop's adjoint equations hold for every step, so instead of writing them
+    out the backward pass says so and the gradient comes from the reverse loop."""
+    from .autodiff import grad
+    values = evaluate(grad(y, wrt), {w.name: at[w.name] for w in wrt} | at)
+    backward = [("g_y = 1", 1.0),
+                ("(each loop's adjoints are computed by a reverse loop over its steps, not written out here)", None)]
+    return Explanation(forward, backward, {w.name: v for w, v in zip(wrt, values)})

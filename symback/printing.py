@@ -58,6 +58,15 @@ def _infix(node, names):
         return f"where({c}, {a}, {b})", ATOM
     if node.op == "broadcast":
         return _infix(node.args[0], names)
+    if node.op == "scan_get":   # a loop's output: its final carry or its stacked per-step values
+        kind, what = node.attr("key")
+        loop = _infix(node.args[0], names)[0]
+        return (f"{loop}.carry[{what}]" if kind == "carry" else f"{loop}.stacked({what.op})"), ATOM
+    if node.op == "scan":
+        body = node.attr("body")
+        steps, n = node.attr("length"), len(body.carry_in)
+        args = ", ".join(_infix(a, names)[0] for a in node.args)
+        return f"loop({args}; {steps} steps, {n} carr{'y' if n == 1 else 'ies'})", ATOM
     args = [_infix(a, names)[0] for i, a in enumerate(node.args)]
     attrs = "".join(f", {k}={v!r}" for k, v in node.attrs if k not in ("value",))
     return f"{node.op}({', '.join(args)}{attrs})", ATOM

@@ -28,7 +28,10 @@ from .programs import HypothesisChooser, build_program
 
 #: ops a random program never contains on purpose: internal ops that only
 #: autodiff builds (they are generated through the gradients in every program)
-INTERNAL = {"adjoint_mul", "index_adjoint", "broadcast", "count", "var", "const"}
+#: ``scan``/``scan_get`` (loops) are not generated: a loop needs a traced step
+#: function, which the op-by-op generator cannot build; tests/ops/test_control.py
+#: checks them against the same oracles
+INTERNAL = {"adjoint_mul", "index_adjoint", "broadcast", "count", "var", "const", "scan", "scan_get"}
 
 
 def _batch(data, size):

@@ -12,10 +12,10 @@ import pytest
 
 from symback.ops import OPS
 
-from . import test_elementwise, test_linalg, test_nn, test_reduce
+from . import test_control, test_elementwise, test_linalg, test_nn, test_reduce
 from .helpers import ops_in
 
-MODULES = [test_elementwise, test_reduce, test_linalg, test_nn]
+MODULES = [test_elementwise, test_reduce, test_linalg, test_nn, test_control]
 
 #: ops without a derivative of their own (leaves, shape-only, boolean, integer-valued)
 NON_DIFFERENTIABLE = {
