@@ -22,6 +22,7 @@ from ..names import GLOBALS
 from ..ops.registry import OPS
 from ..passes.schedule import Block, Loop, Scalar, schedule
 from .outline import OUTLINE_LOOPS, helper_source, outline
+from .pack import pack
 from ..shapes import dim_expr, resolve, show
 from ..version import __version__
 
@@ -162,8 +163,9 @@ class FunctionEmitter:
         returned, results = set(), []
         for node in e.outputs:
             src = self.ref(node)
-            if node.shape and (node.op in ("var", "const", "transpose", "index", "reshape", "broadcast", "scan_get")
-                               or id(node) in returned):
+            if node.shape and (node.op in ("var", "const", "transpose", "index", "reshape", "broadcast")
+                               or id(node) in returned
+                               or node.op == "scan_get" and node.attr("key")[0] == "carry"):   # may alias
                 src = f"{src}.copy()"
             returned.add(id(node))
             results.append(src)
@@ -304,12 +306,15 @@ class ModuleEmitter:
     def emit(self, doc=""):
         functions = []
         for e in self.entries:
-            sched = schedule(e.outputs, e.inputs)
-            fe = FunctionEmitter(e, sched, self)
+            inner, packing = pack(e)
+            # every input is scheduled (it names the locals), the compiled function takes inner.inputs
+            sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
+                             else inner.inputs)
+            fe = FunctionEmitter(inner, sched, self)
             functions.append(fe.emit())
             if fe.dynamic_sizes:
-                functions.append(FunctionEmitter(e, sched, self, dynamic_parallel=True).emit())
-            functions.append(_wrapper(e, sched, fe.dynamic_sizes))
+                functions.append(FunctionEmitter(inner, sched, self, dynamic_parallel=True).emit())
+            functions.append(_wrapper(e, sched, fe.dynamic_sizes, packing))
         lines = []
         for name, node in self.consts.values():
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
@@ -413,7 +418,7 @@ def _show(shape):
 '''
 
 
-def _wrapper(e, sched, dynamic_sizes=()):
+def _wrapper(e, sched, dynamic_sizes=(), packing=None):
     """The Python function that checks the arguments and calls the kernel.
 
     Its parameters are the variables' names, so that keyword calls work; when a
@@ -453,6 +458,11 @@ def _wrapper(e, sched, dynamic_sizes=()):
             left, right = labels.get(lhs, lhs), labels.get(rhs, rhs)
             lines.append(f"    if {lhs} != {rhs}:")
             lines.append(f"        raise ValueError(f\"{what}: {left} is {{{lhs}}} but {right} is {{{rhs}}}; they must be equal\")")
+    if packing is not None:   # stacks of arguments are made here (see pack.py)
+        for var, args, axis in packing.stacks:
+            parts = ", ".join(sched.local_names[a.name] for a in args)
+            lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
+        params = ", ".join(sched.local_names[v.name] for v in packing.inputs)
     call = f"_{e.name}({params})"
     if dynamic_sizes:
         sizes = sorted(set(dynamic_sizes))
@@ -460,11 +470,15 @@ def _wrapper(e, sched, dynamic_sizes=()):
         lines.append(f"    parallel = {size} >= {PARALLEL_MIN_AUTO}   # elements: worth starting threads")
         call = f"(_{e.name}_parallel if parallel else _{e.name})({params})"
     scalars = [i for i, o in enumerate(e.outputs) if not o.shape]
-    if not scalars and e.structure is None:
+    if not scalars and e.structure is None and packing is None:
         lines.append(f"    return {call}")
         return lines
     lines.append(f"    out = {call}")
     items = [f"np.{o.dtype}(out[{i}])" if not o.shape else f"out[{i}]" for i, o in enumerate(e.outputs)]
+    if packing is not None:   # results sliced from a whole array the compiled function returns
+        items = [f"np.{o.dtype}(out[{i}])" if not o.shape else f"out[{i}]" if key is None
+                 else f"out[{i}][{key}]" + (".copy()" if copy else "")
+                 for o, (i, key), copy in zip(e.outputs, packing.results, packing.copy, strict=True)]
     if e.structure is None:
         lines.append(f"    return ({', '.join(items)}{',' if len(items) == 1 else ''})")
     else:

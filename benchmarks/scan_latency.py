@@ -1,0 +1,135 @@
+"""Loops against unrolled graphs: first-call latency, size of the generated code, time per call.
+
+    python -m benchmarks.scan_latency            # W5 K=1000/10000 loop, W4/W4r scan, unrolled W4/W4r, W5 K=200
+    python -m benchmarks.scan_latency --all      # also W5 K=1000 unrolled (about a minute of Numba)
+    python -m benchmarks.scan_latency one W5 loop 1000   # one measurement, printed as JSON
+
+Each measurement runs in a fresh process whose symback and Numba caches are a new
+empty directory (SYMBACK_CACHE_DIR and NUMBA_CACHE_DIR), so "first call" is cold:
+graph build + differentiation + code generation + import + JIT + the call itself.
+"import symback" and drawing the data are not timed.  Time per call is the best of
+7 rounds of repeated calls after warm-up (value_and_grad and forward).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import workloads
+
+
+def build_W5_loop(K):
+    import symback as sb
+    x, a = sb.var("x"), sb.var("a")
+    u = sb.fori_loop(K, lambda i, u: sb.sin(u) * u + sb.cos(a * u), x)
+    return u, [x, a], []
+
+
+def build_W4_scan(residual=False, n=64, layers=workloads.N_DEEP):
+    """W4 (W4r) with one variable per layer, as WORKLOADS.md says, scanned over
+    their stacks: the kernel's arguments are still W1, b1, ..."""
+    import symback as sb
+    X, target = sb.var("X", (n, 32)), sb.var("target", (n, 1))
+    names = [("W", (32, 32)), ("c", (32,)), ("V", (32, 32)), ("b", (32,))] if residual else \
+        [("W", (32, 32)), ("b", (32,))]
+    per_layer = [[sb.var(f"{p}{i}", s) for p, s in names] for i in range(1, layers + 1)]
+    params = [v for layer in per_layer for v in layer]
+    stacks = tuple(sb.stack([layer[j] for layer in per_layer]) for j in range(len(names)))
+    if residual:
+        def step(o, p):
+            W, c, V, b = p
+            return o + sb.sigmoid(o @ W.T + c) @ V.T + b, None
+    else:
+        def step(o, p):
+            W, b = p
+            return sb.sigmoid(o @ W.T + b), None
+    o, _ = sb.scan(step, X, stacks)
+    W_out, b_out = sb.var("W_out", (1, 32)), sb.var("b_out", (1,))
+    params += [W_out, b_out]
+    return sb.mean((o @ W_out.T + b_out - target) ** 2), params, [X, target]
+
+
+def _build(workload, variant, K):
+    from . import sb_models
+    if variant == "unrolled":
+        return sb_models.BUILD[workload](*([K] if workload == "W5" else [64]))
+    if workload == "W5":
+        return build_W5_loop(K)
+    return build_W4_scan(residual=workload == "W4r")
+
+
+def _best_ms(f, args, rounds=7):
+    f(*args)
+    n = 1
+    while True:   # calls per round: about 50 ms worth
+        t = time.perf_counter()
+        for _ in range(n):
+            f(*args)
+        if time.perf_counter() - t > 0.05 or n >= 1 << 14:
+            break
+        n *= 2
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(n):
+            f(*args)
+        best = min(best, (time.perf_counter() - t) / n)
+    return best * 1e3
+
+
+def one(workload, variant, K):
+    params = {"K": K} if workload == "W5" else {}
+    data = workloads.DATA[workload](**params)
+    args = tuple(data[k] for k in workloads.PARAMS[workload] + workloads.INPUTS[workload] if k != "K")
+    import symback as sb
+    t0 = time.perf_counter()
+    loss, wrt, inputs = _build(workload, variant, K)
+    t1 = time.perf_counter()
+    kernel = sb.value_and_grad(loss, wrt, wrt + inputs, name=f"lat_{workload}_{variant}_{K}")
+    t2 = time.perf_counter()
+    kernel(*args)
+    t3 = time.perf_counter()
+    source = kernel.source
+    vag = source[source.index("def _value_and_grad"):]
+    vag = vag[:vag.index("\ndef ")]
+    return {"workload": workload, "variant": variant, "K": K if workload == "W5" else None,
+            "build_s": t1 - t0, "grad_emit_s": t2 - t1, "jit_call_s": t3 - t2, "first_call_s": t3 - t0,
+            "module_lines": source.count("\n"), "vag_function_lines": vag.count("\n"),
+            "vag_ms": _best_ms(kernel, args), "forward_ms": _best_ms(kernel.forward, args)}
+
+
+def measure(workload, variant, K):
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "SYMBACK_CACHE_DIR": tmp, "NUMBA_CACHE_DIR": os.path.join(tmp, "numba")}
+        out = subprocess.run([sys.executable, "-m", "benchmarks.scan_latency", "one", workload, variant, str(K)],
+                             env=env, capture_output=True, text=True, timeout=1800)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+RUNS = [("W5", "loop", 1000), ("W5", "loop", 10000), ("W5", "unrolled", 200),
+        ("W4", "scan", 0), ("W4", "unrolled", 0), ("W4r", "scan", 0), ("W4r", "unrolled", 0)]
+
+
+def main(argv):
+    if argv[:1] == ["one"]:
+        print(json.dumps(one(argv[1], argv[2], int(argv[3]))))
+        return
+    runs = RUNS + ([("W5", "unrolled", 1000)] if "--all" in argv else [])
+    head = f"{'workload':<10} {'variant':<9} {'first call s':>12} {'(build':>7} {'grad+emit':>9} {'jit+call)':>9} " \
+           f"{'lines':>6} {'vag fn':>6} {'vag ms':>8} {'fwd ms':>8} {'vag/fwd':>7}"
+    print(head)
+    print("-" * len(head))
+    for workload, variant, K in runs:
+        r = measure(workload, variant, K)
+        label = workload + (f" K={K}" if workload == "W5" else "")
+        print(f"{label:<10} {variant:<9} {r['first_call_s']:>12.2f} {r['build_s']:>7.2f} {r['grad_emit_s']:>9.2f} "
+              f"{r['jit_call_s']:>9.2f} {r['module_lines']:>6} {r['vag_function_lines']:>6} {r['vag_ms']:>8.3f} "
+              f"{r['forward_ms']:>8.3f} {r['vag_ms'] / r['forward_ms']:>7.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
