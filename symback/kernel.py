@@ -19,6 +19,7 @@ from .autodiff import grad
 from .backend.numba import Entry, emit_module
 from .ir import Node, variables
 from .ops.registry import as_node
+from .passes.reroll import reroll as _reroll
 from .shapes import show
 
 
@@ -112,13 +113,17 @@ def _check_inputs(inputs, outputs, what):
         raise ValueError(f"{what}: an input is listed twice")
 
 
-def compile(outputs, inputs=None, name=None, parallel=None):  # noqa: A001 - the contract's name
+def compile(outputs, inputs=None, name=None, parallel=None, reroll=True):  # noqa: A001 - the contract's name
     """A :class:`Kernel` computing ``outputs``; calling it with positional arrays
     for ``inputs`` returns a tuple, one item per output.  ``parallel``: see
-    :func:`symback.backend.numba.emit_module` (None: where it pays)."""
+    :func:`symback.backend.numba.emit_module` (None: where it pays).
+    ``reroll``: compile long repeated runs of the graph as loops
+    (:mod:`symback.passes.reroll`)."""
     single = isinstance(outputs, Node)
     outputs = [as_node(outputs)] if single else [as_node(o) for o in outputs]
     inputs = variables(outputs) if inputs is None else list(inputs)
+    if reroll:
+        outputs = _reroll(outputs)
     _check_inputs(inputs, outputs, "compile")
     name = _name(name, "kernel")
     entry = Entry("forward", inputs, outputs, [f"out{i}" if len(outputs) > 1 else "out" for i in range(len(outputs))])
@@ -163,10 +168,11 @@ def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad")):
 
 
 def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_and_grad"), doc="",
-                   parallel=None):
+                   parallel=None, reroll=True):
     """A :class:`Kernel` whose call returns ``(value, (g1, g2, ...))``; its
     ``forward`` entry point computes the value alone, with the same arguments
-    (``entries`` may add ``jvp`` and ``hvp``)."""
+    (``entries`` may add ``jvp`` and ``hvp``).  ``reroll``: compile long
+    repeated runs of the model (a Python loop of layers or steps) as loops."""
     y = as_node(y)
     single = isinstance(wrt, Node)
     wrt = [wrt] if single else list(wrt)
@@ -180,6 +186,8 @@ def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_an
     if y.shape != ():
         raise ValueError(f"value_and_grad: the output must be a scalar, got shape {show(y.shape)}")
     name = _name(name, "model")
+    if reroll:
+        y = _reroll(y)
     built = gradient_entries(y, wrt, inputs, entries)
     main = "value_and_grad" if "value_and_grad" in entries else built[0].name
     return Kernel(emit_module(built, name, doc, parallel), built, main, name)
