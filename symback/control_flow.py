@@ -9,7 +9,8 @@ graph that every pass can treat on its own.
 
 Mistakes are reported when the loop is built, naming the argument: a carry
 that changes shape or dtype, a step that does not return ``(carry, y)``, xs of
-different lengths.  Loops need static shapes.
+different lengths.  The number of steps is static; other sizes may be known
+only at call time (``None``), as anywhere else.
 """
 from __future__ import annotations
 
@@ -61,17 +62,13 @@ def _describe(structure):
     return ("(" if kind is tuple else "[") + ", ".join(_describe(p) for p in parts) + (")" if kind is tuple else "]")
 
 
-def _static(node, what):
-    if any(not isinstance(d, int) for d in node.shape):
-        raise ShapeError(f"{what} has shape {show(node.shape)}; loops need static shapes")
-
-
 def _length(xs, paths, length):
     n = length
     for x, path in zip(xs, paths):
         if not x.shape:
             raise ShapeError(f"scan: {path} is a scalar; xs are scanned along their first axis")
-        _static(x, f"scan: {path}")
+        if not isinstance(x.shape[0], int):
+            raise ShapeError(f"scan: {path} has shape {show(x.shape)}; the scanned axis needs a static size")
         if n is None:
             n = x.shape[0]
         elif x.shape[0] != n:
@@ -116,8 +113,6 @@ def _capture(outputs, inside):
 def _trace(fn, init, xs, length, reverse, what, with_index):
     init_leaves, init_paths, init_structure = _flatten(init, "init")
     init_leaves = [as_node(x) for x in init_leaves]
-    for leaf, path in zip(init_leaves, init_paths):
-        _static(leaf, f"{what}: {path}")
     x_leaves, x_paths, x_structure = _flatten(xs, "xs")
     x_leaves = [as_node(x) for x in x_leaves]
     n = _length(x_leaves, x_paths, length)
@@ -152,7 +147,6 @@ def _trace(fn, init, xs, length, reverse, what, with_index):
     for leaf, path in zip(y_leaves, y_paths):
         if not isinstance(leaf, Node):
             raise LoopError(f"{what}: {path} is not an expression")
-        _static(leaf, f"{what}: the step's {path}")
 
     inside = {id(p) for p in carry_in + x_in + [index]}
     outputs, const_in, consts = _capture(carry_out + y_leaves, inside)

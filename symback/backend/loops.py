@@ -68,23 +68,26 @@ def emit_scan(em, node, args):
         ce.names[id(body.carry_in[i])] = name
         lines.append(f"{name} = {_contiguous(init[i], node.args[i])}")
     for p, v in stacks:
-        lines.append(f"{em.name(p)} = np.empty({_shape((n,) + v.shape)}, dtype=np.{v.dtype})")
+        lines.append(f"{em.name(p)} = np.empty({em.shape_src(p)}, dtype=np.{v.dtype})")
     if hoist:
-        lines += ce.steps(schedule(hoist, list(body.const_in)))
+        lines += ce.steps(schedule(hoist, list(body.const_in), context=em.s))
     k = em.fresh("k")
     ce.names[id(body.index)] = k
     steps = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
     lines.append(f"for {k} in {steps}:   # {'reverse ' if reverse else ''}loop of {n} steps")
     inner = []
-    sched = schedule(outputs, list(body.placeholders()), known=hoist)
+    sched = schedule(outputs, list(body.placeholders()), known=hoist, context=em.s)
     live = {id(x) for x in topo_order(outputs, stop={id(h) for h in hoist})}
     for p, ref in zip(body.x_in, xs):
         if id(p) in live:
             ce.names[id(p)] = em.fresh("x")
             inner.append(f"{ce.names[id(p)]} = {ref}[{k}]")
+    # a stacked value computed by a fused loop is written straight into its row
+    ce.rows = {id(v): f"{em.name(p)}[{k}]" for p, v in stacks if v.shape}
     inner += ce.steps(sched)
     for p, v in stacks:
-        inner += _store(em, em.name(p), k, ce.ref(v), v.shape)
+        if id(v) not in ce.written:
+            inner += _store(em, em.name(p), k, ce.ref(v), em.dims(v))
     if carries:
         new = [_contiguous(ce.ref(body.carry_out[i]), body.carry_out[i]) for i in needed]
         inner.append(f"{', '.join(carries)} = {', '.join(new)}")
@@ -110,10 +113,6 @@ def _contiguous(src, node):
     return src
 
 
-def _shape(shape):
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 class BodyEmitter(FunctionEmitter):
     """Emits the steps of a loop body inside the enclosing function: one name
     space (``fresh`` is the parent's), one module (constants, helpers), and
@@ -125,9 +124,20 @@ class BodyEmitter(FunctionEmitter):
         self.dynamic_parallel, self.dynamic_sizes = parent.dynamic_parallel, parent.dynamic_sizes
         self.names, self.taken, self.indices = {}, parent.taken, parent.indices
         self.loop_prefix, self.outlined = parent.loop_prefix, False
+        self.rows, self.written = {}, set()   # id -> "Y[k]": buffers that are rows of a stacked output
 
     def fresh(self, prefix="t"):
         return self.parent.fresh(prefix)
+
+    def _loop(self, step):
+        lines = super()._loop(step)
+        for m in step.members:
+            row = self.rows.get(id(m))
+            if row is not None and id(m) in self.s.buffered:
+                alloc = f"{self.name(m)} = np.empty({self.shape_src(m)}, dtype=np.{m.dtype})"
+                lines = [f"{self.name(m)} = {row}" if line == alloc else line for line in lines]
+                self.written.add(id(m))
+        return lines
 
     def steps(self, sched):
         """The lines of ``sched``'s steps (big bodies outline their fused loops)."""

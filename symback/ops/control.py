@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import ir
 from ..ir import TUPLE, topo_order
-from ..shapes import ShapeError, show
+from ..shapes import ShapeError, dims_equal, show
 from .registry import Op, apply, register
 
 _serial = itertools.count()
@@ -118,11 +118,30 @@ def _scan_infer(shapes, dtypes, attrs):
     if len(shapes) != len(expected):
         raise TypeError(f"scan: expected {len(expected)} arguments, got {len(shapes)}")
     for got, dtype, (want, want_dtype, what) in zip(shapes, dtypes, expected):
-        if tuple(got) != tuple(want):
+        if len(got) != len(want):
             raise ShapeError(f"scan: {what} has shape {show(got)}, the body expects {show(want)}")
+        for g, w in zip(got, want):
+            try:
+                dims_equal(g, w, f"scan: {what}")
+            except ShapeError:
+                raise ShapeError(f"scan: {what} has shape {show(got)}, the body expects {show(want)}") from None
         if dtype != want_dtype:
             raise TypeError(f"scan: {what} has dtype {dtype}, the body expects {want_dtype}")
     return (), TUPLE
+
+
+def runtime_dims(node, arg_dims, keys, infer):
+    """The run-time dims of the body nodes a schedule needs (the carries and the
+    stacked ``keys``), its placeholders bound to the dims of ``node``'s
+    arguments; ``infer(order, dims)`` completes a dims dict (schedule.py)."""
+    body = node.attr("body")
+    init, xs, consts = split_args(node, arg_dims)
+    dims = {id(body.index): ()}
+    dims.update({id(p): tuple(d) for p, d in zip(body.carry_in, init)})
+    dims.update({id(p): tuple(d)[1:] for p, d in zip(body.x_in, xs)})
+    dims.update({id(p): tuple(d) for p, d in zip(body.const_in, consts)})
+    infer(topo_order(list(body.carry_out) + list(keys)), dims)
+    return dims
 
 
 # --- interpreter (and SymPy: the same loop, unrolled over SymPy values) ----------------------
@@ -142,9 +161,17 @@ class LoopValue:
             return self.carries[key[1]]
         node = key[1]
         if id(node) not in self._stacked:
-            out = np.empty(shape, dtype=object if self.symbolic else dtype)
-            for k, env in self.steps:
-                out[k] = self.run([node], env)[0]
+            rows = {k: self.run([node], env)[0] for k, env in self.steps}
+            if not rows:   # no steps: sizes known only at call time are 0
+                out = np.empty(tuple(0 if d is None else d for d in shape), dtype=dtype)
+            elif self.symbolic:
+                out = np.empty(len(rows), dtype=object)
+                if np.ndim(rows[0]):
+                    out = np.empty((len(rows),) + np.shape(rows[0]), dtype=object)
+                for k, row in rows.items():
+                    out[k] = row
+            else:
+                out = np.stack([np.asarray(rows[k]) for k in range(len(rows))]).astype(dtype, copy=False)
             self._stacked[id(node)] = out
         return self._stacked[id(node)]
 

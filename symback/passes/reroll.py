@@ -125,8 +125,8 @@ def _align(seq, pos, tokens, P, r0, r1):
         if K < MIN_STEPS:
             break
         template = _roles(seq, pos, s, P, 1)
-        if template is None or any(n.dtype == TUPLE or not _static(n) for n in seq[s:s + P]):
-            continue   # (loops need static shapes: sizes known only at call time stay unrolled)
+        if template is None or any(n.dtype == TUPLE for n in seq[s:s + P]):
+            continue
         k = 1
         while k < K and _roles(seq, pos, s, P, k) == template and \
                 all(tokens[s + k * P + j] == tokens[s + j] for j in range(P)):
@@ -142,10 +142,6 @@ def _align(seq, pos, tokens, P, r0, r1):
         if found is not None:
             return s, P, K, template, *found
     return None
-
-
-def _static(node):
-    return all(isinstance(d, int) for d in node.shape)
 
 
 def _slots(seq, s, P, K, template):
@@ -165,8 +161,7 @@ def _slots(seq, s, P, K, template):
             elif role[0] == "ext":
                 values = [seq[s + k * P + j].args[m] for k in range(K)]
                 first = values[0]
-                if any(v.shape != first.shape or v.dtype != first.dtype or v.dtype == TUPLE or not _static(v)
-                       for v in values):
+                if any(v.shape != first.shape or v.dtype != first.dtype or v.dtype == TUPLE for v in values):
                     return None
                 external[(j, m)] = values
     return init, external

@@ -70,11 +70,13 @@ def _read_args(node):
     return [a for i, a in enumerate(node.args) if i not in op.shape_args]
 
 
-def schedule(outputs, inputs, known=()):
+def schedule(outputs, inputs, known=(), context=None):
     """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars.
 
     ``known`` nodes are already computed where this schedule runs (a loop body
-    reads the values hoisted before its loop): they are treated as leaves."""
+    reads the values hoisted before its loop): they are treated as leaves.
+    ``context``: the enclosing kernel's schedule, for a loop body: its run-time
+    sizes (computed for the bodies of its loops too) are the body's."""
     known_ids = {id(k) for k in known}
     order = live_nodes(outputs, stop=known_ids)
     input_ids = {id(v) for v in inputs}
@@ -92,12 +94,15 @@ def schedule(outputs, inputs, known=()):
     # a variable named like something generated code uses (math, max, out...)
     # is renamed inside the kernel; run-time sizes are read from that name
     local = local_names(list(names))
-    ctx = DimContext(reserved=set(names) | set(local.values()))
-    previous = set_context(ctx)
-    try:
-        dims = _runtime_shapes(order, ctx, local, known_ids)
-    finally:
-        set_context(previous)
+    if context is not None:
+        ctx, dims = context.context, context.dims
+    else:
+        ctx = DimContext(reserved=set(names) | set(local.values()))
+        previous = set_context(ctx)
+        try:
+            dims = _runtime_shapes(order, ctx, local, known_ids)
+        finally:
+            set_context(previous)
 
     steps, place, consts, readers = [], {}, [], {}
     for node in order:
@@ -159,16 +164,30 @@ def _join_loop(steps, place, node, space, member):
     return len(steps) - 1
 
 
-def _runtime_shapes(order, ctx, local, known_ids=frozenset()):
-    dims = {}
+def _runtime_shapes(order, ctx, local, known_ids=frozenset(), dims=None):
+    """Run-time dims of every node of ``order`` (added to ``dims``).  A loop's
+    body gets its dims here too, its placeholders bound to the dims of the
+    loop's arguments, so that its sizes are the kernel's run-time sizes and its
+    equalities are checked before the kernel runs."""
+    from ..ops.control import runtime_dims
+    dims = {} if dims is None else dims
+    keys = {}
     for node in order:
-        if id(node) in known_ids:
-            dims[id(node)] = node.shape   # loop bodies have static shapes
-        elif node.op == "var":
+        if node.op == "scan_get":
+            keys.setdefault(id(node.args[0]), []).append(node.attr("key"))
+    for node in order:
+        if id(node) in dims:
+            continue
+        if node.op == "var":
             dims[id(node)] = tuple(ctx.input_dim(local[node.name], i) if d is None else d
                                    for i, d in enumerate(node.shape))
         elif node.op == "const":
             dims[id(node)] = node.shape
+        elif node.op == "scan_get":
+            kind, what = node.attr("key")
+            body = node.args[0].attr("body")
+            inner = dims[id(body.carry_out[what] if kind == "carry" else what)]
+            dims[id(node)] = tuple(inner) if kind == "carry" else (node.shape[0],) + tuple(inner)
         else:
             op = OPS[node.op]
             try:
@@ -177,4 +196,8 @@ def _runtime_shapes(order, ctx, local, known_ids=frozenset()):
             except ShapeError as e:
                 raise ShapeError(f"compile: {e}") from None
             dims[id(node)] = tuple(shape)
+            if node.op == "scan":
+                stacked = [k[1] for k in keys.get(id(node), ()) if k[0] == "stack"]
+                dims.update(runtime_dims(node, [dims[id(a)] for a in node.args], stacked,
+                                         lambda o, d: _runtime_shapes(o, ctx, local, known_ids, d)))
     return dims

@@ -107,12 +107,18 @@ def test_graphs_without_a_long_repetition_are_left_alone():
     assert reroll(short) is short
     outputs = [loss, short]
     assert all(a is b for a, b in zip(reroll(outputs), outputs, strict=True))
-    # sizes known only at call time stay unrolled (loops need static shapes)
+
+
+
+def test_sizes_known_only_at_call_time():
     Xn = sb.var("Xn", (None, 3))
-    o = Xn
-    for i in range(6):
-        o = sb.tanh(o @ sb.var(f"U{i}", (3, 3)))
-    assert reroll(sb.sum(o)) is sb.sum(o)
+    o, us = Xn, [sb.var(f"U{i}", (3, 3)) for i in range(14)]
+    for u in us:
+        o = sb.tanh(o @ u)
+    loss = sb.sum(o * o)
+    rolled = reroll(loss)
+    assert loops(rolled) == [14]
+    assert_same_derivatives(loss, rolled, us + [Xn], {"Xn": np.ones((2, 3)), **{u.name: np.eye(3) * 0.5 for u in us}})
 
 
 def test_a_skip_connection_two_blocks_back_is_not_a_loop_of_one_block():
