@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 170d505b08afb978
+Content hash (sha256 of the generated functions): f40ecfdfb8a9588b
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_170d505b08afb978"
+__name__ = "symback_generated_deep_residual_f40ecfdfb8a9588b"
 
 
 def _scalar(value, name, dtype):
@@ -64,810 +64,84 @@ def _show(shape):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _dot(a0, a1):
-    return np.dot(a0, a1)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop1(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = 1.0 / (1.0 + math.exp(-v2))
-            o0[v0, v1] = v3
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop2(a0, a1, a2, a3):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v0, v1]
-            v3 = v2 + a3[v1]
-            o0[v0, v1] = v3
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop3(a0, a1, a2, a3):
-    o0 = 0.0
-    for v0 in range(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            o0 += v4
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loop4(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in numba.prange(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = 1.0 / (1.0 + math.exp(-v2))
-            o0[v0, v1] = v3
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loop5(a0, a1, a2, a3):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in numba.prange(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v0, v1]
-            v3 = v2 + a3[v1]
-            o0[v0, v1] = v3
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loop6(a0, a1, a2, a3):
-    o0 = 0.0
-    for v0 in numba.prange(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            o0 += v4
-    return o0,
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop7(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    o1 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = 1.0 / (1.0 + math.exp(-v2))
-            o0[v0, v1] = v3
-            v4 = 1.0 - v3
-            v5 = v3 * v4
-            o1[v0, v1] = v5
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop8(a0, a1, a2, a3):
-    o1 = 0.0
-    o0 = np.empty((a0, 1), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            v5 = 2.0 * v3
-            o0[v0, v1] = v5
-            o1 += v4
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop9(a0, a1, a2):
-    o1 = np.zeros((1,), dtype=np.float64)
-    o0 = np.empty((a0, 1), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(1):
-            v2 = a1
-            v3 = 0.0 if v2 == 0.0 else v2 * a2[v0, v1]
-            o0[v0, v1] = v3
-            o1[v1] += v3
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop10(a0, a1, a2, a3):
-    o1 = np.zeros((32,), dtype=np.float64)
-    o2 = np.zeros((32,), dtype=np.float64)
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] * a2[v0, v1]
-            o0[v0, v1] = v2
-            o1[v1] += v2
-            o2[v1] += a3[v0, v1]
-    return o0, o1, o2
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop11(a0, a1, a2):
-    o1 = np.zeros((32,), dtype=np.float64)
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v0, v1]
-            o0[v0, v1] = v2
-            o1[v1] += v2
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loop12(a0, a1, a2):
-    o1 = np.zeros((32,), dtype=np.float64)
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in range(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] * a2[v0, v1]
-            o0[v0, v1] = v2
-            o1[v1] += v2
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loop13(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    o1 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in numba.prange(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = 1.0 / (1.0 + math.exp(-v2))
-            o0[v0, v1] = v3
-            v4 = 1.0 - v3
-            v5 = v3 * v4
-            o1[v0, v1] = v5
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loop14(a0, a1, a2, a3):
-    o1 = 0.0
-    o0 = np.empty((a0, 1), dtype=np.float64)
-    for v0 in numba.prange(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            v5 = 2.0 * v3
-            o0[v0, v1] = v5
-            o1 += v4
-    return o0, o1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
+def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, = _loop1(X_d0, t1, c1)
-    t4 = V1.T
-    t5 = _dot(t2, t4)
-    t6, = _loop2(X_d0, X, t5, b1)
-    t8 = W2.T
-    t9 = _dot(t6, t8)
-    t10, = _loop1(X_d0, t9, c2)
-    t12 = V2.T
-    t13 = _dot(t10, t12)
-    t14, = _loop2(X_d0, t6, t13, b2)
-    t16 = W3.T
-    t17 = _dot(t14, t16)
-    t18, = _loop1(X_d0, t17, c3)
-    t20 = V3.T
-    t21 = _dot(t18, t20)
-    t22, = _loop2(X_d0, t14, t21, b3)
-    t24 = W4.T
-    t25 = _dot(t22, t24)
-    t26, = _loop1(X_d0, t25, c4)
-    t28 = V4.T
-    t29 = _dot(t26, t28)
-    t30, = _loop2(X_d0, t22, t29, b4)
-    t32 = W5.T
-    t33 = _dot(t30, t32)
-    t34, = _loop1(X_d0, t33, c5)
-    t36 = V5.T
-    t37 = _dot(t34, t36)
-    t38, = _loop2(X_d0, t30, t37, b5)
-    t40 = W6.T
-    t41 = _dot(t38, t40)
-    t42, = _loop1(X_d0, t41, c6)
-    t44 = V6.T
-    t45 = _dot(t42, t44)
-    t46, = _loop2(X_d0, t38, t45, b6)
-    t48 = W7.T
-    t49 = _dot(t46, t48)
-    t50, = _loop1(X_d0, t49, c7)
-    t52 = V7.T
-    t53 = _dot(t50, t52)
-    t54, = _loop2(X_d0, t46, t53, b7)
-    t56 = W8.T
-    t57 = _dot(t54, t56)
-    t58, = _loop1(X_d0, t57, c8)
-    t60 = V8.T
-    t61 = _dot(t58, t60)
-    t62, = _loop2(X_d0, t54, t61, b8)
-    t64 = W9.T
-    t65 = _dot(t62, t64)
-    t66, = _loop1(X_d0, t65, c9)
-    t68 = V9.T
-    t69 = _dot(t66, t68)
-    t70, = _loop2(X_d0, t62, t69, b9)
-    t72 = W10.T
-    t73 = _dot(t70, t72)
-    t74, = _loop1(X_d0, t73, c10)
-    t76 = V10.T
-    t77 = _dot(t74, t76)
-    t78, = _loop2(X_d0, t70, t77, b10)
-    t80 = W11.T
-    t81 = _dot(t78, t80)
-    t82, = _loop1(X_d0, t81, c11)
-    t84 = V11.T
-    t85 = _dot(t82, t84)
-    t86, = _loop2(X_d0, t78, t85, b11)
-    t88 = W12.T
-    t89 = _dot(t86, t88)
-    t90, = _loop1(X_d0, t89, c12)
-    t92 = V12.T
-    t93 = _dot(t90, t92)
-    t94, = _loop2(X_d0, t86, t93, b12)
-    t96 = W13.T
-    t97 = _dot(t94, t96)
-    t98, = _loop1(X_d0, t97, c13)
-    t100 = V13.T
-    t101 = _dot(t98, t100)
-    t102, = _loop2(X_d0, t94, t101, b13)
-    t104 = W14.T
-    t105 = _dot(t102, t104)
-    t106, = _loop1(X_d0, t105, c14)
-    t108 = V14.T
-    t109 = _dot(t106, t108)
-    t110, = _loop2(X_d0, t102, t109, b14)
-    t112 = W15.T
-    t113 = _dot(t110, t112)
-    t114, = _loop1(X_d0, t113, c15)
-    t116 = V15.T
-    t117 = _dot(t114, t116)
-    t118, = _loop2(X_d0, t110, t117, b15)
-    t120 = W16.T
-    t121 = _dot(t118, t120)
-    t122, = _loop1(X_d0, t121, c16)
-    t124 = V16.T
-    t125 = _dot(t122, t124)
-    t126, = _loop2(X_d0, t118, t125, b16)
-    t128 = W17.T
-    t129 = _dot(t126, t128)
-    t130, = _loop1(X_d0, t129, c17)
-    t132 = V17.T
-    t133 = _dot(t130, t132)
-    t134, = _loop2(X_d0, t126, t133, b17)
-    t136 = W18.T
-    t137 = _dot(t134, t136)
-    t138, = _loop1(X_d0, t137, c18)
-    t140 = V18.T
-    t141 = _dot(t138, t140)
-    t142, = _loop2(X_d0, t134, t141, b18)
-    t144 = W19.T
-    t145 = _dot(t142, t144)
-    t146, = _loop1(X_d0, t145, c19)
-    t148 = V19.T
-    t149 = _dot(t146, t148)
-    t150, = _loop2(X_d0, t142, t149, b19)
-    t152 = W20.T
-    t153 = _dot(t150, t152)
-    t154, = _loop1(X_d0, t153, c20)
-    t156 = V20.T
-    t157 = _dot(t154, t156)
-    t158, = _loop2(X_d0, t150, t157, b20)
-    t160 = W21.T
-    t161 = _dot(t158, t160)
-    t162, = _loop1(X_d0, t161, c21)
-    t164 = V21.T
-    t165 = _dot(t162, t164)
-    t166, = _loop2(X_d0, t158, t165, b21)
-    t168 = W22.T
-    t169 = _dot(t166, t168)
-    t170, = _loop1(X_d0, t169, c22)
-    t172 = V22.T
-    t173 = _dot(t170, t172)
-    t174, = _loop2(X_d0, t166, t173, b22)
-    t176 = W23.T
-    t177 = _dot(t174, t176)
-    t178, = _loop1(X_d0, t177, c23)
-    t180 = V23.T
-    t181 = _dot(t178, t180)
-    t182, = _loop2(X_d0, t174, t181, b23)
-    t184 = W24.T
-    t185 = _dot(t182, t184)
-    t186, = _loop1(X_d0, t185, c24)
-    t188 = V24.T
-    t189 = _dot(t186, t188)
-    t190, = _loop2(X_d0, t182, t189, b24)
-    t192 = W25.T
-    t193 = _dot(t190, t192)
-    t194, = _loop1(X_d0, t193, c25)
-    t196 = V25.T
-    t197 = _dot(t194, t196)
-    t198, = _loop2(X_d0, t190, t197, b25)
-    t200 = W26.T
-    t201 = _dot(t198, t200)
-    t202, = _loop1(X_d0, t201, c26)
-    t204 = V26.T
-    t205 = _dot(t202, t204)
-    t206, = _loop2(X_d0, t198, t205, b26)
-    t208 = W27.T
-    t209 = _dot(t206, t208)
-    t210, = _loop1(X_d0, t209, c27)
-    t212 = V27.T
-    t213 = _dot(t210, t212)
-    t214, = _loop2(X_d0, t206, t213, b27)
-    t216 = W28.T
-    t217 = _dot(t214, t216)
-    t218, = _loop1(X_d0, t217, c28)
-    t220 = V28.T
-    t221 = _dot(t218, t220)
-    t222, = _loop2(X_d0, t214, t221, b28)
-    t224 = W29.T
-    t225 = _dot(t222, t224)
-    t226, = _loop1(X_d0, t225, c29)
-    t228 = V29.T
-    t229 = _dot(t226, t228)
-    t230, = _loop2(X_d0, t222, t229, b29)
-    t232 = W30.T
-    t233 = _dot(t230, t232)
-    t234, = _loop1(X_d0, t233, c30)
-    t236 = V30.T
-    t237 = _dot(t234, t236)
-    t238, = _loop2(X_d0, t230, t237, b30)
-    t240 = W31.T
-    t241 = _dot(t238, t240)
-    t242, = _loop1(X_d0, t241, c31)
-    t244 = V31.T
-    t245 = _dot(t242, t244)
-    t246, = _loop2(X_d0, t238, t245, b31)
-    t248 = W32.T
-    t249 = _dot(t246, t248)
-    t250, = _loop1(X_d0, t249, c32)
-    t252 = V32.T
-    t253 = _dot(t250, t252)
-    t254, = _loop2(X_d0, t246, t253, b32)
-    t256 = W33.T
-    t257 = _dot(t254, t256)
-    t258, = _loop1(X_d0, t257, c33)
-    t260 = V33.T
-    t261 = _dot(t258, t260)
-    t262, = _loop2(X_d0, t254, t261, b33)
-    t264 = W34.T
-    t265 = _dot(t262, t264)
-    t266, = _loop1(X_d0, t265, c34)
-    t268 = V34.T
-    t269 = _dot(t266, t268)
-    t270, = _loop2(X_d0, t262, t269, b34)
-    t272 = W35.T
-    t273 = _dot(t270, t272)
-    t274, = _loop1(X_d0, t273, c35)
-    t276 = V35.T
-    t277 = _dot(t274, t276)
-    t278, = _loop2(X_d0, t270, t277, b35)
-    t280 = W36.T
-    t281 = _dot(t278, t280)
-    t282, = _loop1(X_d0, t281, c36)
-    t284 = V36.T
-    t285 = _dot(t282, t284)
-    t286, = _loop2(X_d0, t278, t285, b36)
-    t288 = W37.T
-    t289 = _dot(t286, t288)
-    t290, = _loop1(X_d0, t289, c37)
-    t292 = V37.T
-    t293 = _dot(t290, t292)
-    t294, = _loop2(X_d0, t286, t293, b37)
-    t296 = W38.T
-    t297 = _dot(t294, t296)
-    t298, = _loop1(X_d0, t297, c38)
-    t300 = V38.T
-    t301 = _dot(t298, t300)
-    t302, = _loop2(X_d0, t294, t301, b38)
-    t304 = W39.T
-    t305 = _dot(t302, t304)
-    t306, = _loop1(X_d0, t305, c39)
-    t308 = V39.T
-    t309 = _dot(t306, t308)
-    t310, = _loop2(X_d0, t302, t309, b39)
-    t312 = W40.T
-    t313 = _dot(t310, t312)
-    t314, = _loop1(X_d0, t313, c40)
-    t316 = V40.T
-    t317 = _dot(t314, t316)
-    t318, = _loop2(X_d0, t310, t317, b40)
-    t320 = W41.T
-    t321 = _dot(t318, t320)
-    t322, = _loop1(X_d0, t321, c41)
-    t324 = V41.T
-    t325 = _dot(t322, t324)
-    t326, = _loop2(X_d0, t318, t325, b41)
-    t328 = W42.T
-    t329 = _dot(t326, t328)
-    t330, = _loop1(X_d0, t329, c42)
-    t332 = V42.T
-    t333 = _dot(t330, t332)
-    t334, = _loop2(X_d0, t326, t333, b42)
-    t336 = W43.T
-    t337 = _dot(t334, t336)
-    t338, = _loop1(X_d0, t337, c43)
-    t340 = V43.T
-    t341 = _dot(t338, t340)
-    t342, = _loop2(X_d0, t334, t341, b43)
-    t344 = W44.T
-    t345 = _dot(t342, t344)
-    t346, = _loop1(X_d0, t345, c44)
-    t348 = V44.T
-    t349 = _dot(t346, t348)
-    t350, = _loop2(X_d0, t342, t349, b44)
-    t352 = W45.T
-    t353 = _dot(t350, t352)
-    t354, = _loop1(X_d0, t353, c45)
-    t356 = V45.T
-    t357 = _dot(t354, t356)
-    t358, = _loop2(X_d0, t350, t357, b45)
-    t360 = W46.T
-    t361 = _dot(t358, t360)
-    t362, = _loop1(X_d0, t361, c46)
-    t364 = V46.T
-    t365 = _dot(t362, t364)
-    t366, = _loop2(X_d0, t358, t365, b46)
-    t368 = W47.T
-    t369 = _dot(t366, t368)
-    t370, = _loop1(X_d0, t369, c47)
-    t372 = V47.T
-    t373 = _dot(t370, t372)
-    t374, = _loop2(X_d0, t366, t373, b47)
-    t376 = W48.T
-    t377 = _dot(t374, t376)
-    t378, = _loop1(X_d0, t377, c48)
-    t380 = V48.T
-    t381 = _dot(t378, t380)
-    t382, = _loop2(X_d0, t374, t381, b48)
-    t384 = W49.T
-    t385 = _dot(t382, t384)
-    t386, = _loop1(X_d0, t385, c49)
-    t388 = V49.T
-    t389 = _dot(t386, t388)
-    t390, = _loop2(X_d0, t382, t389, b49)
-    t392 = W50.T
-    t393 = _dot(t390, t392)
-    t394, = _loop1(X_d0, t393, c50)
-    t396 = V50.T
-    t397 = _dot(t394, t396)
-    t398, = _loop2(X_d0, t390, t397, b50)
-    t400 = W_out.T
-    t401 = _dot(t398, t400)
-    t402, = _loop3(X_d0, t401, b_out, target)
-    t406 = np.float64(X_d0 * 1)
-    value = t402 / t406
+    t1 = np.ascontiguousarray(X)
+    for k_2 in range(50):   # loop of 50 steps
+        x_3 = _stack0[k_2]
+        x_4 = _stack1[k_2]
+        x_5 = _stack2[k_2]
+        x_6 = _stack3[k_2]
+        t7 = x_3.T
+        t8 = np.dot(t1, t7)
+        t9 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t10 = t8[i0, i1] + x_4[i1]
+                t9_i = 1.0 / (1.0 + math.exp(-t10))
+                t9[i0, i1] = t9_i
+        t11 = x_5.T
+        t12 = np.dot(t9, t11)
+        t13 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t14 = t1[i0, i1] + t12[i0, i1]
+                t13_i = t14 + x_6[i1]
+                t13[i0, i1] = t13_i
+        t1 = t13
+    t15 = W_out.T
+    t16 = np.dot(t1, t15)
+    t17 = 0.0
+    for i0 in range(X_d0):
+        for i1 in range(1):
+            t18 = t16[i0, i1] + b_out[i1]
+            t19 = t18 - target[i0, i1]
+            t20 = t19 * t19
+            t17 += t20
+    t21 = np.float64(X_d0 * 1)
+    value = t17 / t21
     return (value,)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _forward_parallel(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _forward_parallel(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, = _loop4(X_d0, t1, c1)
-    t4 = V1.T
-    t5 = _dot(t2, t4)
-    t6, = _loop5(X_d0, X, t5, b1)
-    t8 = W2.T
-    t9 = _dot(t6, t8)
-    t10, = _loop4(X_d0, t9, c2)
-    t12 = V2.T
-    t13 = _dot(t10, t12)
-    t14, = _loop5(X_d0, t6, t13, b2)
-    t16 = W3.T
-    t17 = _dot(t14, t16)
-    t18, = _loop4(X_d0, t17, c3)
-    t20 = V3.T
-    t21 = _dot(t18, t20)
-    t22, = _loop5(X_d0, t14, t21, b3)
-    t24 = W4.T
-    t25 = _dot(t22, t24)
-    t26, = _loop4(X_d0, t25, c4)
-    t28 = V4.T
-    t29 = _dot(t26, t28)
-    t30, = _loop5(X_d0, t22, t29, b4)
-    t32 = W5.T
-    t33 = _dot(t30, t32)
-    t34, = _loop4(X_d0, t33, c5)
-    t36 = V5.T
-    t37 = _dot(t34, t36)
-    t38, = _loop5(X_d0, t30, t37, b5)
-    t40 = W6.T
-    t41 = _dot(t38, t40)
-    t42, = _loop4(X_d0, t41, c6)
-    t44 = V6.T
-    t45 = _dot(t42, t44)
-    t46, = _loop5(X_d0, t38, t45, b6)
-    t48 = W7.T
-    t49 = _dot(t46, t48)
-    t50, = _loop4(X_d0, t49, c7)
-    t52 = V7.T
-    t53 = _dot(t50, t52)
-    t54, = _loop5(X_d0, t46, t53, b7)
-    t56 = W8.T
-    t57 = _dot(t54, t56)
-    t58, = _loop4(X_d0, t57, c8)
-    t60 = V8.T
-    t61 = _dot(t58, t60)
-    t62, = _loop5(X_d0, t54, t61, b8)
-    t64 = W9.T
-    t65 = _dot(t62, t64)
-    t66, = _loop4(X_d0, t65, c9)
-    t68 = V9.T
-    t69 = _dot(t66, t68)
-    t70, = _loop5(X_d0, t62, t69, b9)
-    t72 = W10.T
-    t73 = _dot(t70, t72)
-    t74, = _loop4(X_d0, t73, c10)
-    t76 = V10.T
-    t77 = _dot(t74, t76)
-    t78, = _loop5(X_d0, t70, t77, b10)
-    t80 = W11.T
-    t81 = _dot(t78, t80)
-    t82, = _loop4(X_d0, t81, c11)
-    t84 = V11.T
-    t85 = _dot(t82, t84)
-    t86, = _loop5(X_d0, t78, t85, b11)
-    t88 = W12.T
-    t89 = _dot(t86, t88)
-    t90, = _loop4(X_d0, t89, c12)
-    t92 = V12.T
-    t93 = _dot(t90, t92)
-    t94, = _loop5(X_d0, t86, t93, b12)
-    t96 = W13.T
-    t97 = _dot(t94, t96)
-    t98, = _loop4(X_d0, t97, c13)
-    t100 = V13.T
-    t101 = _dot(t98, t100)
-    t102, = _loop5(X_d0, t94, t101, b13)
-    t104 = W14.T
-    t105 = _dot(t102, t104)
-    t106, = _loop4(X_d0, t105, c14)
-    t108 = V14.T
-    t109 = _dot(t106, t108)
-    t110, = _loop5(X_d0, t102, t109, b14)
-    t112 = W15.T
-    t113 = _dot(t110, t112)
-    t114, = _loop4(X_d0, t113, c15)
-    t116 = V15.T
-    t117 = _dot(t114, t116)
-    t118, = _loop5(X_d0, t110, t117, b15)
-    t120 = W16.T
-    t121 = _dot(t118, t120)
-    t122, = _loop4(X_d0, t121, c16)
-    t124 = V16.T
-    t125 = _dot(t122, t124)
-    t126, = _loop5(X_d0, t118, t125, b16)
-    t128 = W17.T
-    t129 = _dot(t126, t128)
-    t130, = _loop4(X_d0, t129, c17)
-    t132 = V17.T
-    t133 = _dot(t130, t132)
-    t134, = _loop5(X_d0, t126, t133, b17)
-    t136 = W18.T
-    t137 = _dot(t134, t136)
-    t138, = _loop4(X_d0, t137, c18)
-    t140 = V18.T
-    t141 = _dot(t138, t140)
-    t142, = _loop5(X_d0, t134, t141, b18)
-    t144 = W19.T
-    t145 = _dot(t142, t144)
-    t146, = _loop4(X_d0, t145, c19)
-    t148 = V19.T
-    t149 = _dot(t146, t148)
-    t150, = _loop5(X_d0, t142, t149, b19)
-    t152 = W20.T
-    t153 = _dot(t150, t152)
-    t154, = _loop4(X_d0, t153, c20)
-    t156 = V20.T
-    t157 = _dot(t154, t156)
-    t158, = _loop5(X_d0, t150, t157, b20)
-    t160 = W21.T
-    t161 = _dot(t158, t160)
-    t162, = _loop4(X_d0, t161, c21)
-    t164 = V21.T
-    t165 = _dot(t162, t164)
-    t166, = _loop5(X_d0, t158, t165, b21)
-    t168 = W22.T
-    t169 = _dot(t166, t168)
-    t170, = _loop4(X_d0, t169, c22)
-    t172 = V22.T
-    t173 = _dot(t170, t172)
-    t174, = _loop5(X_d0, t166, t173, b22)
-    t176 = W23.T
-    t177 = _dot(t174, t176)
-    t178, = _loop4(X_d0, t177, c23)
-    t180 = V23.T
-    t181 = _dot(t178, t180)
-    t182, = _loop5(X_d0, t174, t181, b23)
-    t184 = W24.T
-    t185 = _dot(t182, t184)
-    t186, = _loop4(X_d0, t185, c24)
-    t188 = V24.T
-    t189 = _dot(t186, t188)
-    t190, = _loop5(X_d0, t182, t189, b24)
-    t192 = W25.T
-    t193 = _dot(t190, t192)
-    t194, = _loop4(X_d0, t193, c25)
-    t196 = V25.T
-    t197 = _dot(t194, t196)
-    t198, = _loop5(X_d0, t190, t197, b25)
-    t200 = W26.T
-    t201 = _dot(t198, t200)
-    t202, = _loop4(X_d0, t201, c26)
-    t204 = V26.T
-    t205 = _dot(t202, t204)
-    t206, = _loop5(X_d0, t198, t205, b26)
-    t208 = W27.T
-    t209 = _dot(t206, t208)
-    t210, = _loop4(X_d0, t209, c27)
-    t212 = V27.T
-    t213 = _dot(t210, t212)
-    t214, = _loop5(X_d0, t206, t213, b27)
-    t216 = W28.T
-    t217 = _dot(t214, t216)
-    t218, = _loop4(X_d0, t217, c28)
-    t220 = V28.T
-    t221 = _dot(t218, t220)
-    t222, = _loop5(X_d0, t214, t221, b28)
-    t224 = W29.T
-    t225 = _dot(t222, t224)
-    t226, = _loop4(X_d0, t225, c29)
-    t228 = V29.T
-    t229 = _dot(t226, t228)
-    t230, = _loop5(X_d0, t222, t229, b29)
-    t232 = W30.T
-    t233 = _dot(t230, t232)
-    t234, = _loop4(X_d0, t233, c30)
-    t236 = V30.T
-    t237 = _dot(t234, t236)
-    t238, = _loop5(X_d0, t230, t237, b30)
-    t240 = W31.T
-    t241 = _dot(t238, t240)
-    t242, = _loop4(X_d0, t241, c31)
-    t244 = V31.T
-    t245 = _dot(t242, t244)
-    t246, = _loop5(X_d0, t238, t245, b31)
-    t248 = W32.T
-    t249 = _dot(t246, t248)
-    t250, = _loop4(X_d0, t249, c32)
-    t252 = V32.T
-    t253 = _dot(t250, t252)
-    t254, = _loop5(X_d0, t246, t253, b32)
-    t256 = W33.T
-    t257 = _dot(t254, t256)
-    t258, = _loop4(X_d0, t257, c33)
-    t260 = V33.T
-    t261 = _dot(t258, t260)
-    t262, = _loop5(X_d0, t254, t261, b33)
-    t264 = W34.T
-    t265 = _dot(t262, t264)
-    t266, = _loop4(X_d0, t265, c34)
-    t268 = V34.T
-    t269 = _dot(t266, t268)
-    t270, = _loop5(X_d0, t262, t269, b34)
-    t272 = W35.T
-    t273 = _dot(t270, t272)
-    t274, = _loop4(X_d0, t273, c35)
-    t276 = V35.T
-    t277 = _dot(t274, t276)
-    t278, = _loop5(X_d0, t270, t277, b35)
-    t280 = W36.T
-    t281 = _dot(t278, t280)
-    t282, = _loop4(X_d0, t281, c36)
-    t284 = V36.T
-    t285 = _dot(t282, t284)
-    t286, = _loop5(X_d0, t278, t285, b36)
-    t288 = W37.T
-    t289 = _dot(t286, t288)
-    t290, = _loop4(X_d0, t289, c37)
-    t292 = V37.T
-    t293 = _dot(t290, t292)
-    t294, = _loop5(X_d0, t286, t293, b37)
-    t296 = W38.T
-    t297 = _dot(t294, t296)
-    t298, = _loop4(X_d0, t297, c38)
-    t300 = V38.T
-    t301 = _dot(t298, t300)
-    t302, = _loop5(X_d0, t294, t301, b38)
-    t304 = W39.T
-    t305 = _dot(t302, t304)
-    t306, = _loop4(X_d0, t305, c39)
-    t308 = V39.T
-    t309 = _dot(t306, t308)
-    t310, = _loop5(X_d0, t302, t309, b39)
-    t312 = W40.T
-    t313 = _dot(t310, t312)
-    t314, = _loop4(X_d0, t313, c40)
-    t316 = V40.T
-    t317 = _dot(t314, t316)
-    t318, = _loop5(X_d0, t310, t317, b40)
-    t320 = W41.T
-    t321 = _dot(t318, t320)
-    t322, = _loop4(X_d0, t321, c41)
-    t324 = V41.T
-    t325 = _dot(t322, t324)
-    t326, = _loop5(X_d0, t318, t325, b41)
-    t328 = W42.T
-    t329 = _dot(t326, t328)
-    t330, = _loop4(X_d0, t329, c42)
-    t332 = V42.T
-    t333 = _dot(t330, t332)
-    t334, = _loop5(X_d0, t326, t333, b42)
-    t336 = W43.T
-    t337 = _dot(t334, t336)
-    t338, = _loop4(X_d0, t337, c43)
-    t340 = V43.T
-    t341 = _dot(t338, t340)
-    t342, = _loop5(X_d0, t334, t341, b43)
-    t344 = W44.T
-    t345 = _dot(t342, t344)
-    t346, = _loop4(X_d0, t345, c44)
-    t348 = V44.T
-    t349 = _dot(t346, t348)
-    t350, = _loop5(X_d0, t342, t349, b44)
-    t352 = W45.T
-    t353 = _dot(t350, t352)
-    t354, = _loop4(X_d0, t353, c45)
-    t356 = V45.T
-    t357 = _dot(t354, t356)
-    t358, = _loop5(X_d0, t350, t357, b45)
-    t360 = W46.T
-    t361 = _dot(t358, t360)
-    t362, = _loop4(X_d0, t361, c46)
-    t364 = V46.T
-    t365 = _dot(t362, t364)
-    t366, = _loop5(X_d0, t358, t365, b46)
-    t368 = W47.T
-    t369 = _dot(t366, t368)
-    t370, = _loop4(X_d0, t369, c47)
-    t372 = V47.T
-    t373 = _dot(t370, t372)
-    t374, = _loop5(X_d0, t366, t373, b47)
-    t376 = W48.T
-    t377 = _dot(t374, t376)
-    t378, = _loop4(X_d0, t377, c48)
-    t380 = V48.T
-    t381 = _dot(t378, t380)
-    t382, = _loop5(X_d0, t374, t381, b48)
-    t384 = W49.T
-    t385 = _dot(t382, t384)
-    t386, = _loop4(X_d0, t385, c49)
-    t388 = V49.T
-    t389 = _dot(t386, t388)
-    t390, = _loop5(X_d0, t382, t389, b49)
-    t392 = W50.T
-    t393 = _dot(t390, t392)
-    t394, = _loop4(X_d0, t393, c50)
-    t396 = V50.T
-    t397 = _dot(t394, t396)
-    t398, = _loop5(X_d0, t390, t397, b50)
-    t400 = W_out.T
-    t401 = _dot(t398, t400)
-    t402, = _loop6(X_d0, t401, b_out, target)
-    t406 = np.float64(X_d0 * 1)
-    value = t402 / t406
+    t1 = np.ascontiguousarray(X)
+    for k_2 in range(50):   # loop of 50 steps
+        x_3 = _stack0[k_2]
+        x_4 = _stack1[k_2]
+        x_5 = _stack2[k_2]
+        x_6 = _stack3[k_2]
+        t7 = x_3.T
+        t8 = np.dot(t1, t7)
+        t9 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in numba.prange(X_d0):
+            for i1 in range(32):
+                t10 = t8[i0, i1] + x_4[i1]
+                t9_i = 1.0 / (1.0 + math.exp(-t10))
+                t9[i0, i1] = t9_i
+        t11 = x_5.T
+        t12 = np.dot(t9, t11)
+        t13 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in numba.prange(X_d0):
+            for i1 in range(32):
+                t14 = t1[i0, i1] + t12[i0, i1]
+                t13_i = t14 + x_6[i1]
+                t13[i0, i1] = t13_i
+        t1 = t13
+    t15 = W_out.T
+    t16 = np.dot(t1, t15)
+    t17 = 0.0
+    for i0 in numba.prange(X_d0):
+        for i1 in range(1):
+            t18 = t16[i0, i1] + b_out[i1]
+            t19 = t18 - target[i0, i1]
+            t20 = t19 * t19
+            t17 += t20
+    t21 = np.float64(X_d0 * 1)
+    value = t17 / t21
     return (value,)
 
 
@@ -1081,1439 +355,229 @@ def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, 
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
+    _stack0 = np.stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), 0)
+    _stack1 = np.stack((c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, c29, c30, c31, c32, c33, c34, c35, c36, c37, c38, c39, c40, c41, c42, c43, c44, c45, c46, c47, c48, c49, c50,), 0)
+    _stack2 = np.stack((V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21, V22, V23, V24, V25, V26, V27, V28, V29, V30, V31, V32, V33, V34, V35, V36, V37, V38, V39, V40, V41, V42, V43, V44, V45, V46, V47, V48, V49, V50,), 0)
+    _stack3 = np.stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), 0)
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
-    out = (_forward_parallel if parallel else _forward)(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target)
+    out = (_forward_parallel if parallel else _forward)(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
     return (np.float64(out[0]))
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
+def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, t3 = _loop7(X_d0, t1, c1)
-    t6 = V1.T
-    t7 = _dot(t2, t6)
-    t8, = _loop2(X_d0, X, t7, b1)
-    t10 = W2.T
-    t11 = _dot(t8, t10)
-    t12, t13 = _loop7(X_d0, t11, c2)
-    t16 = V2.T
-    t17 = _dot(t12, t16)
-    t18, = _loop2(X_d0, t8, t17, b2)
-    t20 = W3.T
-    t21 = _dot(t18, t20)
-    t22, t23 = _loop7(X_d0, t21, c3)
-    t26 = V3.T
-    t27 = _dot(t22, t26)
-    t28, = _loop2(X_d0, t18, t27, b3)
-    t30 = W4.T
-    t31 = _dot(t28, t30)
-    t32, t33 = _loop7(X_d0, t31, c4)
-    t36 = V4.T
-    t37 = _dot(t32, t36)
-    t38, = _loop2(X_d0, t28, t37, b4)
-    t40 = W5.T
-    t41 = _dot(t38, t40)
-    t42, t43 = _loop7(X_d0, t41, c5)
-    t46 = V5.T
-    t47 = _dot(t42, t46)
-    t48, = _loop2(X_d0, t38, t47, b5)
-    t50 = W6.T
-    t51 = _dot(t48, t50)
-    t52, t53 = _loop7(X_d0, t51, c6)
-    t56 = V6.T
-    t57 = _dot(t52, t56)
-    t58, = _loop2(X_d0, t48, t57, b6)
-    t60 = W7.T
-    t61 = _dot(t58, t60)
-    t62, t63 = _loop7(X_d0, t61, c7)
-    t66 = V7.T
-    t67 = _dot(t62, t66)
-    t68, = _loop2(X_d0, t58, t67, b7)
-    t70 = W8.T
-    t71 = _dot(t68, t70)
-    t72, t73 = _loop7(X_d0, t71, c8)
-    t76 = V8.T
-    t77 = _dot(t72, t76)
-    t78, = _loop2(X_d0, t68, t77, b8)
-    t80 = W9.T
-    t81 = _dot(t78, t80)
-    t82, t83 = _loop7(X_d0, t81, c9)
-    t86 = V9.T
-    t87 = _dot(t82, t86)
-    t88, = _loop2(X_d0, t78, t87, b9)
-    t90 = W10.T
-    t91 = _dot(t88, t90)
-    t92, t93 = _loop7(X_d0, t91, c10)
-    t96 = V10.T
-    t97 = _dot(t92, t96)
-    t98, = _loop2(X_d0, t88, t97, b10)
-    t100 = W11.T
-    t101 = _dot(t98, t100)
-    t102, t103 = _loop7(X_d0, t101, c11)
-    t106 = V11.T
-    t107 = _dot(t102, t106)
-    t108, = _loop2(X_d0, t98, t107, b11)
-    t110 = W12.T
-    t111 = _dot(t108, t110)
-    t112, t113 = _loop7(X_d0, t111, c12)
-    t116 = V12.T
-    t117 = _dot(t112, t116)
-    t118, = _loop2(X_d0, t108, t117, b12)
-    t120 = W13.T
-    t121 = _dot(t118, t120)
-    t122, t123 = _loop7(X_d0, t121, c13)
-    t126 = V13.T
-    t127 = _dot(t122, t126)
-    t128, = _loop2(X_d0, t118, t127, b13)
-    t130 = W14.T
-    t131 = _dot(t128, t130)
-    t132, t133 = _loop7(X_d0, t131, c14)
-    t136 = V14.T
-    t137 = _dot(t132, t136)
-    t138, = _loop2(X_d0, t128, t137, b14)
-    t140 = W15.T
-    t141 = _dot(t138, t140)
-    t142, t143 = _loop7(X_d0, t141, c15)
-    t146 = V15.T
-    t147 = _dot(t142, t146)
-    t148, = _loop2(X_d0, t138, t147, b15)
-    t150 = W16.T
-    t151 = _dot(t148, t150)
-    t152, t153 = _loop7(X_d0, t151, c16)
-    t156 = V16.T
-    t157 = _dot(t152, t156)
-    t158, = _loop2(X_d0, t148, t157, b16)
-    t160 = W17.T
-    t161 = _dot(t158, t160)
-    t162, t163 = _loop7(X_d0, t161, c17)
-    t166 = V17.T
-    t167 = _dot(t162, t166)
-    t168, = _loop2(X_d0, t158, t167, b17)
-    t170 = W18.T
-    t171 = _dot(t168, t170)
-    t172, t173 = _loop7(X_d0, t171, c18)
-    t176 = V18.T
-    t177 = _dot(t172, t176)
-    t178, = _loop2(X_d0, t168, t177, b18)
-    t180 = W19.T
-    t181 = _dot(t178, t180)
-    t182, t183 = _loop7(X_d0, t181, c19)
-    t186 = V19.T
-    t187 = _dot(t182, t186)
-    t188, = _loop2(X_d0, t178, t187, b19)
-    t190 = W20.T
-    t191 = _dot(t188, t190)
-    t192, t193 = _loop7(X_d0, t191, c20)
-    t196 = V20.T
-    t197 = _dot(t192, t196)
-    t198, = _loop2(X_d0, t188, t197, b20)
-    t200 = W21.T
-    t201 = _dot(t198, t200)
-    t202, t203 = _loop7(X_d0, t201, c21)
-    t206 = V21.T
-    t207 = _dot(t202, t206)
-    t208, = _loop2(X_d0, t198, t207, b21)
-    t210 = W22.T
-    t211 = _dot(t208, t210)
-    t212, t213 = _loop7(X_d0, t211, c22)
-    t216 = V22.T
-    t217 = _dot(t212, t216)
-    t218, = _loop2(X_d0, t208, t217, b22)
-    t220 = W23.T
-    t221 = _dot(t218, t220)
-    t222, t223 = _loop7(X_d0, t221, c23)
-    t226 = V23.T
-    t227 = _dot(t222, t226)
-    t228, = _loop2(X_d0, t218, t227, b23)
-    t230 = W24.T
-    t231 = _dot(t228, t230)
-    t232, t233 = _loop7(X_d0, t231, c24)
-    t236 = V24.T
-    t237 = _dot(t232, t236)
-    t238, = _loop2(X_d0, t228, t237, b24)
-    t240 = W25.T
-    t241 = _dot(t238, t240)
-    t242, t243 = _loop7(X_d0, t241, c25)
-    t246 = V25.T
-    t247 = _dot(t242, t246)
-    t248, = _loop2(X_d0, t238, t247, b25)
-    t250 = W26.T
-    t251 = _dot(t248, t250)
-    t252, t253 = _loop7(X_d0, t251, c26)
-    t256 = V26.T
-    t257 = _dot(t252, t256)
-    t258, = _loop2(X_d0, t248, t257, b26)
-    t260 = W27.T
-    t261 = _dot(t258, t260)
-    t262, t263 = _loop7(X_d0, t261, c27)
-    t266 = V27.T
-    t267 = _dot(t262, t266)
-    t268, = _loop2(X_d0, t258, t267, b27)
-    t270 = W28.T
-    t271 = _dot(t268, t270)
-    t272, t273 = _loop7(X_d0, t271, c28)
-    t276 = V28.T
-    t277 = _dot(t272, t276)
-    t278, = _loop2(X_d0, t268, t277, b28)
-    t280 = W29.T
-    t281 = _dot(t278, t280)
-    t282, t283 = _loop7(X_d0, t281, c29)
-    t286 = V29.T
-    t287 = _dot(t282, t286)
-    t288, = _loop2(X_d0, t278, t287, b29)
-    t290 = W30.T
-    t291 = _dot(t288, t290)
-    t292, t293 = _loop7(X_d0, t291, c30)
-    t296 = V30.T
-    t297 = _dot(t292, t296)
-    t298, = _loop2(X_d0, t288, t297, b30)
-    t300 = W31.T
-    t301 = _dot(t298, t300)
-    t302, t303 = _loop7(X_d0, t301, c31)
-    t306 = V31.T
-    t307 = _dot(t302, t306)
-    t308, = _loop2(X_d0, t298, t307, b31)
-    t310 = W32.T
-    t311 = _dot(t308, t310)
-    t312, t313 = _loop7(X_d0, t311, c32)
-    t316 = V32.T
-    t317 = _dot(t312, t316)
-    t318, = _loop2(X_d0, t308, t317, b32)
-    t320 = W33.T
-    t321 = _dot(t318, t320)
-    t322, t323 = _loop7(X_d0, t321, c33)
-    t326 = V33.T
-    t327 = _dot(t322, t326)
-    t328, = _loop2(X_d0, t318, t327, b33)
-    t330 = W34.T
-    t331 = _dot(t328, t330)
-    t332, t333 = _loop7(X_d0, t331, c34)
-    t336 = V34.T
-    t337 = _dot(t332, t336)
-    t338, = _loop2(X_d0, t328, t337, b34)
-    t340 = W35.T
-    t341 = _dot(t338, t340)
-    t342, t343 = _loop7(X_d0, t341, c35)
-    t346 = V35.T
-    t347 = _dot(t342, t346)
-    t348, = _loop2(X_d0, t338, t347, b35)
-    t350 = W36.T
-    t351 = _dot(t348, t350)
-    t352, t353 = _loop7(X_d0, t351, c36)
-    t356 = V36.T
-    t357 = _dot(t352, t356)
-    t358, = _loop2(X_d0, t348, t357, b36)
-    t360 = W37.T
-    t361 = _dot(t358, t360)
-    t362, t363 = _loop7(X_d0, t361, c37)
-    t366 = V37.T
-    t367 = _dot(t362, t366)
-    t368, = _loop2(X_d0, t358, t367, b37)
-    t370 = W38.T
-    t371 = _dot(t368, t370)
-    t372, t373 = _loop7(X_d0, t371, c38)
-    t376 = V38.T
-    t377 = _dot(t372, t376)
-    t378, = _loop2(X_d0, t368, t377, b38)
-    t380 = W39.T
-    t381 = _dot(t378, t380)
-    t382, t383 = _loop7(X_d0, t381, c39)
-    t386 = V39.T
-    t387 = _dot(t382, t386)
-    t388, = _loop2(X_d0, t378, t387, b39)
-    t390 = W40.T
-    t391 = _dot(t388, t390)
-    t392, t393 = _loop7(X_d0, t391, c40)
-    t396 = V40.T
-    t397 = _dot(t392, t396)
-    t398, = _loop2(X_d0, t388, t397, b40)
-    t400 = W41.T
-    t401 = _dot(t398, t400)
-    t402, t403 = _loop7(X_d0, t401, c41)
-    t406 = V41.T
-    t407 = _dot(t402, t406)
-    t408, = _loop2(X_d0, t398, t407, b41)
-    t410 = W42.T
-    t411 = _dot(t408, t410)
-    t412, t413 = _loop7(X_d0, t411, c42)
-    t416 = V42.T
-    t417 = _dot(t412, t416)
-    t418, = _loop2(X_d0, t408, t417, b42)
-    t420 = W43.T
-    t421 = _dot(t418, t420)
-    t422, t423 = _loop7(X_d0, t421, c43)
-    t426 = V43.T
-    t427 = _dot(t422, t426)
-    t428, = _loop2(X_d0, t418, t427, b43)
-    t430 = W44.T
-    t431 = _dot(t428, t430)
-    t432, t433 = _loop7(X_d0, t431, c44)
-    t436 = V44.T
-    t437 = _dot(t432, t436)
-    t438, = _loop2(X_d0, t428, t437, b44)
-    t440 = W45.T
-    t441 = _dot(t438, t440)
-    t442, t443 = _loop7(X_d0, t441, c45)
-    t446 = V45.T
-    t447 = _dot(t442, t446)
-    t448, = _loop2(X_d0, t438, t447, b45)
-    t450 = W46.T
-    t451 = _dot(t448, t450)
-    t452, t453 = _loop7(X_d0, t451, c46)
-    t456 = V46.T
-    t457 = _dot(t452, t456)
-    t458, = _loop2(X_d0, t448, t457, b46)
-    t460 = W47.T
-    t461 = _dot(t458, t460)
-    t462, t463 = _loop7(X_d0, t461, c47)
-    t466 = V47.T
-    t467 = _dot(t462, t466)
-    t468, = _loop2(X_d0, t458, t467, b47)
-    t470 = W48.T
-    t471 = _dot(t468, t470)
-    t472, t473 = _loop7(X_d0, t471, c48)
-    t476 = V48.T
-    t477 = _dot(t472, t476)
-    t478, = _loop2(X_d0, t468, t477, b48)
-    t480 = W49.T
-    t481 = _dot(t478, t480)
-    t482, t483 = _loop7(X_d0, t481, c49)
-    t486 = V49.T
-    t487 = _dot(t482, t486)
-    t488, = _loop2(X_d0, t478, t487, b49)
-    t490 = W50.T
-    t491 = _dot(t488, t490)
-    t492, t493 = _loop7(X_d0, t491, c50)
-    t496 = V50.T
-    t497 = _dot(t492, t496)
-    t498, = _loop2(X_d0, t488, t497, b50)
-    t500 = W_out.T
-    t501 = _dot(t498, t500)
-    t503, t502 = _loop8(X_d0, t501, b_out, target)
-    t507 = np.float64(X_d0 * 1)
-    value = t502 / t507
-    t508 = 1.0 / t507
-    t509, g_b_out = _loop9(X_d0, t508, t503)
-    t511 = _dot(t509, W_out)
-    t512 = _dot(t511, V50)
-    t513, g_c50, g_b50 = _loop10(X_d0, t512, t493, t511)
-    t514 = _dot(t513, W50)
-    t515, g_b49 = _loop11(X_d0, t511, t514)
-    t516 = _dot(t515, V49)
-    t517, g_c49 = _loop12(X_d0, t516, t483)
-    t518 = _dot(t517, W49)
-    t519, g_b48 = _loop11(X_d0, t515, t518)
-    t520 = _dot(t519, V48)
-    t521, g_c48 = _loop12(X_d0, t520, t473)
-    t522 = _dot(t521, W48)
-    t523, g_b47 = _loop11(X_d0, t519, t522)
-    t524 = _dot(t523, V47)
-    t525, g_c47 = _loop12(X_d0, t524, t463)
-    t526 = _dot(t525, W47)
-    t527, g_b46 = _loop11(X_d0, t523, t526)
-    t528 = _dot(t527, V46)
-    t529, g_c46 = _loop12(X_d0, t528, t453)
-    t530 = _dot(t529, W46)
-    t531, g_b45 = _loop11(X_d0, t527, t530)
-    t532 = _dot(t531, V45)
-    t533, g_c45 = _loop12(X_d0, t532, t443)
-    t534 = _dot(t533, W45)
-    t535, g_b44 = _loop11(X_d0, t531, t534)
-    t536 = _dot(t535, V44)
-    t537, g_c44 = _loop12(X_d0, t536, t433)
-    t538 = _dot(t537, W44)
-    t539, g_b43 = _loop11(X_d0, t535, t538)
-    t540 = _dot(t539, V43)
-    t541, g_c43 = _loop12(X_d0, t540, t423)
-    t542 = _dot(t541, W43)
-    t543, g_b42 = _loop11(X_d0, t539, t542)
-    t544 = _dot(t543, V42)
-    t545, g_c42 = _loop12(X_d0, t544, t413)
-    t546 = _dot(t545, W42)
-    t547, g_b41 = _loop11(X_d0, t543, t546)
-    t548 = _dot(t547, V41)
-    t549, g_c41 = _loop12(X_d0, t548, t403)
-    t550 = _dot(t549, W41)
-    t551, g_b40 = _loop11(X_d0, t547, t550)
-    t552 = _dot(t551, V40)
-    t553, g_c40 = _loop12(X_d0, t552, t393)
-    t554 = _dot(t553, W40)
-    t555, g_b39 = _loop11(X_d0, t551, t554)
-    t556 = _dot(t555, V39)
-    t557, g_c39 = _loop12(X_d0, t556, t383)
-    t558 = _dot(t557, W39)
-    t559, g_b38 = _loop11(X_d0, t555, t558)
-    t560 = _dot(t559, V38)
-    t561, g_c38 = _loop12(X_d0, t560, t373)
-    t562 = _dot(t561, W38)
-    t563, g_b37 = _loop11(X_d0, t559, t562)
-    t564 = _dot(t563, V37)
-    t565, g_c37 = _loop12(X_d0, t564, t363)
-    t566 = _dot(t565, W37)
-    t567, g_b36 = _loop11(X_d0, t563, t566)
-    t568 = _dot(t567, V36)
-    t569, g_c36 = _loop12(X_d0, t568, t353)
-    t570 = _dot(t569, W36)
-    t571, g_b35 = _loop11(X_d0, t567, t570)
-    t572 = _dot(t571, V35)
-    t573, g_c35 = _loop12(X_d0, t572, t343)
-    t574 = _dot(t573, W35)
-    t575, g_b34 = _loop11(X_d0, t571, t574)
-    t576 = _dot(t575, V34)
-    t577, g_c34 = _loop12(X_d0, t576, t333)
-    t578 = _dot(t577, W34)
-    t579, g_b33 = _loop11(X_d0, t575, t578)
-    t580 = _dot(t579, V33)
-    t581, g_c33 = _loop12(X_d0, t580, t323)
-    t582 = _dot(t581, W33)
-    t583, g_b32 = _loop11(X_d0, t579, t582)
-    t584 = _dot(t583, V32)
-    t585, g_c32 = _loop12(X_d0, t584, t313)
-    t586 = _dot(t585, W32)
-    t587, g_b31 = _loop11(X_d0, t583, t586)
-    t588 = _dot(t587, V31)
-    t589, g_c31 = _loop12(X_d0, t588, t303)
-    t590 = _dot(t589, W31)
-    t591, g_b30 = _loop11(X_d0, t587, t590)
-    t592 = _dot(t591, V30)
-    t593, g_c30 = _loop12(X_d0, t592, t293)
-    t594 = _dot(t593, W30)
-    t595, g_b29 = _loop11(X_d0, t591, t594)
-    t596 = _dot(t595, V29)
-    t597, g_c29 = _loop12(X_d0, t596, t283)
-    t598 = _dot(t597, W29)
-    t599, g_b28 = _loop11(X_d0, t595, t598)
-    t600 = _dot(t599, V28)
-    t601, g_c28 = _loop12(X_d0, t600, t273)
-    t602 = _dot(t601, W28)
-    t603, g_b27 = _loop11(X_d0, t599, t602)
-    t604 = _dot(t603, V27)
-    t605, g_c27 = _loop12(X_d0, t604, t263)
-    t606 = _dot(t605, W27)
-    t607, g_b26 = _loop11(X_d0, t603, t606)
-    t608 = _dot(t607, V26)
-    t609, g_c26 = _loop12(X_d0, t608, t253)
-    t610 = _dot(t609, W26)
-    t611, g_b25 = _loop11(X_d0, t607, t610)
-    t612 = _dot(t611, V25)
-    t613, g_c25 = _loop12(X_d0, t612, t243)
-    t614 = _dot(t613, W25)
-    t615, g_b24 = _loop11(X_d0, t611, t614)
-    t616 = _dot(t615, V24)
-    t617, g_c24 = _loop12(X_d0, t616, t233)
-    t618 = _dot(t617, W24)
-    t619, g_b23 = _loop11(X_d0, t615, t618)
-    t620 = _dot(t619, V23)
-    t621, g_c23 = _loop12(X_d0, t620, t223)
-    t622 = _dot(t621, W23)
-    t623, g_b22 = _loop11(X_d0, t619, t622)
-    t624 = _dot(t623, V22)
-    t625, g_c22 = _loop12(X_d0, t624, t213)
-    t626 = _dot(t625, W22)
-    t627, g_b21 = _loop11(X_d0, t623, t626)
-    t628 = _dot(t627, V21)
-    t629, g_c21 = _loop12(X_d0, t628, t203)
-    t630 = _dot(t629, W21)
-    t631, g_b20 = _loop11(X_d0, t627, t630)
-    t632 = _dot(t631, V20)
-    t633, g_c20 = _loop12(X_d0, t632, t193)
-    t634 = _dot(t633, W20)
-    t635, g_b19 = _loop11(X_d0, t631, t634)
-    t636 = _dot(t635, V19)
-    t637, g_c19 = _loop12(X_d0, t636, t183)
-    t638 = _dot(t637, W19)
-    t639, g_b18 = _loop11(X_d0, t635, t638)
-    t640 = _dot(t639, V18)
-    t641, g_c18 = _loop12(X_d0, t640, t173)
-    t642 = _dot(t641, W18)
-    t643, g_b17 = _loop11(X_d0, t639, t642)
-    t644 = _dot(t643, V17)
-    t645, g_c17 = _loop12(X_d0, t644, t163)
-    t646 = _dot(t645, W17)
-    t647, g_b16 = _loop11(X_d0, t643, t646)
-    t648 = _dot(t647, V16)
-    t649, g_c16 = _loop12(X_d0, t648, t153)
-    t650 = _dot(t649, W16)
-    t651, g_b15 = _loop11(X_d0, t647, t650)
-    t652 = _dot(t651, V15)
-    t653, g_c15 = _loop12(X_d0, t652, t143)
-    t654 = _dot(t653, W15)
-    t655, g_b14 = _loop11(X_d0, t651, t654)
-    t656 = _dot(t655, V14)
-    t657, g_c14 = _loop12(X_d0, t656, t133)
-    t658 = _dot(t657, W14)
-    t659, g_b13 = _loop11(X_d0, t655, t658)
-    t660 = _dot(t659, V13)
-    t661, g_c13 = _loop12(X_d0, t660, t123)
-    t662 = _dot(t661, W13)
-    t663, g_b12 = _loop11(X_d0, t659, t662)
-    t664 = _dot(t663, V12)
-    t665, g_c12 = _loop12(X_d0, t664, t113)
-    t666 = _dot(t665, W12)
-    t667, g_b11 = _loop11(X_d0, t663, t666)
-    t668 = _dot(t667, V11)
-    t669, g_c11 = _loop12(X_d0, t668, t103)
-    t670 = _dot(t669, W11)
-    t671, g_b10 = _loop11(X_d0, t667, t670)
-    t672 = _dot(t671, V10)
-    t673, g_c10 = _loop12(X_d0, t672, t93)
-    t674 = _dot(t673, W10)
-    t675, g_b9 = _loop11(X_d0, t671, t674)
-    t676 = _dot(t675, V9)
-    t677, g_c9 = _loop12(X_d0, t676, t83)
-    t678 = _dot(t677, W9)
-    t679, g_b8 = _loop11(X_d0, t675, t678)
-    t680 = _dot(t679, V8)
-    t681, g_c8 = _loop12(X_d0, t680, t73)
-    t682 = _dot(t681, W8)
-    t683, g_b7 = _loop11(X_d0, t679, t682)
-    t684 = _dot(t683, V7)
-    t685, g_c7 = _loop12(X_d0, t684, t63)
-    t686 = _dot(t685, W7)
-    t687, g_b6 = _loop11(X_d0, t683, t686)
-    t688 = _dot(t687, V6)
-    t689, g_c6 = _loop12(X_d0, t688, t53)
-    t690 = _dot(t689, W6)
-    t691, g_b5 = _loop11(X_d0, t687, t690)
-    t692 = _dot(t691, V5)
-    t693, g_c5 = _loop12(X_d0, t692, t43)
-    t694 = _dot(t693, W5)
-    t695, g_b4 = _loop11(X_d0, t691, t694)
-    t696 = _dot(t695, V4)
-    t697, g_c4 = _loop12(X_d0, t696, t33)
-    t698 = _dot(t697, W4)
-    t699, g_b3 = _loop11(X_d0, t695, t698)
-    t700 = _dot(t699, V3)
-    t701, g_c3 = _loop12(X_d0, t700, t23)
-    t702 = _dot(t701, W3)
-    t703, g_b2 = _loop11(X_d0, t699, t702)
-    t704 = _dot(t703, V2)
-    t705, g_c2 = _loop12(X_d0, t704, t13)
-    t706 = _dot(t705, W2)
-    t707, g_b1 = _loop11(X_d0, t703, t706)
-    t708 = _dot(t707, V1)
-    t709, g_c1 = _loop12(X_d0, t708, t3)
-    t710 = t709.T
-    g_W1 = _dot(t710, X)
-    t711 = t707.T
-    g_V1 = _dot(t711, t2)
-    t712 = t705.T
-    g_W2 = _dot(t712, t8)
-    t713 = t703.T
-    g_V2 = _dot(t713, t12)
-    t714 = t701.T
-    g_W3 = _dot(t714, t18)
-    t715 = t699.T
-    g_V3 = _dot(t715, t22)
-    t716 = t697.T
-    g_W4 = _dot(t716, t28)
-    t717 = t695.T
-    g_V4 = _dot(t717, t32)
-    t718 = t693.T
-    g_W5 = _dot(t718, t38)
-    t719 = t691.T
-    g_V5 = _dot(t719, t42)
-    t720 = t689.T
-    g_W6 = _dot(t720, t48)
-    t721 = t687.T
-    g_V6 = _dot(t721, t52)
-    t722 = t685.T
-    g_W7 = _dot(t722, t58)
-    t723 = t683.T
-    g_V7 = _dot(t723, t62)
-    t724 = t681.T
-    g_W8 = _dot(t724, t68)
-    t725 = t679.T
-    g_V8 = _dot(t725, t72)
-    t726 = t677.T
-    g_W9 = _dot(t726, t78)
-    t727 = t675.T
-    g_V9 = _dot(t727, t82)
-    t728 = t673.T
-    g_W10 = _dot(t728, t88)
-    t729 = t671.T
-    g_V10 = _dot(t729, t92)
-    t730 = t669.T
-    g_W11 = _dot(t730, t98)
-    t731 = t667.T
-    g_V11 = _dot(t731, t102)
-    t732 = t665.T
-    g_W12 = _dot(t732, t108)
-    t733 = t663.T
-    g_V12 = _dot(t733, t112)
-    t734 = t661.T
-    g_W13 = _dot(t734, t118)
-    t735 = t659.T
-    g_V13 = _dot(t735, t122)
-    t736 = t657.T
-    g_W14 = _dot(t736, t128)
-    t737 = t655.T
-    g_V14 = _dot(t737, t132)
-    t738 = t653.T
-    g_W15 = _dot(t738, t138)
-    t739 = t651.T
-    g_V15 = _dot(t739, t142)
-    t740 = t649.T
-    g_W16 = _dot(t740, t148)
-    t741 = t647.T
-    g_V16 = _dot(t741, t152)
-    t742 = t645.T
-    g_W17 = _dot(t742, t158)
-    t743 = t643.T
-    g_V17 = _dot(t743, t162)
-    t744 = t641.T
-    g_W18 = _dot(t744, t168)
-    t745 = t639.T
-    g_V18 = _dot(t745, t172)
-    t746 = t637.T
-    g_W19 = _dot(t746, t178)
-    t747 = t635.T
-    g_V19 = _dot(t747, t182)
-    t748 = t633.T
-    g_W20 = _dot(t748, t188)
-    t749 = t631.T
-    g_V20 = _dot(t749, t192)
-    t750 = t629.T
-    g_W21 = _dot(t750, t198)
-    t751 = t627.T
-    g_V21 = _dot(t751, t202)
-    t752 = t625.T
-    g_W22 = _dot(t752, t208)
-    t753 = t623.T
-    g_V22 = _dot(t753, t212)
-    t754 = t621.T
-    g_W23 = _dot(t754, t218)
-    t755 = t619.T
-    g_V23 = _dot(t755, t222)
-    t756 = t617.T
-    g_W24 = _dot(t756, t228)
-    t757 = t615.T
-    g_V24 = _dot(t757, t232)
-    t758 = t613.T
-    g_W25 = _dot(t758, t238)
-    t759 = t611.T
-    g_V25 = _dot(t759, t242)
-    t760 = t609.T
-    g_W26 = _dot(t760, t248)
-    t761 = t607.T
-    g_V26 = _dot(t761, t252)
-    t762 = t605.T
-    g_W27 = _dot(t762, t258)
-    t763 = t603.T
-    g_V27 = _dot(t763, t262)
-    t764 = t601.T
-    g_W28 = _dot(t764, t268)
-    t765 = t599.T
-    g_V28 = _dot(t765, t272)
-    t766 = t597.T
-    g_W29 = _dot(t766, t278)
-    t767 = t595.T
-    g_V29 = _dot(t767, t282)
-    t768 = t593.T
-    g_W30 = _dot(t768, t288)
-    t769 = t591.T
-    g_V30 = _dot(t769, t292)
-    t770 = t589.T
-    g_W31 = _dot(t770, t298)
-    t771 = t587.T
-    g_V31 = _dot(t771, t302)
-    t772 = t585.T
-    g_W32 = _dot(t772, t308)
-    t773 = t583.T
-    g_V32 = _dot(t773, t312)
-    t774 = t581.T
-    g_W33 = _dot(t774, t318)
-    t775 = t579.T
-    g_V33 = _dot(t775, t322)
-    t776 = t577.T
-    g_W34 = _dot(t776, t328)
-    t777 = t575.T
-    g_V34 = _dot(t777, t332)
-    t778 = t573.T
-    g_W35 = _dot(t778, t338)
-    t779 = t571.T
-    g_V35 = _dot(t779, t342)
-    t780 = t569.T
-    g_W36 = _dot(t780, t348)
-    t781 = t567.T
-    g_V36 = _dot(t781, t352)
-    t782 = t565.T
-    g_W37 = _dot(t782, t358)
-    t783 = t563.T
-    g_V37 = _dot(t783, t362)
-    t784 = t561.T
-    g_W38 = _dot(t784, t368)
-    t785 = t559.T
-    g_V38 = _dot(t785, t372)
-    t786 = t557.T
-    g_W39 = _dot(t786, t378)
-    t787 = t555.T
-    g_V39 = _dot(t787, t382)
-    t788 = t553.T
-    g_W40 = _dot(t788, t388)
-    t789 = t551.T
-    g_V40 = _dot(t789, t392)
-    t790 = t549.T
-    g_W41 = _dot(t790, t398)
-    t791 = t547.T
-    g_V41 = _dot(t791, t402)
-    t792 = t545.T
-    g_W42 = _dot(t792, t408)
-    t793 = t543.T
-    g_V42 = _dot(t793, t412)
-    t794 = t541.T
-    g_W43 = _dot(t794, t418)
-    t795 = t539.T
-    g_V43 = _dot(t795, t422)
-    t796 = t537.T
-    g_W44 = _dot(t796, t428)
-    t797 = t535.T
-    g_V44 = _dot(t797, t432)
-    t798 = t533.T
-    g_W45 = _dot(t798, t438)
-    t799 = t531.T
-    g_V45 = _dot(t799, t442)
-    t800 = t529.T
-    g_W46 = _dot(t800, t448)
-    t801 = t527.T
-    g_V46 = _dot(t801, t452)
-    t802 = t525.T
-    g_W47 = _dot(t802, t458)
-    t803 = t523.T
-    g_V47 = _dot(t803, t462)
-    t804 = t521.T
-    g_W48 = _dot(t804, t468)
-    t805 = t519.T
-    g_V48 = _dot(t805, t472)
-    t806 = t517.T
-    g_W49 = _dot(t806, t478)
-    t807 = t515.T
-    g_V49 = _dot(t807, t482)
-    t808 = t513.T
-    g_W50 = _dot(t808, t488)
-    t809 = t509.T
-    t810 = _dot(t500, t809)
-    g_V50 = _dot(t810, t492)
-    g_W_out = _dot(t809, t498)
-    return (value, g_W1, g_c1, g_V1, g_b1, g_W2, g_c2, g_V2, g_b2, g_W3, g_c3, g_V3, g_b3, g_W4, g_c4, g_V4, g_b4, g_W5, g_c5, g_V5, g_b5, g_W6, g_c6, g_V6, g_b6, g_W7, g_c7, g_V7, g_b7, g_W8, g_c8, g_V8, g_b8, g_W9, g_c9, g_V9, g_b9, g_W10, g_c10, g_V10, g_b10, g_W11, g_c11, g_V11, g_b11, g_W12, g_c12, g_V12, g_b12, g_W13, g_c13, g_V13, g_b13, g_W14, g_c14, g_V14, g_b14, g_W15, g_c15, g_V15, g_b15, g_W16, g_c16, g_V16, g_b16, g_W17, g_c17, g_V17, g_b17, g_W18, g_c18, g_V18, g_b18, g_W19, g_c19, g_V19, g_b19, g_W20, g_c20, g_V20, g_b20, g_W21, g_c21, g_V21, g_b21, g_W22, g_c22, g_V22, g_b22, g_W23, g_c23, g_V23, g_b23, g_W24, g_c24, g_V24, g_b24, g_W25, g_c25, g_V25, g_b25, g_W26, g_c26, g_V26, g_b26, g_W27, g_c27, g_V27, g_b27, g_W28, g_c28, g_V28, g_b28, g_W29, g_c29, g_V29, g_b29, g_W30, g_c30, g_V30, g_b30, g_W31, g_c31, g_V31, g_b31, g_W32, g_c32, g_V32, g_b32, g_W33, g_c33, g_V33, g_b33, g_W34, g_c34, g_V34, g_b34, g_W35, g_c35, g_V35, g_b35, g_W36, g_c36, g_V36, g_b36, g_W37, g_c37, g_V37, g_b37, g_W38, g_c38, g_V38, g_b38, g_W39, g_c39, g_V39, g_b39, g_W40, g_c40, g_V40, g_b40, g_W41, g_c41, g_V41, g_b41, g_W42, g_c42, g_V42, g_b42, g_W43, g_c43, g_V43, g_b43, g_W44, g_c44, g_V44, g_b44, g_W45, g_c45, g_V45, g_b45, g_W46, g_c46, g_V46, g_b46, g_W47, g_c47, g_V47, g_b47, g_W48, g_c48, g_V48, g_b48, g_W49, g_c49, g_V49, g_b49, g_W50, g_c50, g_V50, g_b50, g_W_out, g_b_out)
+    t1 = np.ascontiguousarray(X)
+    t2 = np.empty((50, X_d0, 32), dtype=np.float64)
+    t3 = np.empty((50, X_d0, 32), dtype=np.float64)
+    t4 = np.empty((50, X_d0, 32), dtype=np.float64)
+    for k_5 in range(50):   # loop of 50 steps
+        x_6 = _stack0[k_5]
+        x_7 = _stack1[k_5]
+        x_8 = _stack2[k_5]
+        x_9 = _stack3[k_5]
+        t10 = x_6.T
+        t11 = np.dot(t1, t10)
+        t12 = t4[k_5]
+        t13 = t2[k_5]
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t14 = t11[i0, i1] + x_7[i1]
+                t12_i = 1.0 / (1.0 + math.exp(-t14))
+                t12[i0, i1] = t12_i
+                t15 = 1.0 - t12_i
+                t13_i = t12_i * t15
+                t13[i0, i1] = t13_i
+        t16 = x_8.T
+        t17 = np.dot(t12, t16)
+        t18 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t19 = t1[i0, i1] + t17[i0, i1]
+                t18_i = t19 + x_9[i1]
+                t18[i0, i1] = t18_i
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t3[k_5, i0, i1] = t1[i0, i1]
+        t1 = t18
+    t20 = W_out.T
+    t21 = np.dot(t1, t20)
+    t22 = 0.0
+    t23 = np.empty((X_d0, 1), dtype=np.float64)
+    for i0 in range(X_d0):
+        for i1 in range(1):
+            t24 = t21[i0, i1] + b_out[i1]
+            t25 = t24 - target[i0, i1]
+            t26 = t25 * t25
+            t23_i = 2.0 * t25
+            t23[i0, i1] = t23_i
+            t22 += t26
+    t27 = np.float64(X_d0 * 1)
+    value = t22 / t27
+    t28 = 1.0 / t27
+    g_b_out = np.zeros((1,), dtype=np.float64)
+    t29 = np.empty((X_d0, 1), dtype=np.float64)
+    for i0 in range(X_d0):
+        for i1 in range(1):
+            t30 = t28
+            t29_i = 0.0 if t30 == 0.0 else t30 * t23[i0, i1]
+            t29[i0, i1] = t29_i
+            g_b_out[i1] += t29_i
+    t31 = np.dot(t29, W_out)
+    c_33 = t31
+    t34 = np.empty((50, 32, 32), dtype=np.float64)
+    t35 = np.empty((50, 32), dtype=np.float64)
+    t36 = np.empty((50, 32, 32), dtype=np.float64)
+    t37 = np.empty((50, 32), dtype=np.float64)
+    for k_38 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
+        x_39 = t2[k_38]
+        x_40 = t3[k_38]
+        x_41 = t4[k_38]
+        x_42 = _stack0[k_38]
+        x_43 = _stack2[k_38]
+        t44 = np.dot(c_33, x_43)
+        t45 = np.zeros((32,), dtype=np.float64)
+        t46 = np.zeros((32,), dtype=np.float64)
+        t47 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t47_i = t44[i0, i1] * x_39[i0, i1]
+                t47[i0, i1] = t47_i
+                t45[i1] += t47_i
+                t46[i1] += c_33[i0, i1]
+        t48 = np.dot(t47, x_42)
+        t49 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t49_i = c_33[i0, i1] + t48[i0, i1]
+                t49[i0, i1] = t49_i
+        t50 = t47.T
+        t51 = np.dot(t50, x_40)
+        t52 = c_33.T
+        t53 = np.dot(t52, x_41)
+        for i0 in range(32):
+            for i1 in range(32):
+                t34[k_38, i0, i1] = t51[i0, i1]
+        for i0 in range(32):
+            t35[k_38, i0] = t45[i0]
+        for i0 in range(32):
+            for i1 in range(32):
+                t36[k_38, i0, i1] = t53[i0, i1]
+        for i0 in range(32):
+            t37[k_38, i0] = t46[i0]
+        c_33 = t49
+    t54 = t29.T
+    g_W_out = np.dot(t54, t1)
+    return (value, t34, t35, t36, t37, g_W_out, g_b_out)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _value_and_grad_parallel(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _value_and_grad_parallel(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, t3 = _loop13(X_d0, t1, c1)
-    t6 = V1.T
-    t7 = _dot(t2, t6)
-    t8, = _loop5(X_d0, X, t7, b1)
-    t10 = W2.T
-    t11 = _dot(t8, t10)
-    t12, t13 = _loop13(X_d0, t11, c2)
-    t16 = V2.T
-    t17 = _dot(t12, t16)
-    t18, = _loop5(X_d0, t8, t17, b2)
-    t20 = W3.T
-    t21 = _dot(t18, t20)
-    t22, t23 = _loop13(X_d0, t21, c3)
-    t26 = V3.T
-    t27 = _dot(t22, t26)
-    t28, = _loop5(X_d0, t18, t27, b3)
-    t30 = W4.T
-    t31 = _dot(t28, t30)
-    t32, t33 = _loop13(X_d0, t31, c4)
-    t36 = V4.T
-    t37 = _dot(t32, t36)
-    t38, = _loop5(X_d0, t28, t37, b4)
-    t40 = W5.T
-    t41 = _dot(t38, t40)
-    t42, t43 = _loop13(X_d0, t41, c5)
-    t46 = V5.T
-    t47 = _dot(t42, t46)
-    t48, = _loop5(X_d0, t38, t47, b5)
-    t50 = W6.T
-    t51 = _dot(t48, t50)
-    t52, t53 = _loop13(X_d0, t51, c6)
-    t56 = V6.T
-    t57 = _dot(t52, t56)
-    t58, = _loop5(X_d0, t48, t57, b6)
-    t60 = W7.T
-    t61 = _dot(t58, t60)
-    t62, t63 = _loop13(X_d0, t61, c7)
-    t66 = V7.T
-    t67 = _dot(t62, t66)
-    t68, = _loop5(X_d0, t58, t67, b7)
-    t70 = W8.T
-    t71 = _dot(t68, t70)
-    t72, t73 = _loop13(X_d0, t71, c8)
-    t76 = V8.T
-    t77 = _dot(t72, t76)
-    t78, = _loop5(X_d0, t68, t77, b8)
-    t80 = W9.T
-    t81 = _dot(t78, t80)
-    t82, t83 = _loop13(X_d0, t81, c9)
-    t86 = V9.T
-    t87 = _dot(t82, t86)
-    t88, = _loop5(X_d0, t78, t87, b9)
-    t90 = W10.T
-    t91 = _dot(t88, t90)
-    t92, t93 = _loop13(X_d0, t91, c10)
-    t96 = V10.T
-    t97 = _dot(t92, t96)
-    t98, = _loop5(X_d0, t88, t97, b10)
-    t100 = W11.T
-    t101 = _dot(t98, t100)
-    t102, t103 = _loop13(X_d0, t101, c11)
-    t106 = V11.T
-    t107 = _dot(t102, t106)
-    t108, = _loop5(X_d0, t98, t107, b11)
-    t110 = W12.T
-    t111 = _dot(t108, t110)
-    t112, t113 = _loop13(X_d0, t111, c12)
-    t116 = V12.T
-    t117 = _dot(t112, t116)
-    t118, = _loop5(X_d0, t108, t117, b12)
-    t120 = W13.T
-    t121 = _dot(t118, t120)
-    t122, t123 = _loop13(X_d0, t121, c13)
-    t126 = V13.T
-    t127 = _dot(t122, t126)
-    t128, = _loop5(X_d0, t118, t127, b13)
-    t130 = W14.T
-    t131 = _dot(t128, t130)
-    t132, t133 = _loop13(X_d0, t131, c14)
-    t136 = V14.T
-    t137 = _dot(t132, t136)
-    t138, = _loop5(X_d0, t128, t137, b14)
-    t140 = W15.T
-    t141 = _dot(t138, t140)
-    t142, t143 = _loop13(X_d0, t141, c15)
-    t146 = V15.T
-    t147 = _dot(t142, t146)
-    t148, = _loop5(X_d0, t138, t147, b15)
-    t150 = W16.T
-    t151 = _dot(t148, t150)
-    t152, t153 = _loop13(X_d0, t151, c16)
-    t156 = V16.T
-    t157 = _dot(t152, t156)
-    t158, = _loop5(X_d0, t148, t157, b16)
-    t160 = W17.T
-    t161 = _dot(t158, t160)
-    t162, t163 = _loop13(X_d0, t161, c17)
-    t166 = V17.T
-    t167 = _dot(t162, t166)
-    t168, = _loop5(X_d0, t158, t167, b17)
-    t170 = W18.T
-    t171 = _dot(t168, t170)
-    t172, t173 = _loop13(X_d0, t171, c18)
-    t176 = V18.T
-    t177 = _dot(t172, t176)
-    t178, = _loop5(X_d0, t168, t177, b18)
-    t180 = W19.T
-    t181 = _dot(t178, t180)
-    t182, t183 = _loop13(X_d0, t181, c19)
-    t186 = V19.T
-    t187 = _dot(t182, t186)
-    t188, = _loop5(X_d0, t178, t187, b19)
-    t190 = W20.T
-    t191 = _dot(t188, t190)
-    t192, t193 = _loop13(X_d0, t191, c20)
-    t196 = V20.T
-    t197 = _dot(t192, t196)
-    t198, = _loop5(X_d0, t188, t197, b20)
-    t200 = W21.T
-    t201 = _dot(t198, t200)
-    t202, t203 = _loop13(X_d0, t201, c21)
-    t206 = V21.T
-    t207 = _dot(t202, t206)
-    t208, = _loop5(X_d0, t198, t207, b21)
-    t210 = W22.T
-    t211 = _dot(t208, t210)
-    t212, t213 = _loop13(X_d0, t211, c22)
-    t216 = V22.T
-    t217 = _dot(t212, t216)
-    t218, = _loop5(X_d0, t208, t217, b22)
-    t220 = W23.T
-    t221 = _dot(t218, t220)
-    t222, t223 = _loop13(X_d0, t221, c23)
-    t226 = V23.T
-    t227 = _dot(t222, t226)
-    t228, = _loop5(X_d0, t218, t227, b23)
-    t230 = W24.T
-    t231 = _dot(t228, t230)
-    t232, t233 = _loop13(X_d0, t231, c24)
-    t236 = V24.T
-    t237 = _dot(t232, t236)
-    t238, = _loop5(X_d0, t228, t237, b24)
-    t240 = W25.T
-    t241 = _dot(t238, t240)
-    t242, t243 = _loop13(X_d0, t241, c25)
-    t246 = V25.T
-    t247 = _dot(t242, t246)
-    t248, = _loop5(X_d0, t238, t247, b25)
-    t250 = W26.T
-    t251 = _dot(t248, t250)
-    t252, t253 = _loop13(X_d0, t251, c26)
-    t256 = V26.T
-    t257 = _dot(t252, t256)
-    t258, = _loop5(X_d0, t248, t257, b26)
-    t260 = W27.T
-    t261 = _dot(t258, t260)
-    t262, t263 = _loop13(X_d0, t261, c27)
-    t266 = V27.T
-    t267 = _dot(t262, t266)
-    t268, = _loop5(X_d0, t258, t267, b27)
-    t270 = W28.T
-    t271 = _dot(t268, t270)
-    t272, t273 = _loop13(X_d0, t271, c28)
-    t276 = V28.T
-    t277 = _dot(t272, t276)
-    t278, = _loop5(X_d0, t268, t277, b28)
-    t280 = W29.T
-    t281 = _dot(t278, t280)
-    t282, t283 = _loop13(X_d0, t281, c29)
-    t286 = V29.T
-    t287 = _dot(t282, t286)
-    t288, = _loop5(X_d0, t278, t287, b29)
-    t290 = W30.T
-    t291 = _dot(t288, t290)
-    t292, t293 = _loop13(X_d0, t291, c30)
-    t296 = V30.T
-    t297 = _dot(t292, t296)
-    t298, = _loop5(X_d0, t288, t297, b30)
-    t300 = W31.T
-    t301 = _dot(t298, t300)
-    t302, t303 = _loop13(X_d0, t301, c31)
-    t306 = V31.T
-    t307 = _dot(t302, t306)
-    t308, = _loop5(X_d0, t298, t307, b31)
-    t310 = W32.T
-    t311 = _dot(t308, t310)
-    t312, t313 = _loop13(X_d0, t311, c32)
-    t316 = V32.T
-    t317 = _dot(t312, t316)
-    t318, = _loop5(X_d0, t308, t317, b32)
-    t320 = W33.T
-    t321 = _dot(t318, t320)
-    t322, t323 = _loop13(X_d0, t321, c33)
-    t326 = V33.T
-    t327 = _dot(t322, t326)
-    t328, = _loop5(X_d0, t318, t327, b33)
-    t330 = W34.T
-    t331 = _dot(t328, t330)
-    t332, t333 = _loop13(X_d0, t331, c34)
-    t336 = V34.T
-    t337 = _dot(t332, t336)
-    t338, = _loop5(X_d0, t328, t337, b34)
-    t340 = W35.T
-    t341 = _dot(t338, t340)
-    t342, t343 = _loop13(X_d0, t341, c35)
-    t346 = V35.T
-    t347 = _dot(t342, t346)
-    t348, = _loop5(X_d0, t338, t347, b35)
-    t350 = W36.T
-    t351 = _dot(t348, t350)
-    t352, t353 = _loop13(X_d0, t351, c36)
-    t356 = V36.T
-    t357 = _dot(t352, t356)
-    t358, = _loop5(X_d0, t348, t357, b36)
-    t360 = W37.T
-    t361 = _dot(t358, t360)
-    t362, t363 = _loop13(X_d0, t361, c37)
-    t366 = V37.T
-    t367 = _dot(t362, t366)
-    t368, = _loop5(X_d0, t358, t367, b37)
-    t370 = W38.T
-    t371 = _dot(t368, t370)
-    t372, t373 = _loop13(X_d0, t371, c38)
-    t376 = V38.T
-    t377 = _dot(t372, t376)
-    t378, = _loop5(X_d0, t368, t377, b38)
-    t380 = W39.T
-    t381 = _dot(t378, t380)
-    t382, t383 = _loop13(X_d0, t381, c39)
-    t386 = V39.T
-    t387 = _dot(t382, t386)
-    t388, = _loop5(X_d0, t378, t387, b39)
-    t390 = W40.T
-    t391 = _dot(t388, t390)
-    t392, t393 = _loop13(X_d0, t391, c40)
-    t396 = V40.T
-    t397 = _dot(t392, t396)
-    t398, = _loop5(X_d0, t388, t397, b40)
-    t400 = W41.T
-    t401 = _dot(t398, t400)
-    t402, t403 = _loop13(X_d0, t401, c41)
-    t406 = V41.T
-    t407 = _dot(t402, t406)
-    t408, = _loop5(X_d0, t398, t407, b41)
-    t410 = W42.T
-    t411 = _dot(t408, t410)
-    t412, t413 = _loop13(X_d0, t411, c42)
-    t416 = V42.T
-    t417 = _dot(t412, t416)
-    t418, = _loop5(X_d0, t408, t417, b42)
-    t420 = W43.T
-    t421 = _dot(t418, t420)
-    t422, t423 = _loop13(X_d0, t421, c43)
-    t426 = V43.T
-    t427 = _dot(t422, t426)
-    t428, = _loop5(X_d0, t418, t427, b43)
-    t430 = W44.T
-    t431 = _dot(t428, t430)
-    t432, t433 = _loop13(X_d0, t431, c44)
-    t436 = V44.T
-    t437 = _dot(t432, t436)
-    t438, = _loop5(X_d0, t428, t437, b44)
-    t440 = W45.T
-    t441 = _dot(t438, t440)
-    t442, t443 = _loop13(X_d0, t441, c45)
-    t446 = V45.T
-    t447 = _dot(t442, t446)
-    t448, = _loop5(X_d0, t438, t447, b45)
-    t450 = W46.T
-    t451 = _dot(t448, t450)
-    t452, t453 = _loop13(X_d0, t451, c46)
-    t456 = V46.T
-    t457 = _dot(t452, t456)
-    t458, = _loop5(X_d0, t448, t457, b46)
-    t460 = W47.T
-    t461 = _dot(t458, t460)
-    t462, t463 = _loop13(X_d0, t461, c47)
-    t466 = V47.T
-    t467 = _dot(t462, t466)
-    t468, = _loop5(X_d0, t458, t467, b47)
-    t470 = W48.T
-    t471 = _dot(t468, t470)
-    t472, t473 = _loop13(X_d0, t471, c48)
-    t476 = V48.T
-    t477 = _dot(t472, t476)
-    t478, = _loop5(X_d0, t468, t477, b48)
-    t480 = W49.T
-    t481 = _dot(t478, t480)
-    t482, t483 = _loop13(X_d0, t481, c49)
-    t486 = V49.T
-    t487 = _dot(t482, t486)
-    t488, = _loop5(X_d0, t478, t487, b49)
-    t490 = W50.T
-    t491 = _dot(t488, t490)
-    t492, t493 = _loop13(X_d0, t491, c50)
-    t496 = V50.T
-    t497 = _dot(t492, t496)
-    t498, = _loop5(X_d0, t488, t497, b50)
-    t500 = W_out.T
-    t501 = _dot(t498, t500)
-    t503, t502 = _loop14(X_d0, t501, b_out, target)
-    t507 = np.float64(X_d0 * 1)
-    value = t502 / t507
-    t508 = 1.0 / t507
-    t509, g_b_out = _loop9(X_d0, t508, t503)
-    t511 = _dot(t509, W_out)
-    t512 = _dot(t511, V50)
-    t513, g_c50, g_b50 = _loop10(X_d0, t512, t493, t511)
-    t514 = _dot(t513, W50)
-    t515, g_b49 = _loop11(X_d0, t511, t514)
-    t516 = _dot(t515, V49)
-    t517, g_c49 = _loop12(X_d0, t516, t483)
-    t518 = _dot(t517, W49)
-    t519, g_b48 = _loop11(X_d0, t515, t518)
-    t520 = _dot(t519, V48)
-    t521, g_c48 = _loop12(X_d0, t520, t473)
-    t522 = _dot(t521, W48)
-    t523, g_b47 = _loop11(X_d0, t519, t522)
-    t524 = _dot(t523, V47)
-    t525, g_c47 = _loop12(X_d0, t524, t463)
-    t526 = _dot(t525, W47)
-    t527, g_b46 = _loop11(X_d0, t523, t526)
-    t528 = _dot(t527, V46)
-    t529, g_c46 = _loop12(X_d0, t528, t453)
-    t530 = _dot(t529, W46)
-    t531, g_b45 = _loop11(X_d0, t527, t530)
-    t532 = _dot(t531, V45)
-    t533, g_c45 = _loop12(X_d0, t532, t443)
-    t534 = _dot(t533, W45)
-    t535, g_b44 = _loop11(X_d0, t531, t534)
-    t536 = _dot(t535, V44)
-    t537, g_c44 = _loop12(X_d0, t536, t433)
-    t538 = _dot(t537, W44)
-    t539, g_b43 = _loop11(X_d0, t535, t538)
-    t540 = _dot(t539, V43)
-    t541, g_c43 = _loop12(X_d0, t540, t423)
-    t542 = _dot(t541, W43)
-    t543, g_b42 = _loop11(X_d0, t539, t542)
-    t544 = _dot(t543, V42)
-    t545, g_c42 = _loop12(X_d0, t544, t413)
-    t546 = _dot(t545, W42)
-    t547, g_b41 = _loop11(X_d0, t543, t546)
-    t548 = _dot(t547, V41)
-    t549, g_c41 = _loop12(X_d0, t548, t403)
-    t550 = _dot(t549, W41)
-    t551, g_b40 = _loop11(X_d0, t547, t550)
-    t552 = _dot(t551, V40)
-    t553, g_c40 = _loop12(X_d0, t552, t393)
-    t554 = _dot(t553, W40)
-    t555, g_b39 = _loop11(X_d0, t551, t554)
-    t556 = _dot(t555, V39)
-    t557, g_c39 = _loop12(X_d0, t556, t383)
-    t558 = _dot(t557, W39)
-    t559, g_b38 = _loop11(X_d0, t555, t558)
-    t560 = _dot(t559, V38)
-    t561, g_c38 = _loop12(X_d0, t560, t373)
-    t562 = _dot(t561, W38)
-    t563, g_b37 = _loop11(X_d0, t559, t562)
-    t564 = _dot(t563, V37)
-    t565, g_c37 = _loop12(X_d0, t564, t363)
-    t566 = _dot(t565, W37)
-    t567, g_b36 = _loop11(X_d0, t563, t566)
-    t568 = _dot(t567, V36)
-    t569, g_c36 = _loop12(X_d0, t568, t353)
-    t570 = _dot(t569, W36)
-    t571, g_b35 = _loop11(X_d0, t567, t570)
-    t572 = _dot(t571, V35)
-    t573, g_c35 = _loop12(X_d0, t572, t343)
-    t574 = _dot(t573, W35)
-    t575, g_b34 = _loop11(X_d0, t571, t574)
-    t576 = _dot(t575, V34)
-    t577, g_c34 = _loop12(X_d0, t576, t333)
-    t578 = _dot(t577, W34)
-    t579, g_b33 = _loop11(X_d0, t575, t578)
-    t580 = _dot(t579, V33)
-    t581, g_c33 = _loop12(X_d0, t580, t323)
-    t582 = _dot(t581, W33)
-    t583, g_b32 = _loop11(X_d0, t579, t582)
-    t584 = _dot(t583, V32)
-    t585, g_c32 = _loop12(X_d0, t584, t313)
-    t586 = _dot(t585, W32)
-    t587, g_b31 = _loop11(X_d0, t583, t586)
-    t588 = _dot(t587, V31)
-    t589, g_c31 = _loop12(X_d0, t588, t303)
-    t590 = _dot(t589, W31)
-    t591, g_b30 = _loop11(X_d0, t587, t590)
-    t592 = _dot(t591, V30)
-    t593, g_c30 = _loop12(X_d0, t592, t293)
-    t594 = _dot(t593, W30)
-    t595, g_b29 = _loop11(X_d0, t591, t594)
-    t596 = _dot(t595, V29)
-    t597, g_c29 = _loop12(X_d0, t596, t283)
-    t598 = _dot(t597, W29)
-    t599, g_b28 = _loop11(X_d0, t595, t598)
-    t600 = _dot(t599, V28)
-    t601, g_c28 = _loop12(X_d0, t600, t273)
-    t602 = _dot(t601, W28)
-    t603, g_b27 = _loop11(X_d0, t599, t602)
-    t604 = _dot(t603, V27)
-    t605, g_c27 = _loop12(X_d0, t604, t263)
-    t606 = _dot(t605, W27)
-    t607, g_b26 = _loop11(X_d0, t603, t606)
-    t608 = _dot(t607, V26)
-    t609, g_c26 = _loop12(X_d0, t608, t253)
-    t610 = _dot(t609, W26)
-    t611, g_b25 = _loop11(X_d0, t607, t610)
-    t612 = _dot(t611, V25)
-    t613, g_c25 = _loop12(X_d0, t612, t243)
-    t614 = _dot(t613, W25)
-    t615, g_b24 = _loop11(X_d0, t611, t614)
-    t616 = _dot(t615, V24)
-    t617, g_c24 = _loop12(X_d0, t616, t233)
-    t618 = _dot(t617, W24)
-    t619, g_b23 = _loop11(X_d0, t615, t618)
-    t620 = _dot(t619, V23)
-    t621, g_c23 = _loop12(X_d0, t620, t223)
-    t622 = _dot(t621, W23)
-    t623, g_b22 = _loop11(X_d0, t619, t622)
-    t624 = _dot(t623, V22)
-    t625, g_c22 = _loop12(X_d0, t624, t213)
-    t626 = _dot(t625, W22)
-    t627, g_b21 = _loop11(X_d0, t623, t626)
-    t628 = _dot(t627, V21)
-    t629, g_c21 = _loop12(X_d0, t628, t203)
-    t630 = _dot(t629, W21)
-    t631, g_b20 = _loop11(X_d0, t627, t630)
-    t632 = _dot(t631, V20)
-    t633, g_c20 = _loop12(X_d0, t632, t193)
-    t634 = _dot(t633, W20)
-    t635, g_b19 = _loop11(X_d0, t631, t634)
-    t636 = _dot(t635, V19)
-    t637, g_c19 = _loop12(X_d0, t636, t183)
-    t638 = _dot(t637, W19)
-    t639, g_b18 = _loop11(X_d0, t635, t638)
-    t640 = _dot(t639, V18)
-    t641, g_c18 = _loop12(X_d0, t640, t173)
-    t642 = _dot(t641, W18)
-    t643, g_b17 = _loop11(X_d0, t639, t642)
-    t644 = _dot(t643, V17)
-    t645, g_c17 = _loop12(X_d0, t644, t163)
-    t646 = _dot(t645, W17)
-    t647, g_b16 = _loop11(X_d0, t643, t646)
-    t648 = _dot(t647, V16)
-    t649, g_c16 = _loop12(X_d0, t648, t153)
-    t650 = _dot(t649, W16)
-    t651, g_b15 = _loop11(X_d0, t647, t650)
-    t652 = _dot(t651, V15)
-    t653, g_c15 = _loop12(X_d0, t652, t143)
-    t654 = _dot(t653, W15)
-    t655, g_b14 = _loop11(X_d0, t651, t654)
-    t656 = _dot(t655, V14)
-    t657, g_c14 = _loop12(X_d0, t656, t133)
-    t658 = _dot(t657, W14)
-    t659, g_b13 = _loop11(X_d0, t655, t658)
-    t660 = _dot(t659, V13)
-    t661, g_c13 = _loop12(X_d0, t660, t123)
-    t662 = _dot(t661, W13)
-    t663, g_b12 = _loop11(X_d0, t659, t662)
-    t664 = _dot(t663, V12)
-    t665, g_c12 = _loop12(X_d0, t664, t113)
-    t666 = _dot(t665, W12)
-    t667, g_b11 = _loop11(X_d0, t663, t666)
-    t668 = _dot(t667, V11)
-    t669, g_c11 = _loop12(X_d0, t668, t103)
-    t670 = _dot(t669, W11)
-    t671, g_b10 = _loop11(X_d0, t667, t670)
-    t672 = _dot(t671, V10)
-    t673, g_c10 = _loop12(X_d0, t672, t93)
-    t674 = _dot(t673, W10)
-    t675, g_b9 = _loop11(X_d0, t671, t674)
-    t676 = _dot(t675, V9)
-    t677, g_c9 = _loop12(X_d0, t676, t83)
-    t678 = _dot(t677, W9)
-    t679, g_b8 = _loop11(X_d0, t675, t678)
-    t680 = _dot(t679, V8)
-    t681, g_c8 = _loop12(X_d0, t680, t73)
-    t682 = _dot(t681, W8)
-    t683, g_b7 = _loop11(X_d0, t679, t682)
-    t684 = _dot(t683, V7)
-    t685, g_c7 = _loop12(X_d0, t684, t63)
-    t686 = _dot(t685, W7)
-    t687, g_b6 = _loop11(X_d0, t683, t686)
-    t688 = _dot(t687, V6)
-    t689, g_c6 = _loop12(X_d0, t688, t53)
-    t690 = _dot(t689, W6)
-    t691, g_b5 = _loop11(X_d0, t687, t690)
-    t692 = _dot(t691, V5)
-    t693, g_c5 = _loop12(X_d0, t692, t43)
-    t694 = _dot(t693, W5)
-    t695, g_b4 = _loop11(X_d0, t691, t694)
-    t696 = _dot(t695, V4)
-    t697, g_c4 = _loop12(X_d0, t696, t33)
-    t698 = _dot(t697, W4)
-    t699, g_b3 = _loop11(X_d0, t695, t698)
-    t700 = _dot(t699, V3)
-    t701, g_c3 = _loop12(X_d0, t700, t23)
-    t702 = _dot(t701, W3)
-    t703, g_b2 = _loop11(X_d0, t699, t702)
-    t704 = _dot(t703, V2)
-    t705, g_c2 = _loop12(X_d0, t704, t13)
-    t706 = _dot(t705, W2)
-    t707, g_b1 = _loop11(X_d0, t703, t706)
-    t708 = _dot(t707, V1)
-    t709, g_c1 = _loop12(X_d0, t708, t3)
-    t710 = t709.T
-    g_W1 = _dot(t710, X)
-    t711 = t707.T
-    g_V1 = _dot(t711, t2)
-    t712 = t705.T
-    g_W2 = _dot(t712, t8)
-    t713 = t703.T
-    g_V2 = _dot(t713, t12)
-    t714 = t701.T
-    g_W3 = _dot(t714, t18)
-    t715 = t699.T
-    g_V3 = _dot(t715, t22)
-    t716 = t697.T
-    g_W4 = _dot(t716, t28)
-    t717 = t695.T
-    g_V4 = _dot(t717, t32)
-    t718 = t693.T
-    g_W5 = _dot(t718, t38)
-    t719 = t691.T
-    g_V5 = _dot(t719, t42)
-    t720 = t689.T
-    g_W6 = _dot(t720, t48)
-    t721 = t687.T
-    g_V6 = _dot(t721, t52)
-    t722 = t685.T
-    g_W7 = _dot(t722, t58)
-    t723 = t683.T
-    g_V7 = _dot(t723, t62)
-    t724 = t681.T
-    g_W8 = _dot(t724, t68)
-    t725 = t679.T
-    g_V8 = _dot(t725, t72)
-    t726 = t677.T
-    g_W9 = _dot(t726, t78)
-    t727 = t675.T
-    g_V9 = _dot(t727, t82)
-    t728 = t673.T
-    g_W10 = _dot(t728, t88)
-    t729 = t671.T
-    g_V10 = _dot(t729, t92)
-    t730 = t669.T
-    g_W11 = _dot(t730, t98)
-    t731 = t667.T
-    g_V11 = _dot(t731, t102)
-    t732 = t665.T
-    g_W12 = _dot(t732, t108)
-    t733 = t663.T
-    g_V12 = _dot(t733, t112)
-    t734 = t661.T
-    g_W13 = _dot(t734, t118)
-    t735 = t659.T
-    g_V13 = _dot(t735, t122)
-    t736 = t657.T
-    g_W14 = _dot(t736, t128)
-    t737 = t655.T
-    g_V14 = _dot(t737, t132)
-    t738 = t653.T
-    g_W15 = _dot(t738, t138)
-    t739 = t651.T
-    g_V15 = _dot(t739, t142)
-    t740 = t649.T
-    g_W16 = _dot(t740, t148)
-    t741 = t647.T
-    g_V16 = _dot(t741, t152)
-    t742 = t645.T
-    g_W17 = _dot(t742, t158)
-    t743 = t643.T
-    g_V17 = _dot(t743, t162)
-    t744 = t641.T
-    g_W18 = _dot(t744, t168)
-    t745 = t639.T
-    g_V18 = _dot(t745, t172)
-    t746 = t637.T
-    g_W19 = _dot(t746, t178)
-    t747 = t635.T
-    g_V19 = _dot(t747, t182)
-    t748 = t633.T
-    g_W20 = _dot(t748, t188)
-    t749 = t631.T
-    g_V20 = _dot(t749, t192)
-    t750 = t629.T
-    g_W21 = _dot(t750, t198)
-    t751 = t627.T
-    g_V21 = _dot(t751, t202)
-    t752 = t625.T
-    g_W22 = _dot(t752, t208)
-    t753 = t623.T
-    g_V22 = _dot(t753, t212)
-    t754 = t621.T
-    g_W23 = _dot(t754, t218)
-    t755 = t619.T
-    g_V23 = _dot(t755, t222)
-    t756 = t617.T
-    g_W24 = _dot(t756, t228)
-    t757 = t615.T
-    g_V24 = _dot(t757, t232)
-    t758 = t613.T
-    g_W25 = _dot(t758, t238)
-    t759 = t611.T
-    g_V25 = _dot(t759, t242)
-    t760 = t609.T
-    g_W26 = _dot(t760, t248)
-    t761 = t607.T
-    g_V26 = _dot(t761, t252)
-    t762 = t605.T
-    g_W27 = _dot(t762, t258)
-    t763 = t603.T
-    g_V27 = _dot(t763, t262)
-    t764 = t601.T
-    g_W28 = _dot(t764, t268)
-    t765 = t599.T
-    g_V28 = _dot(t765, t272)
-    t766 = t597.T
-    g_W29 = _dot(t766, t278)
-    t767 = t595.T
-    g_V29 = _dot(t767, t282)
-    t768 = t593.T
-    g_W30 = _dot(t768, t288)
-    t769 = t591.T
-    g_V30 = _dot(t769, t292)
-    t770 = t589.T
-    g_W31 = _dot(t770, t298)
-    t771 = t587.T
-    g_V31 = _dot(t771, t302)
-    t772 = t585.T
-    g_W32 = _dot(t772, t308)
-    t773 = t583.T
-    g_V32 = _dot(t773, t312)
-    t774 = t581.T
-    g_W33 = _dot(t774, t318)
-    t775 = t579.T
-    g_V33 = _dot(t775, t322)
-    t776 = t577.T
-    g_W34 = _dot(t776, t328)
-    t777 = t575.T
-    g_V34 = _dot(t777, t332)
-    t778 = t573.T
-    g_W35 = _dot(t778, t338)
-    t779 = t571.T
-    g_V35 = _dot(t779, t342)
-    t780 = t569.T
-    g_W36 = _dot(t780, t348)
-    t781 = t567.T
-    g_V36 = _dot(t781, t352)
-    t782 = t565.T
-    g_W37 = _dot(t782, t358)
-    t783 = t563.T
-    g_V37 = _dot(t783, t362)
-    t784 = t561.T
-    g_W38 = _dot(t784, t368)
-    t785 = t559.T
-    g_V38 = _dot(t785, t372)
-    t786 = t557.T
-    g_W39 = _dot(t786, t378)
-    t787 = t555.T
-    g_V39 = _dot(t787, t382)
-    t788 = t553.T
-    g_W40 = _dot(t788, t388)
-    t789 = t551.T
-    g_V40 = _dot(t789, t392)
-    t790 = t549.T
-    g_W41 = _dot(t790, t398)
-    t791 = t547.T
-    g_V41 = _dot(t791, t402)
-    t792 = t545.T
-    g_W42 = _dot(t792, t408)
-    t793 = t543.T
-    g_V42 = _dot(t793, t412)
-    t794 = t541.T
-    g_W43 = _dot(t794, t418)
-    t795 = t539.T
-    g_V43 = _dot(t795, t422)
-    t796 = t537.T
-    g_W44 = _dot(t796, t428)
-    t797 = t535.T
-    g_V44 = _dot(t797, t432)
-    t798 = t533.T
-    g_W45 = _dot(t798, t438)
-    t799 = t531.T
-    g_V45 = _dot(t799, t442)
-    t800 = t529.T
-    g_W46 = _dot(t800, t448)
-    t801 = t527.T
-    g_V46 = _dot(t801, t452)
-    t802 = t525.T
-    g_W47 = _dot(t802, t458)
-    t803 = t523.T
-    g_V47 = _dot(t803, t462)
-    t804 = t521.T
-    g_W48 = _dot(t804, t468)
-    t805 = t519.T
-    g_V48 = _dot(t805, t472)
-    t806 = t517.T
-    g_W49 = _dot(t806, t478)
-    t807 = t515.T
-    g_V49 = _dot(t807, t482)
-    t808 = t513.T
-    g_W50 = _dot(t808, t488)
-    t809 = t509.T
-    t810 = _dot(t500, t809)
-    g_V50 = _dot(t810, t492)
-    g_W_out = _dot(t809, t498)
-    return (value, g_W1, g_c1, g_V1, g_b1, g_W2, g_c2, g_V2, g_b2, g_W3, g_c3, g_V3, g_b3, g_W4, g_c4, g_V4, g_b4, g_W5, g_c5, g_V5, g_b5, g_W6, g_c6, g_V6, g_b6, g_W7, g_c7, g_V7, g_b7, g_W8, g_c8, g_V8, g_b8, g_W9, g_c9, g_V9, g_b9, g_W10, g_c10, g_V10, g_b10, g_W11, g_c11, g_V11, g_b11, g_W12, g_c12, g_V12, g_b12, g_W13, g_c13, g_V13, g_b13, g_W14, g_c14, g_V14, g_b14, g_W15, g_c15, g_V15, g_b15, g_W16, g_c16, g_V16, g_b16, g_W17, g_c17, g_V17, g_b17, g_W18, g_c18, g_V18, g_b18, g_W19, g_c19, g_V19, g_b19, g_W20, g_c20, g_V20, g_b20, g_W21, g_c21, g_V21, g_b21, g_W22, g_c22, g_V22, g_b22, g_W23, g_c23, g_V23, g_b23, g_W24, g_c24, g_V24, g_b24, g_W25, g_c25, g_V25, g_b25, g_W26, g_c26, g_V26, g_b26, g_W27, g_c27, g_V27, g_b27, g_W28, g_c28, g_V28, g_b28, g_W29, g_c29, g_V29, g_b29, g_W30, g_c30, g_V30, g_b30, g_W31, g_c31, g_V31, g_b31, g_W32, g_c32, g_V32, g_b32, g_W33, g_c33, g_V33, g_b33, g_W34, g_c34, g_V34, g_b34, g_W35, g_c35, g_V35, g_b35, g_W36, g_c36, g_V36, g_b36, g_W37, g_c37, g_V37, g_b37, g_W38, g_c38, g_V38, g_b38, g_W39, g_c39, g_V39, g_b39, g_W40, g_c40, g_V40, g_b40, g_W41, g_c41, g_V41, g_b41, g_W42, g_c42, g_V42, g_b42, g_W43, g_c43, g_V43, g_b43, g_W44, g_c44, g_V44, g_b44, g_W45, g_c45, g_V45, g_b45, g_W46, g_c46, g_V46, g_b46, g_W47, g_c47, g_V47, g_b47, g_W48, g_c48, g_V48, g_b48, g_W49, g_c49, g_V49, g_b49, g_W50, g_c50, g_V50, g_b50, g_W_out, g_b_out)
+    t1 = np.ascontiguousarray(X)
+    t2 = np.empty((50, X_d0, 32), dtype=np.float64)
+    t3 = np.empty((50, X_d0, 32), dtype=np.float64)
+    t4 = np.empty((50, X_d0, 32), dtype=np.float64)
+    for k_5 in range(50):   # loop of 50 steps
+        x_6 = _stack0[k_5]
+        x_7 = _stack1[k_5]
+        x_8 = _stack2[k_5]
+        x_9 = _stack3[k_5]
+        t10 = x_6.T
+        t11 = np.dot(t1, t10)
+        t12 = t4[k_5]
+        t13 = t2[k_5]
+        for i0 in numba.prange(X_d0):
+            for i1 in range(32):
+                t14 = t11[i0, i1] + x_7[i1]
+                t12_i = 1.0 / (1.0 + math.exp(-t14))
+                t12[i0, i1] = t12_i
+                t15 = 1.0 - t12_i
+                t13_i = t12_i * t15
+                t13[i0, i1] = t13_i
+        t16 = x_8.T
+        t17 = np.dot(t12, t16)
+        t18 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in numba.prange(X_d0):
+            for i1 in range(32):
+                t19 = t1[i0, i1] + t17[i0, i1]
+                t18_i = t19 + x_9[i1]
+                t18[i0, i1] = t18_i
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t3[k_5, i0, i1] = t1[i0, i1]
+        t1 = t18
+    t20 = W_out.T
+    t21 = np.dot(t1, t20)
+    t22 = 0.0
+    t23 = np.empty((X_d0, 1), dtype=np.float64)
+    for i0 in numba.prange(X_d0):
+        for i1 in range(1):
+            t24 = t21[i0, i1] + b_out[i1]
+            t25 = t24 - target[i0, i1]
+            t26 = t25 * t25
+            t23_i = 2.0 * t25
+            t23[i0, i1] = t23_i
+            t22 += t26
+    t27 = np.float64(X_d0 * 1)
+    value = t22 / t27
+    t28 = 1.0 / t27
+    g_b_out = np.zeros((1,), dtype=np.float64)
+    t29 = np.empty((X_d0, 1), dtype=np.float64)
+    for i0 in range(X_d0):
+        for i1 in range(1):
+            t30 = t28
+            t29_i = 0.0 if t30 == 0.0 else t30 * t23[i0, i1]
+            t29[i0, i1] = t29_i
+            g_b_out[i1] += t29_i
+    t31 = np.dot(t29, W_out)
+    c_33 = t31
+    t34 = np.empty((50, 32, 32), dtype=np.float64)
+    t35 = np.empty((50, 32), dtype=np.float64)
+    t36 = np.empty((50, 32, 32), dtype=np.float64)
+    t37 = np.empty((50, 32), dtype=np.float64)
+    for k_38 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
+        x_39 = t2[k_38]
+        x_40 = t3[k_38]
+        x_41 = t4[k_38]
+        x_42 = _stack0[k_38]
+        x_43 = _stack2[k_38]
+        t44 = np.dot(c_33, x_43)
+        t45 = np.zeros((32,), dtype=np.float64)
+        t46 = np.zeros((32,), dtype=np.float64)
+        t47 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in range(X_d0):
+            for i1 in range(32):
+                t47_i = t44[i0, i1] * x_39[i0, i1]
+                t47[i0, i1] = t47_i
+                t45[i1] += t47_i
+                t46[i1] += c_33[i0, i1]
+        t48 = np.dot(t47, x_42)
+        t49 = np.empty((X_d0, 32), dtype=np.float64)
+        for i0 in numba.prange(X_d0):
+            for i1 in range(32):
+                t49_i = c_33[i0, i1] + t48[i0, i1]
+                t49[i0, i1] = t49_i
+        t50 = t47.T
+        t51 = np.dot(t50, x_40)
+        t52 = c_33.T
+        t53 = np.dot(t52, x_41)
+        for i0 in range(32):
+            for i1 in range(32):
+                t34[k_38, i0, i1] = t51[i0, i1]
+        for i0 in range(32):
+            t35[k_38, i0] = t45[i0]
+        for i0 in range(32):
+            for i1 in range(32):
+                t36[k_38, i0, i1] = t53[i0, i1]
+        for i0 in range(32):
+            t37[k_38, i0] = t46[i0]
+        c_33 = t49
+    t54 = t29.T
+    g_W_out = np.dot(t54, t1)
+    return (value, t34, t35, t36, t37, g_W_out, g_b_out)
 
 
 def value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
@@ -2726,9 +790,13 @@ def value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
+    _stack0 = np.stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), 0)
+    _stack1 = np.stack((c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, c29, c30, c31, c32, c33, c34, c35, c36, c37, c38, c39, c40, c41, c42, c43, c44, c45, c46, c47, c48, c49, c50,), 0)
+    _stack2 = np.stack((V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21, V22, V23, V24, V25, V26, V27, V28, V29, V30, V31, V32, V33, V34, V35, V36, V37, V38, V39, V40, V41, V42, V43, V44, V45, V46, V47, V48, V49, V50,), 0)
+    _stack3 = np.stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), 0)
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
-    out = (_value_and_grad_parallel if parallel else _value_and_grad)(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target)
-    return (np.float64(out[0]), (out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9], out[10], out[11], out[12], out[13], out[14], out[15], out[16], out[17], out[18], out[19], out[20], out[21], out[22], out[23], out[24], out[25], out[26], out[27], out[28], out[29], out[30], out[31], out[32], out[33], out[34], out[35], out[36], out[37], out[38], out[39], out[40], out[41], out[42], out[43], out[44], out[45], out[46], out[47], out[48], out[49], out[50], out[51], out[52], out[53], out[54], out[55], out[56], out[57], out[58], out[59], out[60], out[61], out[62], out[63], out[64], out[65], out[66], out[67], out[68], out[69], out[70], out[71], out[72], out[73], out[74], out[75], out[76], out[77], out[78], out[79], out[80], out[81], out[82], out[83], out[84], out[85], out[86], out[87], out[88], out[89], out[90], out[91], out[92], out[93], out[94], out[95], out[96], out[97], out[98], out[99], out[100], out[101], out[102], out[103], out[104], out[105], out[106], out[107], out[108], out[109], out[110], out[111], out[112], out[113], out[114], out[115], out[116], out[117], out[118], out[119], out[120], out[121], out[122], out[123], out[124], out[125], out[126], out[127], out[128], out[129], out[130], out[131], out[132], out[133], out[134], out[135], out[136], out[137], out[138], out[139], out[140], out[141], out[142], out[143], out[144], out[145], out[146], out[147], out[148], out[149], out[150], out[151], out[152], out[153], out[154], out[155], out[156], out[157], out[158], out[159], out[160], out[161], out[162], out[163], out[164], out[165], out[166], out[167], out[168], out[169], out[170], out[171], out[172], out[173], out[174], out[175], out[176], out[177], out[178], out[179], out[180], out[181], out[182], out[183], out[184], out[185], out[186], out[187], out[188], out[189], out[190], out[191], out[192], out[193], out[194], out[195], out[196], out[197], out[198], out[199], out[200], out[201], out[202]))
+    out = (_value_and_grad_parallel if parallel else _value_and_grad)(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
+    return (np.float64(out[0]), (out[1][0, 0:32, 0:32], out[2][0, 0:32], out[3][0, 0:32, 0:32], out[4][0, 0:32], out[1][1, 0:32, 0:32], out[2][1, 0:32], out[3][1, 0:32, 0:32], out[4][1, 0:32], out[1][2, 0:32, 0:32], out[2][2, 0:32], out[3][2, 0:32, 0:32], out[4][2, 0:32], out[1][3, 0:32, 0:32], out[2][3, 0:32], out[3][3, 0:32, 0:32], out[4][3, 0:32], out[1][4, 0:32, 0:32], out[2][4, 0:32], out[3][4, 0:32, 0:32], out[4][4, 0:32], out[1][5, 0:32, 0:32], out[2][5, 0:32], out[3][5, 0:32, 0:32], out[4][5, 0:32], out[1][6, 0:32, 0:32], out[2][6, 0:32], out[3][6, 0:32, 0:32], out[4][6, 0:32], out[1][7, 0:32, 0:32], out[2][7, 0:32], out[3][7, 0:32, 0:32], out[4][7, 0:32], out[1][8, 0:32, 0:32], out[2][8, 0:32], out[3][8, 0:32, 0:32], out[4][8, 0:32], out[1][9, 0:32, 0:32], out[2][9, 0:32], out[3][9, 0:32, 0:32], out[4][9, 0:32], out[1][10, 0:32, 0:32], out[2][10, 0:32], out[3][10, 0:32, 0:32], out[4][10, 0:32], out[1][11, 0:32, 0:32], out[2][11, 0:32], out[3][11, 0:32, 0:32], out[4][11, 0:32], out[1][12, 0:32, 0:32], out[2][12, 0:32], out[3][12, 0:32, 0:32], out[4][12, 0:32], out[1][13, 0:32, 0:32], out[2][13, 0:32], out[3][13, 0:32, 0:32], out[4][13, 0:32], out[1][14, 0:32, 0:32], out[2][14, 0:32], out[3][14, 0:32, 0:32], out[4][14, 0:32], out[1][15, 0:32, 0:32], out[2][15, 0:32], out[3][15, 0:32, 0:32], out[4][15, 0:32], out[1][16, 0:32, 0:32], out[2][16, 0:32], out[3][16, 0:32, 0:32], out[4][16, 0:32], out[1][17, 0:32, 0:32], out[2][17, 0:32], out[3][17, 0:32, 0:32], out[4][17, 0:32], out[1][18, 0:32, 0:32], out[2][18, 0:32], out[3][18, 0:32, 0:32], out[4][18, 0:32], out[1][19, 0:32, 0:32], out[2][19, 0:32], out[3][19, 0:32, 0:32], out[4][19, 0:32], out[1][20, 0:32, 0:32], out[2][20, 0:32], out[3][20, 0:32, 0:32], out[4][20, 0:32], out[1][21, 0:32, 0:32], out[2][21, 0:32], out[3][21, 0:32, 0:32], out[4][21, 0:32], out[1][22, 0:32, 0:32], out[2][22, 0:32], out[3][22, 0:32, 0:32], out[4][22, 0:32], out[1][23, 0:32, 0:32], out[2][23, 0:32], out[3][23, 0:32, 0:32], out[4][23, 0:32], out[1][24, 0:32, 0:32], out[2][24, 0:32], out[3][24, 0:32, 0:32], out[4][24, 0:32], out[1][25, 0:32, 0:32], out[2][25, 0:32], out[3][25, 0:32, 0:32], out[4][25, 0:32], out[1][26, 0:32, 0:32], out[2][26, 0:32], out[3][26, 0:32, 0:32], out[4][26, 0:32], out[1][27, 0:32, 0:32], out[2][27, 0:32], out[3][27, 0:32, 0:32], out[4][27, 0:32], out[1][28, 0:32, 0:32], out[2][28, 0:32], out[3][28, 0:32, 0:32], out[4][28, 0:32], out[1][29, 0:32, 0:32], out[2][29, 0:32], out[3][29, 0:32, 0:32], out[4][29, 0:32], out[1][30, 0:32, 0:32], out[2][30, 0:32], out[3][30, 0:32, 0:32], out[4][30, 0:32], out[1][31, 0:32, 0:32], out[2][31, 0:32], out[3][31, 0:32, 0:32], out[4][31, 0:32], out[1][32, 0:32, 0:32], out[2][32, 0:32], out[3][32, 0:32, 0:32], out[4][32, 0:32], out[1][33, 0:32, 0:32], out[2][33, 0:32], out[3][33, 0:32, 0:32], out[4][33, 0:32], out[1][34, 0:32, 0:32], out[2][34, 0:32], out[3][34, 0:32, 0:32], out[4][34, 0:32], out[1][35, 0:32, 0:32], out[2][35, 0:32], out[3][35, 0:32, 0:32], out[4][35, 0:32], out[1][36, 0:32, 0:32], out[2][36, 0:32], out[3][36, 0:32, 0:32], out[4][36, 0:32], out[1][37, 0:32, 0:32], out[2][37, 0:32], out[3][37, 0:32, 0:32], out[4][37, 0:32], out[1][38, 0:32, 0:32], out[2][38, 0:32], out[3][38, 0:32, 0:32], out[4][38, 0:32], out[1][39, 0:32, 0:32], out[2][39, 0:32], out[3][39, 0:32, 0:32], out[4][39, 0:32], out[1][40, 0:32, 0:32], out[2][40, 0:32], out[3][40, 0:32, 0:32], out[4][40, 0:32], out[1][41, 0:32, 0:32], out[2][41, 0:32], out[3][41, 0:32, 0:32], out[4][41, 0:32], out[1][42, 0:32, 0:32], out[2][42, 0:32], out[3][42, 0:32, 0:32], out[4][42, 0:32], out[1][43, 0:32, 0:32], out[2][43, 0:32], out[3][43, 0:32, 0:32], out[4][43, 0:32], out[1][44, 0:32, 0:32], out[2][44, 0:32], out[3][44, 0:32, 0:32], out[4][44, 0:32], out[1][45, 0:32, 0:32], out[2][45, 0:32], out[3][45, 0:32, 0:32], out[4][45, 0:32], out[1][46, 0:32, 0:32], out[2][46, 0:32], out[3][46, 0:32, 0:32], out[4][46, 0:32], out[1][47, 0:32, 0:32], out[2][47, 0:32], out[3][47, 0:32, 0:32], out[4][47, 0:32], out[1][48, 0:32, 0:32], out[2][48, 0:32], out[3][48, 0:32, 0:32], out[4][48, 0:32], out[1][49, 0:32, 0:32], out[2][49, 0:32], out[3][49, 0:32, 0:32], out[4][49, 0:32], out[5], out[6]))
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

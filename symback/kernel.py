@@ -133,13 +133,17 @@ def compile(outputs, inputs=None, name=None, parallel=None, reroll=True):  # noq
 ENTRY_KINDS = ("forward", "value_and_grad", "jvp", "hvp")
 
 
-def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad")):
+def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad"), reroll=True):
     """The entry points of a gradient module, all with ``inputs`` first.
 
     forward(*inputs) -> value; value_and_grad(*inputs) -> (value, (g...));
     jvp(*inputs, t_w...) -> (value, directional derivative along t);
     hvp(*inputs, v_w...) -> (Hv_w...), the Hessian times v, per variable.
+    With ``reroll``, long repeated runs of ``y`` (a Python loop of layers or
+    steps) are made loops first (:mod:`symback.passes.reroll`).
     """
+    if reroll:
+        y = _reroll(as_node(y))
     from .autodiff import hvp, jvp
     from .ir import var
     _check_inputs(inputs, [y], "compile")
@@ -186,9 +190,7 @@ def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_an
     if y.shape != ():
         raise ValueError(f"value_and_grad: the output must be a scalar, got shape {show(y.shape)}")
     name = _name(name, "model")
-    if reroll:
-        y = _reroll(y)
-    built = gradient_entries(y, wrt, inputs, entries)
+    built = gradient_entries(y, wrt, inputs, entries, reroll)
     main = "value_and_grad" if "value_and_grad" in entries else built[0].name
     return Kernel(emit_module(built, name, doc, parallel), built, main, name)
 

@@ -35,7 +35,8 @@ def _helpers(src):
 def deep():
     depth = OUTLINE_LOOPS + 3
     loss, params, X = _tanh_net(depth)
-    kernel = sb.value_and_grad(loss, params, params + [X], name="deep_outline_test")
+    # (reroll=False: as a loop, the repeated layers would be one loop nest, nothing to outline)
+    kernel = sb.value_and_grad(loss, params, params + [X], name="deep_outline_test", reroll=False)
     rng = np.random.default_rng(1)
     values = [rng.normal(0, 0.8, p.shape) for p in params] + [rng.normal(size=(5, 3))]
     return loss, params, X, kernel, values
@@ -49,7 +50,7 @@ def test_big_kernel_is_outlined_with_shared_helpers(deep):
     assert max(calls.values()) >= depth - 1, "one helper serves every layer's identical loop"
     # sharing means the helpers do not grow with depth: three more layers, same helpers
     loss, params3, X = _tanh_net(depth + 3)
-    deeper = emit_module(gradient_entries(loss, params3, params3 + [X]), "deeper")
+    deeper = emit_module(gradient_entries(loss, params3, params3 + [X], reroll=False), "deeper")
     defined3, calls3 = _helpers(deeper)
     assert len(defined3) == len(defined)
     assert sum(calls3.values()) > sum(calls.values())
