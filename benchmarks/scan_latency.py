@@ -1,8 +1,14 @@
 """Loops against unrolled graphs: first-call latency, size of the generated code, time per call.
 
-    python -m benchmarks.scan_latency            # W5 K=1000/10000 loop, W4/W4r scan, unrolled W4/W4r, W5 K=200
-    python -m benchmarks.scan_latency --all      # also W5 K=1000 unrolled (about a minute of Numba)
-    python -m benchmarks.scan_latency one W5 loop 1000   # one measurement, printed as JSON
+    python -m benchmarks.scan_latency            # the table below, W4r unrolled and W5 K=1000 unrolled aside
+    python -m benchmarks.scan_latency --all      # also those two (a minute or more of Numba each)
+    python -m benchmarks.scan_latency one W5 rerolled 1000   # one measurement, printed as JSON
+
+Variants: "rerolled" is the workload as WORKLOADS.md writes it (a Python loop, one
+variable per layer) compiled as symback compiles it by default, which makes the
+repeated layers a loop (symback/passes/reroll.py); "unrolled" is the same graph with
+``reroll=False`` (symback before loops); "loop" is written with sb.fori_loop / sb.scan
+over stacked parameters by hand.
 
 Each measurement runs in a fresh process whose symback and Numba caches are a new
 empty directory (SYMBACK_CACHE_DIR and NUMBA_CACHE_DIR), so "first call" is cold:
@@ -53,7 +59,7 @@ def build_W4_scan(residual=False, n=64, layers=workloads.N_DEEP):
 
 def _build(workload, variant, K):
     from . import sb_models
-    if variant == "unrolled":
+    if variant in ("unrolled", "rerolled"):
         return sb_models.BUILD[workload](*([K] if workload == "W5" else [64]))
     if workload == "W5":
         return build_W5_loop(K)
@@ -87,7 +93,8 @@ def one(workload, variant, K):
     t0 = time.perf_counter()
     loss, wrt, inputs = _build(workload, variant, K)
     t1 = time.perf_counter()
-    kernel = sb.value_and_grad(loss, wrt, wrt + inputs, name=f"lat_{workload}_{variant}_{K}")
+    kernel = sb.value_and_grad(loss, wrt, wrt + inputs, name=f"lat_{workload}_{variant}_{K}",
+                               reroll=variant != "unrolled")
     t2 = time.perf_counter()
     kernel(*args)
     t3 = time.perf_counter()
@@ -110,15 +117,17 @@ def measure(workload, variant, K):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-RUNS = [("W5", "loop", 1000), ("W5", "loop", 10000), ("W5", "unrolled", 200),
-        ("W4", "scan", 0), ("W4", "unrolled", 0), ("W4r", "scan", 0), ("W4r", "unrolled", 0)]
+RUNS = [("W5", "rerolled", 1000), ("W5", "rerolled", 10000), ("W5", "loop", 1000), ("W5", "unrolled", 200),
+        ("W4", "rerolled", 0), ("W4", "scan", 0), ("W4", "unrolled", 0),
+        ("W4r", "rerolled", 0), ("W4r", "scan", 0)]
+SLOW = [("W4r", "unrolled", 0), ("W5", "unrolled", 1000)]
 
 
 def main(argv):
     if argv[:1] == ["one"]:
         print(json.dumps(one(argv[1], argv[2], int(argv[3]))))
         return
-    runs = RUNS + ([("W5", "unrolled", 1000)] if "--all" in argv else [])
+    runs = RUNS + (SLOW if "--all" in argv else [])
     head = f"{'workload':<10} {'variant':<9} {'first call s':>12} {'(build':>7} {'grad+emit':>9} {'jit+call)':>9} " \
            f"{'lines':>6} {'vag fn':>6} {'vag ms':>8} {'fwd ms':>8} {'vag/fwd':>7}"
     print(head)
