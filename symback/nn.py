@@ -59,6 +59,33 @@ def dense(o, W, b=None):
     return z if b is None else z + b
 
 
+def repeat(layer, o, layers):
+    """``o = layer(o, *p)`` for each ``p`` of ``layers`` (per-layer tuples of
+    variables, as :meth:`Params.dense` and :meth:`Params.residual` give them),
+    as ONE loop over their stacks (``sb.scan``): the graph, its gradient and the
+    generated code are the same size for any depth, and the kernel still takes
+    and returns one array per variable::
+
+        o = nn.repeat(lambda o, W, b: nn.sigmoid(nn.dense(o, W, b)), X,
+                      [p.dense(32, 32) for _ in range(50)])
+        o = nn.repeat(nn.residual, X, [p.residual(32) for _ in range(50)])
+
+    (A Python loop over the layers compiles as a loop too, by automatic
+    rerolling; this says so explicitly, and fails at build time, naming the
+    layer, if the layers do not all have the same shapes.)"""
+    from .control_flow import scan
+    layers = [tuple(p) if isinstance(p, (tuple, list)) else (p,) for p in layers]
+    if not layers:
+        return o
+    for i, p in enumerate(layers[1:], start=2):
+        if len(p) != len(layers[0]) or any(a.shape != b.shape or a.dtype != b.dtype for a, b in zip(p, layers[0])):
+            raise ValueError(f"repeat: layer {i} has parameters of shapes {[a.shape for a in p]}, "
+                             f"layer 1 {[a.shape for a in layers[0]]}; repeated layers must be alike")
+    stacks = tuple(F.stack(list(column)) for column in zip(*layers))
+    out, _ = scan(lambda c, ps: (layer(c, *ps), None), o, stacks)
+    return out
+
+
 def residual(o, W, c, V, b, act="sigmoid"):
     """Residual block ``o + V act(W o + c) + b`` (row batch: ``o + dense(act(dense(o, W, c)), V, b)``).
 

@@ -276,3 +276,26 @@ def test_same_model_same_text_whatever_was_built_before():
     gc.collect()
     keep = sb.var("w_det", (3,))   # noqa: F841 - an earlier model's variable, still alive
     assert source() == first
+
+
+# --- repeated layers as one loop ------------------------------------------------------------
+
+
+def test_repeat_is_one_loop_equal_to_the_python_loop():
+    X = sb.var("X", (None, 4))
+    p = nn.Params(3)
+    layers = [p.residual(4, init=0.3) for _ in range(5)]
+    looped = nn.mse(nn.repeat(nn.residual, X, layers), 1.0)
+    o = X
+    for layer in layers:
+        o = nn.residual(o, *layer)
+    flat = nn.mse(o, 1.0)
+    assert [n.attr("length") for n in sb.ir.topo_order([looped]) if n.op == "scan"] == [5]
+    env = {**{v.name: value for v, value in zip(p.vars, p.values)},
+           "X": np.random.default_rng(0).normal(size=(3, 4))}
+    got = sb.evaluate([looped] + sb.grad(looped, p.vars), env)
+    want = sb.evaluate([flat] + sb.grad(flat, p.vars), env)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="layer 2 has parameters of shapes"):
+        nn.repeat(nn.dense, X, [p.dense(4, 4), p.dense(4, 3)])
