@@ -9,8 +9,10 @@ The identity path o_{i-1} -> o_i passes the adjoint back unchanged
 vanish: run.py prints the norm of dloss/dW_i layer by layer, to compare with
 deep_sigmoid's.
 
-The kernel is one function of 50 layers: Numba needs 10-120 s to compile it
-on the first call (then it is cached on disk next to the module).
+The 50 layers are written as a Python loop, one variable per layer; symback
+compiles them as one loop over the stacked parameters (automatic rerolling,
+symback/passes/reroll.py), so Numba compiles the kernel in seconds on the first
+call (then it is cached on disk next to the module).
 
     symback compile examples/deep_residual/model.py    # -> generated/deep_residual.py
     python examples/deep_residual/run.py

@@ -2,7 +2,7 @@
 generated/deep_residual.py (numpy + numba only): thanks to the skip connections
 the gradient reaches the first layers.  Compare with examples/deep_sigmoid/run.py.
 
-The first run compiles the kernel (Numba: 10-120 s); later runs load it from
+The first run compiles the kernel (Numba: a few seconds); later runs load it from
 Numba's cache in generated/__pycache__.
 
     symback compile examples/deep_residual/model.py && python examples/deep_residual/run.py

@@ -10,8 +10,10 @@ sigmoid' (<= 1/4) times a small matrix, so the gradient of the first layers
 vanishes: run.py prints the norm of dloss/dW_i layer by layer.  Compare with
 examples/deep_residual, where a skip connection keeps it alive.
 
-The kernel is one function of 50 layers: Numba needs 10-120 s to compile it
-on the first call (then it is cached on disk next to the module).
+The 50 layers are written as a Python loop, one variable per layer; symback
+compiles them as one loop over the stacked parameters (automatic rerolling,
+symback/passes/reroll.py), so Numba compiles the kernel in seconds on the first
+call (then it is cached on disk next to the module).
 
     symback compile examples/deep_sigmoid/model.py     # -> generated/deep_sigmoid.py
     python examples/deep_sigmoid/run.py

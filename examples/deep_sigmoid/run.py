@@ -2,7 +2,7 @@
 generated/deep_sigmoid.py (numpy + numba only): the gradient vanishes toward
 the input.  Compare with examples/deep_residual/run.py.
 
-The first run compiles the kernel (Numba: 10-120 s); later runs load it from
+The first run compiles the kernel (Numba: a few seconds); later runs load it from
 Numba's cache in generated/__pycache__.
 
     symback compile examples/deep_sigmoid/model.py && python examples/deep_sigmoid/run.py

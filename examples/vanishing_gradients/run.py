@@ -17,7 +17,8 @@ the adjoint back unchanged.  The picture (gradient_norms.png) shows the norm of
 dloss/dW per layer at initialisation on a log scale, and the training loss of both
 networks under the same Adam run.
 
-Numba compiles each 50-layer kernel once (15-60 s; cached afterwards in
+Numba compiles each 50-layer kernel once (a few seconds: the layers compile as a
+loop; cached afterwards in
 $SYMBACK_CACHE_DIR or ~/.cache/symback).
 """
 import pathlib
