@@ -163,8 +163,25 @@ def _slots(seq, s, P, K, template):
                 first = values[0]
                 if any(v.shape != first.shape or v.dtype != first.dtype or v.dtype == TUPLE for v in values):
                     return None
+                if not (all(v is first for v in values) or all(not v.args for v in values)
+                        or _rows_of(values) is not None):
+                    return None   # stacking computed values would be per-step code in the kernel
                 external[(j, m)] = values
     return init, external
+
+
+def _rows_of(values):
+    """The array whose rows 0, 1, ... ``values`` are (``Y[0], Y[1], ...``, as a
+    previous loop's stacked outputs are read), or ``None``."""
+    whole = values[0].args[0] if values[0].op == "index" else None
+    for k, v in enumerate(values):
+        if v.op != "index" or v.args[0] is not whole:
+            return None
+        key = v.attr("key")
+        if key[0] != ("i", k) or any(part[0] != "s" or part[1:] not in ((None, None, None), (0, d, 1))
+                                     for part, d in zip(key[1:], whole.shape[1:])):
+            return None
+    return whole if whole is not None and whole.shape[0] == len(values) else None
 
 
 def _rewrite(outputs, order, seq, s, P, K, template, init, external):
@@ -184,7 +201,8 @@ def _rewrite(outputs, order, seq, s, P, K, template, init, external):
             if ident not in stacks:
                 stacks[ident] = (len(stacks), values)
             slot[key] = ("x", stacks[ident][0])
-    xs = tuple(F.stack(values) for _, values in sorted(stacks.values(), key=lambda t: t[0]))
+    xs = tuple(_rows_of(values) if values[0].args else F.stack(values)
+               for _, values in sorted(stacks.values(), key=lambda t: t[0]))
     # what the rest of the graph reads from inside the run
     reads = set()
     for n in order:
@@ -216,8 +234,8 @@ def _rewrite(outputs, order, seq, s, P, K, template, init, external):
         k, j = region[id(n)]
         if (k, j) not in reads:
             continue
-        if k == K - 1 and j in init:
-            sub[id(n)] = final[carries.index(j)]
-        else:
+        if j in ys:   # (read at other steps too: every row from one stacked array)
             sub[id(n)] = stacked_ys[ys.index(j)][k]
+        else:
+            sub[id(n)] = final[carries.index(j)]
     return _substitute(outputs, sub)

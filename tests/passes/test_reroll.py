@@ -157,3 +157,18 @@ def test_generated_code_does_not_grow_with_depth():
         body = src[src.index("@numba.njit"):src.index("\ndef forward(")]
         sizes.append(body.count("\n"))
     assert sizes[0] == sizes[1] < 80
+
+
+def test_a_loop_reading_every_step_of_another_reads_its_stacked_array():
+    x, a, v0 = sb.var("x"), sb.var("a"), sb.var("v")
+    u, outs = x, []
+    for _ in range(8):
+        u = sb.sin(u) * a + sb.cos(u * 0.5)
+        outs.append(u)
+    v = v0
+    for k in range(8):
+        v = v * outs[k] + sb.tanh(v * outs[k] - 0.1)
+    rolled = reroll(v)
+    assert loops(rolled) == [8, 8]
+    assert {n.op for n in topo_order([rolled])} == {"scan", "scan_get", "var"}, "no per-step code between the loops"
+    assert_same_derivatives(v, rolled, [x, a, v0], {"x": 0.3, "a": 0.7, "v": 0.2})
