@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): d7ef45024179527e
+Content hash (sha256 of the generated functions): 83d94f845f4cf1bd
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_d7ef45024179527e"
+__name__ = "symback_generated_deep_sigmoid_83d94f845f4cf1bd"
 
 
 def _scalar(value, name, dtype):
@@ -235,8 +235,8 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    _stack0 = np.stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), 0)
-    _stack1 = np.stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), 0)
+    _stack0 = np.concatenate((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,)).reshape((50, 32, 32))
+    _stack1 = np.concatenate((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,)).reshape((50, 32))
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
     out = (_forward_parallel if parallel else _forward)(W_out, b_out, X, target, _stack0, _stack1)
     return (np.float64(out[0]))
@@ -508,8 +508,8 @@ def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    _stack0 = np.stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), 0)
-    _stack1 = np.stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), 0)
+    _stack0 = np.concatenate((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,)).reshape((50, 32, 32))
+    _stack1 = np.concatenate((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,)).reshape((50, 32))
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
     out = (_value_and_grad_parallel if parallel else _value_and_grad)(W_out, b_out, X, target, _stack0, _stack1)
     return (np.float64(out[0]), (out[1][0, 0:32, 0:32], out[2][0, 0:32], out[1][1, 0:32, 0:32], out[2][1, 0:32], out[1][2, 0:32, 0:32], out[2][2, 0:32], out[1][3, 0:32, 0:32], out[2][3, 0:32], out[1][4, 0:32, 0:32], out[2][4, 0:32], out[1][5, 0:32, 0:32], out[2][5, 0:32], out[1][6, 0:32, 0:32], out[2][6, 0:32], out[1][7, 0:32, 0:32], out[2][7, 0:32], out[1][8, 0:32, 0:32], out[2][8, 0:32], out[1][9, 0:32, 0:32], out[2][9, 0:32], out[1][10, 0:32, 0:32], out[2][10, 0:32], out[1][11, 0:32, 0:32], out[2][11, 0:32], out[1][12, 0:32, 0:32], out[2][12, 0:32], out[1][13, 0:32, 0:32], out[2][13, 0:32], out[1][14, 0:32, 0:32], out[2][14, 0:32], out[1][15, 0:32, 0:32], out[2][15, 0:32], out[1][16, 0:32, 0:32], out[2][16, 0:32], out[1][17, 0:32, 0:32], out[2][17, 0:32], out[1][18, 0:32, 0:32], out[2][18, 0:32], out[1][19, 0:32, 0:32], out[2][19, 0:32], out[1][20, 0:32, 0:32], out[2][20, 0:32], out[1][21, 0:32, 0:32], out[2][21, 0:32], out[1][22, 0:32, 0:32], out[2][22, 0:32], out[1][23, 0:32, 0:32], out[2][23, 0:32], out[1][24, 0:32, 0:32], out[2][24, 0:32], out[1][25, 0:32, 0:32], out[2][25, 0:32], out[1][26, 0:32, 0:32], out[2][26, 0:32], out[1][27, 0:32, 0:32], out[2][27, 0:32], out[1][28, 0:32, 0:32], out[2][28, 0:32], out[1][29, 0:32, 0:32], out[2][29, 0:32], out[1][30, 0:32, 0:32], out[2][30, 0:32], out[1][31, 0:32, 0:32], out[2][31, 0:32], out[1][32, 0:32, 0:32], out[2][32, 0:32], out[1][33, 0:32, 0:32], out[2][33, 0:32], out[1][34, 0:32, 0:32], out[2][34, 0:32], out[1][35, 0:32, 0:32], out[2][35, 0:32], out[1][36, 0:32, 0:32], out[2][36, 0:32], out[1][37, 0:32, 0:32], out[2][37, 0:32], out[1][38, 0:32, 0:32], out[2][38, 0:32], out[1][39, 0:32, 0:32], out[2][39, 0:32], out[1][40, 0:32, 0:32], out[2][40, 0:32], out[1][41, 0:32, 0:32], out[2][41, 0:32], out[1][42, 0:32, 0:32], out[2][42, 0:32], out[1][43, 0:32, 0:32], out[2][43, 0:32], out[1][44, 0:32, 0:32], out[2][44, 0:32], out[1][45, 0:32, 0:32], out[2][45, 0:32], out[1][46, 0:32, 0:32], out[2][46, 0:32], out[1][47, 0:32, 0:32], out[2][47, 0:32], out[1][48, 0:32, 0:32], out[2][48, 0:32], out[1][49, 0:32, 0:32], out[2][49, 0:32], out[3], out[4]))

@@ -461,7 +461,10 @@ def _wrapper(e, sched, dynamic_sizes=(), packing=None):
     if packing is not None:   # stacks of arguments are made here (see pack.py)
         for var, args, axis in packing.stacks:
             parts = ", ".join(sched.local_names[a.name] for a in args)
-            lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
+            if axis == 0 and args[0].shape:   # (twice as fast as np.stack)
+                lines.append(f"    {var.name} = np.concatenate(({parts},)).reshape({var.shape!r})")
+            else:
+                lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
         params = ", ".join(sched.local_names[v.name] for v in packing.inputs)
     call = f"_{e.name}({params})"
     if dynamic_sizes:
