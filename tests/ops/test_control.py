@@ -222,15 +222,25 @@ def test_to_sympy_unrolls_the_loop():
 # --- compiled ----------------------------------------------------------------------------------------
 
 
+def _second_order():
+    """Reverse over reverse and forward over reverse of a loop, as compiled outputs."""
+    x, a = T["x"], T["a"]
+    y = sb.fori_loop(K, w5_step(a), x)
+    hv = sb.hvp(y, [x, a], [0.3, -1.0])
+    fwd = sb.jvp(sb.grad(y, [x, a]), {x: 0.3, a: -1.0})
+    return {"hvp[x]": hv[0], "hvp[a]": hv[1], "jvp of grad[a]": fwd[1]}
+
+
 @pytest.fixture(scope="module")
 def compiled():
-    return Compiled(CASES, T, "ops_control", vag_cases=[CASES[0], CASES[2]], check_forward=True)
+    return Compiled(CASES, T, "ops_control", extras=_second_order(), vag_cases=[CASES[0], CASES[2]],
+                    check_forward=True)
 
 
 def test_compiled_matches_interpreter(compiled):
     """One kernel holds every case, its gradients and its JVP (several loops,
     forward and reverse, nested); a value_and_grad kernel checks that entry."""
-    assert compiled.check_values() == len(CASES)
+    assert compiled.check_values() == len(CASES) + 3
     assert compiled.check_derivatives() == len(compiled.wrt)
     compiled.check_value_and_grad()
     assert "for k_" in compiled.kernel.source
