@@ -45,11 +45,13 @@ def fit(c, target):
     if c.shape == target.shape:
         return c
     if len(c.shape) >= len(target.shape):
+        lead = len(c.shape) - len(target.shape)
         axes = broadcast_axes(target.shape, c.shape)
-        if axes:
-            c = F.sum(c, axes)
-        if c.shape != target.shape and len(c.shape) < len(target.shape):
-            c = F.reshape(c, tuple(-1 if d is None else d for d in target.shape))
+        kept = tuple(a for a in axes if a >= lead)
+        if kept:   # target's size-1 axes: summed in place, so no reshape (and
+            c = F.sum(c, kept, keepdims=True)   # no guess of run-time sizes)
+        if lead:
+            c = F.sum(c, tuple(range(lead)))
     if c.shape != target.shape:
         c = F.broadcast_like(c, target)
     return c
