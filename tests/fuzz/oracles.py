@@ -150,7 +150,39 @@ def run_program(kernel, i, c):
         return getattr(kernel.module, f"program{i}")(*args)
 
 
-def check_compiled(c, got):
+#: ops whose result jumps (or whose derivative does) where the two sides meet
+_COMPARISONS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+                "maximum", "minimum"}
+_AT_ZERO = {"sign", "abs", "relu"}
+
+
+def rounding_tie(c):
+    """Whether some branch of the program is decided by rounding: a comparison
+    (or min/max) of two values within 1e-12 of each other, a sign/abs/relu of
+    a value within 1e-15 of 0, or a cast to int64 of a value within 1e-12 of
+    an integer.  ``x > log(exp(x))`` is such a branch: libm and numpy's SIMD
+    exp/log differ in the last bit, so kernel and interpreter may both be
+    right and disagree; no tolerance can compare them there."""
+    order = sb.ir.topo_order(c.outputs)
+    values = dict(zip((id(n) for n in order), sb.evaluate(order, _env(c))))
+    with np.errstate(all="ignore"):
+        for n in order:
+            if n.op in _COMPARISONS and n.args[0] is not n.args[1]:
+                a, b = (np.asarray(values[id(x)], dtype=np.float64) for x in n.args[:2])
+                if np.any(np.abs(a - b) <= 1e-12 * np.maximum(np.abs(a), np.abs(b))):
+                    return True
+            elif n.op in _AT_ZERO and np.any(np.abs(np.asarray(values[id(n.args[0])], dtype=np.float64)) <= 1e-15):
+                return True
+            elif n.op == "astype" and n.dtype == "int64" and n.args[0].dtype in ("float64", "float32"):
+                x = np.asarray(values[id(n.args[0])], dtype=np.float64)
+                if np.any(np.abs(x - np.round(x)) <= 1e-12 * np.maximum(1.0, np.abs(x))):
+                    return True
+    return False
+
+
+def check_compiled(c, got, skipped=None):
+    """Kernel against interpreter; a mismatch at a rounding tie (see
+    :func:`rounding_tie`) is not a failure but is recorded in ``skipped``."""
     p = c.program
     want = sb.evaluate(c.outputs, _env(c))
     labels = [f"output {p.ref(o)}" for o in p.outputs] + ["loss"] + [f"grad {v.name}" for v in p.variables] + ["jvp"]
@@ -160,6 +192,10 @@ def check_compiled(c, got):
             failures.append(Failure(p, "kernel", f"{label}: dtype {np.asarray(g).dtype}, expected {node.dtype}"))
             continue
         problem = _close(g, w, KERNEL_RTOL[p.dtype], KERNEL_ATOL[p.dtype])
+        if problem and rounding_tie(c):
+            if skipped is not None:
+                skipped.append((p, "a branch decided by rounding"))
+            break
         if problem:
             failures.append(Failure(p, "kernel vs interpreter", f"{label}: {problem}"))
     return failures, want[len(p.outputs):]
@@ -262,8 +298,9 @@ def check_sympy(c, want):
 def check_batch(programs, name, seed=0, sympy_check=True, jit=True, skipped=None):
     """Build, compile (``jit``: with Numba, else run by CPython, see
     :func:`python_batch`) and check ``programs``; a list of :class:`Failure`.
-    Programs the Python tier cannot run (``_python_only``) are appended to
-    ``skipped`` when given."""
+    Programs not compared, with the reason, are appended to ``skipped`` when
+    given: those the Python tier cannot run (``_python_only``) and those whose
+    kernel and interpreter part at a rounding tie."""
     failures, compiled = [], []
     for i, p in enumerate(programs):
         try:
@@ -280,7 +317,7 @@ def check_batch(programs, name, seed=0, sympy_check=True, jit=True, skipped=None
         except Exception as exc:
             if not jit and _python_only(exc):
                 if skipped is not None:
-                    skipped.append(c.program)
+                    skipped.append((c.program, "CPython raised where Numba gives inf/NaN"))
             else:
                 failures.append(Failure(c.program, "compile" if jit else "run",
                                         traceback.format_exc(limit=6)))
@@ -288,7 +325,7 @@ def check_batch(programs, name, seed=0, sympy_check=True, jit=True, skipped=None
     for c, got in zip(compiled, results, strict=True):
         if got is None:
             continue
-        fs, want = check_compiled(c, got)
+        fs, want = check_compiled(c, got, skipped)
         failures += fs
         failures += check_derivatives(c, want)
         if sympy_check:

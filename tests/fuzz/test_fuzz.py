@@ -51,8 +51,10 @@ class Tally:
         for f in self.failures:
             kinds[f.what] = kinds.get(f.what, 0) + 1
         failing = len({id(f.program) for f in self.failures})
-        head = (f"{tier}: {failing} of {self.programs} programs fail {kinds}; "
-                f"{len(self.skipped)} left to the compiled tier (CPython raised where Numba gives inf/NaN)\n")
+        reasons = {}
+        for _, why in self.skipped:
+            reasons[why] = reasons.get(why, 0) + 1
+        head = f"{tier}: {failing} of {self.programs} programs fail {kinds}; not compared: {reasons}\n"
         return head + "\n".join(str(f) for f in self.failures[:20])
 
 
