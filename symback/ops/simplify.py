@@ -123,6 +123,14 @@ def _index_everything(args, attrs, shape, dtype):
         return args[0]
 
 
+def _square_is_product(args, attrs, shape, dtype):
+    """``x ** 2`` is ``x * x``: one node for both spellings, so the square in a
+    loss and the ``n * n`` of tanh's derivative are computed once."""
+    if args[0].dtype in ("float64", "float32") and scalar_value(args[1]) == 2 \
+            and args[1].shape == () and _same(args[0], shape, dtype):
+        return Build("mul", (args[0], args[0]))
+
+
 def _adjoint_of_constant(args, attrs, shape, dtype):
     """``adjoint_mul(c, d)`` with a nonzero constant ``c`` is plain ``c * d``."""
     c = scalar_value(args[0])
@@ -136,7 +144,7 @@ RULES = {
     "sub": [_identity(0, 0), _sub_from_zero],
     "mul": [_identity(0, 1), _identity(1, 1), _times_minus_one],
     "div": [_identity(0, 1)],
-    "pow": [_identity(0, 1)],
+    "pow": [_identity(0, 1), _square_is_product],
     "neg": [_double_negation],
     "where": [_same_branches],
     "broadcast": [_noop_shape],
