@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dsl as F
+from .ops import build as F
 from .ir import FLOAT_DTYPES, TUPLE, Node, topo_order
 from .ops.registry import OPS, as_node
 from .shapes import ShapeError, broadcast_axes, resolve, show
 
 
-def _check_wrt(wrt, what):
+def check_wrt(wrt, what):
     for w in wrt:
         if not isinstance(w, Node):
             raise TypeError(f"{what}: can only differentiate with respect to symback variables, got {w!r}")
@@ -24,7 +24,7 @@ def _check_wrt(wrt, what):
                             "only float64 and float32 values have derivatives")
 
 
-def _active(order, wrt):
+def active_nodes(order, wrt):
     """The nodes that depend on some ``wrt`` node (the only ones with adjoints).
 
     Integer and boolean values are never active: a cast to int64 is a step
@@ -51,14 +51,74 @@ def fit(c, target):
     if c.shape == target.shape:
         return c
     if len(c.shape) >= len(target.shape):
+        lead = len(c.shape) - len(target.shape)
         axes = broadcast_axes(target.shape, c.shape)
-        if axes:
-            c = F.sum(c, axes)
-        if c.shape != target.shape and len(c.shape) < len(target.shape):
-            c = F.reshape(c, tuple(-1 if d is None else d for d in target.shape))
+        kept = tuple(a for a in axes if a >= lead)
+        if kept:   # target's size-1 axes: summed in place, so no reshape (and
+            c = F.sum(c, kept, keepdims=True)   # no guess of run-time sizes)
+        if lead:
+            c = F.sum(c, tuple(range(lead)))
     if c.shape != target.shape:
         c = F.broadcast_like(c, target)
     return c
+
+
+def sweep(y, wrt, adjoint_of, what="grad"):
+    """The reverse sweep, as a generator of ``(node, arg, contribution)``.
+
+    Nodes are visited in reverse topological order; ``adjoint_of(node)`` gives
+    the IR that stands for ``node``'s adjoint (``None``: no adjoint reaches it)
+    and is called only after every contribution to ``node`` has been yielded,
+    so a caller that accumulates them (``grad``) or evaluates them
+    (``explain``) sees complete adjoints.  Each contribution is the op's VJP
+    brought to ``arg``'s shape; integer and boolean values, shape-only and
+    non-differentiable arguments get none.  ``y`` may be a list of nodes (the
+    seeded outputs of a loop's step).  A contribution to a tuple (a loop) is a
+    ``(key, adjoint)`` pair for one of its outputs (see :func:`accumulate`)."""
+    check_wrt(wrt, what)
+    order = topo_order(list(y) if isinstance(y, (list, tuple)) else [y])
+    active = active_nodes(order, wrt)
+    for node in reversed(order):
+        if not node.args or id(node) not in active:
+            continue
+        g = adjoint_of(node)
+        if g is None:
+            continue
+        op = OPS[node.op]
+        if op.vjp is None:
+            raise NotImplementedError(f"{what}: op {node.op!r} has no reverse-mode rule")
+        if op.vjp_active:   # (a loop differentiates only what is active)
+            contributions = op.vjp(node, g, tuple(id(a) in active for a in node.args))
+        else:
+            contributions = op.vjp(node, g)
+        for i, (arg, c) in enumerate(zip(node.args, contributions)):
+            if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
+                continue
+            yield node, arg, (c if arg.dtype == TUPLE else fit(as_node(c, like=arg), arg))
+
+
+def accumulate(adjoint, arg, c):
+    """Add contribution ``c`` to ``adjoint[id(arg)]``; a tuple's adjoint is a
+    dict of adjoints, one per output key, summed separately."""
+    if arg.dtype == TUPLE:
+        parts = adjoint.setdefault(id(arg), {})
+        key, part = c
+        parts[key] = part if key not in parts else parts[key] + part
+    else:
+        previous = adjoint.get(id(arg))
+        adjoint[id(arg)] = c if previous is None else previous + c
+
+
+def backprop(seeds, wrt):
+    """Adjoints of ``wrt`` (``None`` for a symbolic zero) given ``seeds``, a list
+    of (node, adjoint) pairs: a loop's reverse step seeds every output of one
+    step with a placeholder adjoint (ops/control.py)."""
+    adjoint = {}
+    for node, g in seeds:
+        accumulate(adjoint, node, g)
+    for _, arg, c in sweep([s for s, _ in seeds], wrt, lambda node: adjoint.get(id(node))):
+        accumulate(adjoint, arg, c)
+    return [adjoint.get(id(w)) for w in wrt]
 
 
 def grad(y, wrt):
@@ -72,55 +132,18 @@ def grad(y, wrt):
     y = as_node(y)
     single = isinstance(wrt, Node)
     wrt = [wrt] if single else list(wrt)
-    _check_wrt(wrt, "grad")
+    check_wrt(wrt, "grad")
     if y.shape != ():
         raise ShapeError(f"grad: the output must be a scalar, got shape {show(y.shape)}; "
                          "reduce it first (sb.sum, sb.mean) or use sb.jacobian / sb.jvp")
     if y.dtype not in FLOAT_DTYPES:
         raise TypeError(f"grad: the output must be floating point, got dtype {y.dtype}")
-    result = backprop([(y, as_node(1.0, like=y))], wrt)
-    result = [F.zeros_like(w) if r is None else F.astype(r, w.dtype) for r, w in zip(result, wrt)]
+    adjoint = {id(y): as_node(1.0, like=y)}
+    for _, arg, c in sweep(y, wrt, lambda node: adjoint.get(id(node))):
+        accumulate(adjoint, arg, c)
+    result = [adjoint[id(w)] if id(w) in adjoint else F.zeros_like(w) for w in wrt]
+    result = [F.astype(r, w.dtype) for r, w in zip(result, wrt)]
     return result[0] if single else result
-
-
-def backprop(seeds, wrt):
-    """The reverse sweep: adjoints of ``wrt`` (``None`` for a symbolic zero)
-    given ``seeds``, a list of (node, adjoint) pairs of the nodes' shapes.
-
-    ``grad`` seeds its scalar output with 1; a loop's reverse body seeds every
-    output of one step with a placeholder adjoint (ops/control.py).  An
-    argument that is a tuple (a loop) accumulates a dict of adjoints, one per
-    output, from the ``(key, adjoint)`` pairs its projections send back.
-    """
-    order = topo_order([s for s, _ in seeds])
-    active = _active(order, wrt)
-    adjoint = {}
-    for node, g in seeds:
-        previous = adjoint.get(id(node))
-        adjoint[id(node)] = g if previous is None else previous + g
-    for node in reversed(order):
-        g = adjoint.get(id(node))
-        if g is None or not node.args or id(node) not in active:
-            continue
-        op = OPS[node.op]
-        if op.vjp is None:
-            raise NotImplementedError(f"grad: op {node.op!r} has no reverse-mode rule")
-        if op.vjp_active:
-            contributions = op.vjp(node, g, tuple(id(a) in active for a in node.args))
-        else:
-            contributions = op.vjp(node, g)
-        for i, (arg, c) in enumerate(zip(node.args, contributions)):
-            if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
-                continue
-            if arg.dtype == TUPLE:
-                parts = adjoint.setdefault(id(arg), {})
-                key, part = c
-                parts[key] = part if key not in parts else parts[key] + part
-                continue
-            c = fit(as_node(c, like=arg), arg)
-            previous = adjoint.get(id(arg))
-            adjoint[id(arg)] = c if previous is None else previous + c
-    return [adjoint.get(id(w)) for w in wrt]
 
 
 def jvp(ys, tangents):
@@ -130,7 +153,7 @@ def jvp(ys, tangents):
     ys = [ys] if single else [as_node(y) for y in ys]
     if not isinstance(tangents, dict):
         raise TypeError("jvp: tangents must be a dict mapping variables to expressions or values")
-    _check_wrt(list(tangents), "jvp")
+    check_wrt(list(tangents), "jvp")
     tangent = {}
     for v, t in tangents.items():
         t = as_node(t, like=v)
@@ -156,11 +179,11 @@ def tangent_map(order, tangent):
         ts = [None if i in op.shape_args or i in op.nondiff else tangent.get(id(a))
               for i, a in enumerate(node.args)]
         if all(t is None for t in ts) or not differentiable(node):
-            continue   # integer and boolean values have no tangent (see _active)
+            continue   # integer and boolean values have no tangent (see active_nodes)
         if op.jvp is None:
             raise NotImplementedError(f"jvp: op {node.op!r} has no forward-mode rule")
         t = op.jvp(node, ts)
-        if t is not None and node.dtype != TUPLE:
+        if t is not None and node.dtype != TUPLE:   # (a loop's tangent is looked up by key)
             t = as_node(t, like=node)
             if t.shape != node.shape:
                 t = F.broadcast_like(t, node)
@@ -185,7 +208,7 @@ def jacobian(ys, wrt, mode="rev"):
     single_y, single_w = isinstance(ys, Node), isinstance(wrt, Node)
     ys = [ys] if single_y else [as_node(y) for y in ys]
     wrt = [wrt] if single_w else list(wrt)
-    _check_wrt(wrt, "jacobian")
+    check_wrt(wrt, "jacobian")
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
     table = []

@@ -84,7 +84,7 @@ def to_sympy(expr, symbols=None):
             if node.dtype == "int64":
                 values[id(node)] = v
             else:
-                values[id(node)] = _const_to_sympy(sp, v)
+                values[id(node)] = const_to_sympy(sp, v)
             continue
         op = OPS[node.op]
         if op.sympy is None:
@@ -94,7 +94,7 @@ def to_sympy(expr, symbols=None):
     return out[0] if single else out
 
 
-def _const_to_sympy(sp, v):
+def const_to_sympy(sp, v):
     """Constants as exact SymPy numbers where the user evidently meant one:
     integers stay integers and short decimals (0.5, 0.1) become rationals, so
     that proofs are exact; other floats keep their 17 significant digits."""
@@ -136,7 +136,7 @@ def from_sympy(expr, variables):
     (each becomes a float64 scalar variable of its name) or both.  Anything the
     op table cannot map raises.  Each scalar variable remembers the Symbol it
     came from, for :func:`to_sympy` (see the module's docstring)."""
-    from . import dsl as F
+    from .ops import build as F
     from .ir import var
     from .ops.registry import as_node
     sp = _sympy()

@@ -121,13 +121,21 @@ class BodyEmitter(FunctionEmitter):
     def __init__(self, parent):   # noqa: super().__init__ sets up a whole entry point
         self.parent = parent
         self.entry, self.s, self.module = None, None, parent.module
-        self.dynamic_parallel, self.dynamic_sizes = parent.dynamic_parallel, parent.dynamic_sizes
+        self.dynamic_sizes = parent.dynamic_sizes
         self.names, self.taken, self.indices = {}, parent.taken, parent.indices
         self.loop_prefix, self.outlined = parent.loop_prefix, False
         self.rows, self.written = {}, set()   # id -> "Y[k]": buffers that are rows of a stacked output
 
     def fresh(self, prefix="t"):
         return self.parent.fresh(prefix)
+
+    @property
+    def static_parallel(self):   # one flag per compiled function
+        return self.parent.static_parallel
+
+    @static_parallel.setter
+    def static_parallel(self, value):
+        self.parent.static_parallel = value
 
     def _loop(self, step):
         lines = super()._loop(step)

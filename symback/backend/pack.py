@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..ir import intern, topo_order
-from ..ops.linalg import _key_src
+from ..ops.linalg import key_src
 
 
 @dataclass
@@ -41,8 +41,8 @@ def pack(entry):
             sub[id(node)] = var
             packing.stacks.append((var, list(node.args), node.attr("axis") % node.ndim))
     if sub:
-        from ..ops.control import _substitute
-        outputs = _substitute(entry.outputs, sub)
+        from ..ops.control import substitute
+        outputs = substitute(entry.outputs, sub)
     else:
         outputs = list(entry.outputs)
     raw, names, where, rows = [], [], {}, {}
@@ -53,7 +53,7 @@ def pack(entry):
                 where[id(whole)] = len(raw)
                 raw.append(whole)
                 names.append(None)
-            packing.results.append((where[id(whole)], _key_src(out.attr("key"))))
+            packing.results.append((where[id(whole)], key_src(out.attr("key"))))
             rows.setdefault(id(whole), []).append(out.attr("key")[0])
         else:
             packing.results.append((len(raw), None))

@@ -32,6 +32,7 @@ import numpy as np
 from .. import ir
 from ..ir import TUPLE, topo_order
 from ..shapes import ShapeError, dims_equal, show
+from . import build as F
 from .registry import Op, apply, register
 
 _serial = itertools.count()
@@ -102,7 +103,6 @@ def stacked(node, value):
 def zeros(ref):
     """Zeros of ``ref``'s (static) shape, built from ``ref`` so that no array
     constant is folded into the module text."""
-    from .. import dsl as F
     zero = ir.const(0.0, dtype=ref.dtype)
     return zero if not ref.shape else F.broadcast_like(zero, ref)
 
@@ -197,7 +197,7 @@ def _evaluate(nodes, env):
 
 
 def _sympy_run(sp):
-    from ..sympy_bridge import _const_to_sympy
+    from ..sympy_bridge import const_to_sympy
 
     def run(nodes, env):
         from . import OPS
@@ -206,7 +206,7 @@ def _sympy_run(sp):
             if node.op == "var":
                 values[id(node)] = env[node]
             elif node.op == "const":
-                values[id(node)] = node.value if node.dtype == "int64" else _const_to_sympy(sp, node.value)
+                values[id(node)] = node.value if node.dtype == "int64" else const_to_sympy(sp, node.value)
             else:
                 values[id(node)] = OPS[node.op].sympy(sp, [values[id(a)] for a in node.args], dict(node.attrs))
         return [values[id(n)] for n in nodes]
@@ -219,10 +219,10 @@ def _sympy_run(sp):
 def _active_inside(body, seeds, extra=()):
     """Ids of the body nodes that depend on ``seeds`` (placeholders), a carry
     counting as seeded once the value it receives depends on a seed."""
-    from ..autodiff import _active, differentiable
+    from ..autodiff import active_nodes, differentiable
     seeds = list(seeds)
     while True:
-        active = _active(topo_order(list(body.carry_out) + list(extra)), seeds)
+        active = active_nodes(topo_order(list(body.carry_out) + list(extra)), seeds)
         new = [c for c, o in zip(body.carry_in, body.carry_out)
                if id(o) in active and id(c) not in active and differentiable(c)]
         if not new:
@@ -232,7 +232,6 @@ def _active_inside(body, seeds, extra=()):
 
 def _scan_vjp(node, g, active):
     """Adjoints of the loop's arguments: one reverse scan over the tape."""
-    from .. import dsl as F
     from ..autodiff import backprop
     from ..ir import FLOAT_DTYPES
     body = node.attr("body")
@@ -283,7 +282,7 @@ def _scan_vjp(node, g, active):
             if id(a) in on_carry and id(a) not in on_adjoint and id(a) not in sub:
                 sub[id(a)] = placeholder(a.shape, a.dtype, "tape")
                 tape.append(a)
-    outputs = _substitute(outputs, sub)
+    outputs = substitute(outputs, sub)
     carry_out, y_nodes = outputs[:len(carry_in)], outputs[len(carry_in):]
 
     used = {id(n) for n in topo_order(outputs)}
@@ -318,7 +317,7 @@ def _depends(order, sources):
     return dep
 
 
-def _substitute(outputs, sub):
+def substitute(outputs, sub):
     """``outputs`` rebuilt with the nodes whose id is in ``sub`` replaced."""
     if not sub:
         return list(outputs)

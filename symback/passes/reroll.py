@@ -185,9 +185,9 @@ def _rows_of(values):
 
 
 def _rewrite(outputs, order, seq, s, P, K, template, init, external):
-    from .. import dsl as F
+    from ..ops import build as F
     from ..control_flow import scan
-    from ..ops.control import _substitute
+    from ..ops.control import substitute
     from ..ops.registry import apply
     region = {id(n): divmod(i - s, P) for i, n in enumerate(seq[s:s + K * P], start=s)}
     carries = sorted(init)
@@ -238,4 +238,4 @@ def _rewrite(outputs, order, seq, s, P, K, template, init, external):
             sub[id(n)] = stacked_ys[ys.index(j)][k]
         else:
             sub[id(n)] = final[carries.index(j)]
-    return _substitute(outputs, sub)
+    return substitute(outputs, sub)
