@@ -172,3 +172,38 @@ def test_a_loop_reading_every_step_of_another_reads_its_stacked_array():
     assert loops(rolled) == [8, 8]
     assert {n.op for n in topo_order([rolled])} == {"scan", "scan_get", "var"}, "no per-step code between the loops"
     assert_same_derivatives(v, rolled, [x, a, v0], {"x": 0.3, "a": 0.7, "v": 0.2})
+
+
+def _random_block(rng, width):
+    """A random step: a few ops over two carries (a vector and a scalar), one
+    per-step vector input and a shared matrix; returns the new carries."""
+    unary = [sb.tanh, sb.sin, sb.sigmoid, lambda v: v * 0.5]
+
+    def step(h, s, x, M):
+        pool = [h, x, M @ h]
+        for _ in range(int(rng.integers(2, 6))):
+            a, b = pool[int(rng.integers(len(pool)))], pool[int(rng.integers(len(pool)))]
+            pool.append(unary[int(rng.integers(len(unary)))](a + b * float(rng.uniform(-1, 1))))
+        new_h = sb.tanh(pool[-1] + pool[-2] * 0.3)
+        return new_h, s * 0.9 + sb.sum(new_h * x)
+    return step
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_repeated_blocks(seed):
+    """Blocks the pass was not written for: random ops, repeated K times."""
+    rng = np.random.default_rng(seed)
+    width, K = 3, int(rng.integers(MIN_STEPS + 1, 12))
+    h0, s0, M = sb.var("h0", (width,)), sb.var("s0"), sb.var("M", (width, width))
+    xs = [sb.var(f"x{k}", (width,)) for k in range(K)]
+    ops = [int(v) for v in rng.integers(0, 1 << 30, 8)]
+    h, s = h0, s0
+    for x in xs:
+        h, s = _random_block(np.random.default_rng(ops), width)(h, s, x, M)   # the same block each step
+    loss = s + sb.sum(h)
+    rolled = reroll(loss)
+    assert loops(rolled) == [K]
+    values = np.random.default_rng(seed + 100)
+    env = {"h0": values.normal(size=width), "s0": 0.3, "M": 0.5 * values.normal(size=(width, width)),
+           **{x.name: values.normal(size=width) for x in xs}}
+    assert_same_derivatives(loss, rolled, [h0, s0, M, xs[1]], env, {M: np.ones((width, width))})
