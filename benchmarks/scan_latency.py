@@ -3,6 +3,7 @@
     python -m benchmarks.scan_latency            # the table below, W4r unrolled and W5 K=1000 unrolled aside
     python -m benchmarks.scan_latency --all      # also those two (a minute or more of Numba each)
     python -m benchmarks.scan_latency one W5 rerolled 1000   # one measurement, printed as JSON
+    python -m benchmarks.scan_latency steady W4 W4r W5      # time per call, rerolled vs unrolled, interleaved
 
 Variants: "rerolled" is the workload as WORKLOADS.md writes it (a Python loop, one
 variable per layer) compiled as symback compiles it by default, which makes the
@@ -123,9 +124,43 @@ RUNS = [("W5", "rerolled", 1000), ("W5", "rerolled", 10000), ("W5", "loop", 1000
 SLOW = [("W4r", "unrolled", 0), ("W5", "unrolled", 1000)]
 
 
+def steady(workload, rounds=21):
+    """Time per call of the rerolled and the unrolled kernel, measured in
+    alternating rounds in one process (so that a busy machine slows both
+    alike); min and median over the rounds, in ms."""
+    import numpy as np
+
+    import symback as sb
+    params = {"K": 1000} if workload == "W5" else {}
+    data = workloads.DATA[workload](**params)
+    args = tuple(data[k] for k in workloads.PARAMS[workload] + workloads.INPUTS[workload] if k != "K")
+    kernels = {}
+    for variant in ("rerolled", "unrolled"):
+        loss, wrt, inputs = _build(workload, variant, params.get("K", 0))
+        kernels[variant] = sb.value_and_grad(loss, wrt, wrt + inputs, name=f"steady_{workload}_{variant}",
+                                             reroll=variant == "rerolled")
+    times = {(v, e): [] for v in kernels for e in ("vag", "fwd")}
+    for _ in range(rounds):
+        for v, k in kernels.items():
+            times[v, "vag"].append(_best_ms(k, args, rounds=1))
+            times[v, "fwd"].append(_best_ms(k.forward, args, rounds=1))
+    out = {f"{v}_{e}_ms": {"min": min(t), "median": float(np.median(t))} for (v, e), t in times.items()}
+    return {"workload": workload, **out}
+
+
 def main(argv):
     if argv[:1] == ["one"]:
         print(json.dumps(one(argv[1], argv[2], int(argv[3]))))
+        return
+    if argv[:1] == ["steady"]:
+        print(f"{'workload':<9} {'entry':<6} {'rerolled min':>12} {'unrolled min':>12} {'ratio':>6}   "
+              f"{'rerolled med':>12} {'unrolled med':>12} {'ratio':>6}")
+        for workload in argv[1:]:
+            r = steady(workload)
+            for e in ("vag", "fwd"):
+                a, b = r[f"rerolled_{e}_ms"], r[f"unrolled_{e}_ms"]
+                print(f"{workload:<9} {e:<6} {a['min']:>12.3f} {b['min']:>12.3f} {a['min'] / b['min']:>6.2f}   "
+                      f"{a['median']:>12.3f} {b['median']:>12.3f} {a['median'] / b['median']:>6.2f}", flush=True)
         return
     runs = RUNS + (SLOW if "--all" in argv else [])
     head = f"{'workload':<10} {'variant':<9} {'first call s':>12} {'(build':>7} {'grad+emit':>9} {'jit+call)':>9} " \
