@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 9f4a0c198fa3cd1e
+Content hash (sha256 of the generated functions): cf42a869c363021a
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_9f4a0c198fa3cd1e"
+__name__ = "symback_generated_deep_residual_cf42a869c363021a"
 
 
 def _scalar(value, name, dtype):
@@ -340,6 +340,9 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
     t2 = np.empty((50, X_d0, 32), dtype=np.float64)
     t3 = np.empty((50, X_d0, 32), dtype=np.float64)
     t4 = np.empty((50, X_d0, 32), dtype=np.float64)
+    for i0 in range(X_d0):
+        for i1 in range(32):
+            t3[0, i0, i1] = t1[i0, i1]
     for k_5 in range(50):   # loop of 50 steps
         x_6 = _stack0[k_5]
         x_7 = _stack1[k_5]
@@ -359,15 +362,12 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 t13[i0, i1] = t13_i
         t16 = x_8.T
         t17 = np.dot(t12, t16)
-        t18 = np.empty((X_d0, 32), dtype=np.float64)
+        t18 = t3[k_5 + 1] if k_5 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 t19 = t1[i0, i1] + t17[i0, i1]
                 t18_i = t19 + x_9[i1]
                 t18[i0, i1] = t18_i
-        for i0 in range(X_d0):
-            for i1 in range(32):
-                t3[k_5, i0, i1] = t1[i0, i1]
         t1 = t18
     t20 = W_out.T
     t21 = np.dot(t1, t20)

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 30fc82d5b4ee62cb
+Content hash (sha256 of the generated functions): c299d95c19829d2b
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_30fc82d5b4ee62cb"
+__name__ = "symback_generated_deep_sigmoid_c299d95c19829d2b"
 
 
 def _scalar(value, name, dtype):
@@ -227,12 +227,15 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     t1 = np.ascontiguousarray(X)
     t2 = np.empty((50, X_d0, 32), dtype=np.float64)
     t3 = np.empty((50, X_d0, 32), dtype=np.float64)
+    for i0 in range(X_d0):
+        for i1 in range(32):
+            t3[0, i0, i1] = t1[i0, i1]
     for k_4 in range(50):   # loop of 50 steps
         x_5 = _stack0[k_4]
         x_6 = _stack1[k_4]
         t7 = x_5.T
         t8 = np.dot(t1, t7)
-        t9 = np.empty((X_d0, 32), dtype=np.float64)
+        t9 = t3[k_4 + 1] if k_4 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         t10 = t2[k_4]
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -242,9 +245,6 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
                 t12 = 1.0 - t9_i
                 t10_i = t9_i * t12
                 t10[i0, i1] = t10_i
-        for i0 in range(X_d0):
-            for i1 in range(32):
-                t3[k_4, i0, i1] = t1[i0, i1]
         t1 = t9
     t13 = W_out.T
     t14 = np.dot(t1, t13)

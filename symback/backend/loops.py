@@ -82,8 +82,20 @@ def emit_scan(em, node, args):
         if id(p) in live:
             ce.names[id(p)] = em.fresh("x")
             inner.append(f"{ce.names[id(p)]} = {ref}[{k}]")
-    # a stacked value computed by a fused loop is written straight into its row
+    # a stacked value computed by a fused loop is written straight into its row;
+    # so is a new carry whose values at the start of each step are stacked (the
+    # tape of a layer's input): it is computed into the next step's row
     ce.rows = {id(v): f"{em.name(p)}[{k}]" for p, v in stacks if v.shape}
+    stacked_ids = {id(v) for _, v in stacks}
+    nxt, last, first = (f"{k} - 1", "0", f"{n} - 1") if reverse else (f"{k} + 1", f"{n} - 1", "0")
+    for p, v in stacks:
+        i = next((i for i in needed if body.carry_in[i] is v), None)
+        out = None if i is None else body.carry_out[i]
+        if n and v.shape and out is not None and out.args and id(out) in live and id(out) not in stacked_ids:
+            lines[-1:-1] = _store(em, em.name(p), first, ce.ref(v), em.dims(v))   # the initial carry
+            ce.rows[id(out)] = f"{em.name(p)}[{nxt}] if {k} != {last} else np.empty({em.shape_src(out)}, " \
+                               f"dtype=np.{out.dtype})"
+            ce.carried[id(out)] = id(v)
     inner += ce.steps(sched)
     for p, v in stacks:
         if id(v) not in ce.written:
@@ -125,6 +137,7 @@ class BodyEmitter(FunctionEmitter):
         self.names, self.taken, self.indices = {}, parent.taken, parent.indices
         self.loop_prefix, self.outlined = parent.loop_prefix, False
         self.rows, self.written = {}, set()   # id -> "Y[k]": buffers that are rows of a stacked output
+        self.carried = {}   # id of a new carry -> id of the carry whose stacked rows it writes
 
     def fresh(self, prefix="t"):
         return self.parent.fresh(prefix)
@@ -144,7 +157,7 @@ class BodyEmitter(FunctionEmitter):
             if row is not None and id(m) in self.s.buffered:
                 alloc = f"{self.name(m)} = np.empty({self.shape_src(m)}, dtype=np.{m.dtype})"
                 lines = [f"{self.name(m)} = {row}" if line == alloc else line for line in lines]
-                self.written.add(id(m))
+                self.written.add(self.carried.get(id(m), id(m)))
         return lines
 
     def steps(self, sched):
