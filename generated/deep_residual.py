@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): de1d4a5d6e8f49e8
+Content hash (sha256 of the generated functions): afbf090ec5b0f780
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_de1d4a5d6e8f49e8"
+__name__ = "symback_generated_deep_residual_afbf090ec5b0f780"
 
 
 def _scalar(value, name, dtype):
@@ -183,311 +183,412 @@ def _loop9(a0, a1, a2):
 @numba.njit(cache=True, error_model="numpy")
 def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, = _loop1(X_d0, t1, c1)
-    t4 = V1.T
-    t5 = _dot(t2, t4)
-    t6, = _loop2(X_d0, X, t5, b1)
-    t8 = W2.T
-    t9 = _dot(t6, t8)
-    t10, = _loop1(X_d0, t9, c2)
-    t12 = V2.T
-    t13 = _dot(t10, t12)
-    t14, = _loop2(X_d0, t6, t13, b2)
-    t16 = W3.T
-    t17 = _dot(t14, t16)
-    t18, = _loop1(X_d0, t17, c3)
-    t20 = V3.T
-    t21 = _dot(t18, t20)
-    t22, = _loop2(X_d0, t14, t21, b3)
-    t24 = W4.T
-    t25 = _dot(t22, t24)
-    t26, = _loop1(X_d0, t25, c4)
-    t28 = V4.T
-    t29 = _dot(t26, t28)
-    t30, = _loop2(X_d0, t22, t29, b4)
-    t32 = W5.T
-    t33 = _dot(t30, t32)
-    t34, = _loop1(X_d0, t33, c5)
-    t36 = V5.T
-    t37 = _dot(t34, t36)
-    t38, = _loop2(X_d0, t30, t37, b5)
-    t40 = W6.T
-    t41 = _dot(t38, t40)
-    t42, = _loop1(X_d0, t41, c6)
-    t44 = V6.T
-    t45 = _dot(t42, t44)
-    t46, = _loop2(X_d0, t38, t45, b6)
-    t48 = W7.T
-    t49 = _dot(t46, t48)
-    t50, = _loop1(X_d0, t49, c7)
-    t52 = V7.T
-    t53 = _dot(t50, t52)
-    t54, = _loop2(X_d0, t46, t53, b7)
-    t56 = W8.T
-    t57 = _dot(t54, t56)
-    t58, = _loop1(X_d0, t57, c8)
-    t60 = V8.T
-    t61 = _dot(t58, t60)
-    t62, = _loop2(X_d0, t54, t61, b8)
-    t64 = W9.T
-    t65 = _dot(t62, t64)
-    t66, = _loop1(X_d0, t65, c9)
-    t68 = V9.T
-    t69 = _dot(t66, t68)
-    t70, = _loop2(X_d0, t62, t69, b9)
-    t72 = W10.T
-    t73 = _dot(t70, t72)
-    t74, = _loop1(X_d0, t73, c10)
-    t76 = V10.T
-    t77 = _dot(t74, t76)
-    t78, = _loop2(X_d0, t70, t77, b10)
-    t80 = W11.T
-    t81 = _dot(t78, t80)
-    t82, = _loop1(X_d0, t81, c11)
-    t84 = V11.T
-    t85 = _dot(t82, t84)
-    t86, = _loop2(X_d0, t78, t85, b11)
-    t88 = W12.T
-    t89 = _dot(t86, t88)
-    t90, = _loop1(X_d0, t89, c12)
-    t92 = V12.T
-    t93 = _dot(t90, t92)
-    t94, = _loop2(X_d0, t86, t93, b12)
-    t96 = W13.T
-    t97 = _dot(t94, t96)
-    t98, = _loop1(X_d0, t97, c13)
-    t100 = V13.T
-    t101 = _dot(t98, t100)
-    t102, = _loop2(X_d0, t94, t101, b13)
-    t104 = W14.T
-    t105 = _dot(t102, t104)
-    t106, = _loop1(X_d0, t105, c14)
-    t108 = V14.T
-    t109 = _dot(t106, t108)
-    t110, = _loop2(X_d0, t102, t109, b14)
-    t112 = W15.T
-    t113 = _dot(t110, t112)
-    t114, = _loop1(X_d0, t113, c15)
-    t116 = V15.T
-    t117 = _dot(t114, t116)
-    t118, = _loop2(X_d0, t110, t117, b15)
-    t120 = W16.T
-    t121 = _dot(t118, t120)
-    t122, = _loop1(X_d0, t121, c16)
-    t124 = V16.T
-    t125 = _dot(t122, t124)
-    t126, = _loop2(X_d0, t118, t125, b16)
-    t128 = W17.T
-    t129 = _dot(t126, t128)
-    t130, = _loop1(X_d0, t129, c17)
-    t132 = V17.T
-    t133 = _dot(t130, t132)
-    t134, = _loop2(X_d0, t126, t133, b17)
-    t136 = W18.T
-    t137 = _dot(t134, t136)
-    t138, = _loop1(X_d0, t137, c18)
-    t140 = V18.T
-    t141 = _dot(t138, t140)
-    t142, = _loop2(X_d0, t134, t141, b18)
-    t144 = W19.T
-    t145 = _dot(t142, t144)
-    t146, = _loop1(X_d0, t145, c19)
-    t148 = V19.T
-    t149 = _dot(t146, t148)
-    t150, = _loop2(X_d0, t142, t149, b19)
-    t152 = W20.T
-    t153 = _dot(t150, t152)
-    t154, = _loop1(X_d0, t153, c20)
-    t156 = V20.T
-    t157 = _dot(t154, t156)
-    t158, = _loop2(X_d0, t150, t157, b20)
-    t160 = W21.T
-    t161 = _dot(t158, t160)
-    t162, = _loop1(X_d0, t161, c21)
-    t164 = V21.T
-    t165 = _dot(t162, t164)
-    t166, = _loop2(X_d0, t158, t165, b21)
-    t168 = W22.T
-    t169 = _dot(t166, t168)
-    t170, = _loop1(X_d0, t169, c22)
-    t172 = V22.T
-    t173 = _dot(t170, t172)
-    t174, = _loop2(X_d0, t166, t173, b22)
-    t176 = W23.T
-    t177 = _dot(t174, t176)
-    t178, = _loop1(X_d0, t177, c23)
-    t180 = V23.T
-    t181 = _dot(t178, t180)
-    t182, = _loop2(X_d0, t174, t181, b23)
-    t184 = W24.T
-    t185 = _dot(t182, t184)
-    t186, = _loop1(X_d0, t185, c24)
-    t188 = V24.T
-    t189 = _dot(t186, t188)
-    t190, = _loop2(X_d0, t182, t189, b24)
-    t192 = W25.T
-    t193 = _dot(t190, t192)
-    t194, = _loop1(X_d0, t193, c25)
-    t196 = V25.T
-    t197 = _dot(t194, t196)
-    t198, = _loop2(X_d0, t190, t197, b25)
-    t200 = W26.T
-    t201 = _dot(t198, t200)
-    t202, = _loop1(X_d0, t201, c26)
-    t204 = V26.T
-    t205 = _dot(t202, t204)
-    t206, = _loop2(X_d0, t198, t205, b26)
-    t208 = W27.T
-    t209 = _dot(t206, t208)
-    t210, = _loop1(X_d0, t209, c27)
-    t212 = V27.T
-    t213 = _dot(t210, t212)
-    t214, = _loop2(X_d0, t206, t213, b27)
-    t216 = W28.T
-    t217 = _dot(t214, t216)
-    t218, = _loop1(X_d0, t217, c28)
-    t220 = V28.T
-    t221 = _dot(t218, t220)
-    t222, = _loop2(X_d0, t214, t221, b28)
-    t224 = W29.T
-    t225 = _dot(t222, t224)
-    t226, = _loop1(X_d0, t225, c29)
-    t228 = V29.T
-    t229 = _dot(t226, t228)
-    t230, = _loop2(X_d0, t222, t229, b29)
-    t232 = W30.T
-    t233 = _dot(t230, t232)
-    t234, = _loop1(X_d0, t233, c30)
-    t236 = V30.T
-    t237 = _dot(t234, t236)
-    t238, = _loop2(X_d0, t230, t237, b30)
-    t240 = W31.T
-    t241 = _dot(t238, t240)
-    t242, = _loop1(X_d0, t241, c31)
-    t244 = V31.T
-    t245 = _dot(t242, t244)
-    t246, = _loop2(X_d0, t238, t245, b31)
-    t248 = W32.T
-    t249 = _dot(t246, t248)
-    t250, = _loop1(X_d0, t249, c32)
-    t252 = V32.T
-    t253 = _dot(t250, t252)
-    t254, = _loop2(X_d0, t246, t253, b32)
-    t256 = W33.T
-    t257 = _dot(t254, t256)
-    t258, = _loop1(X_d0, t257, c33)
-    t260 = V33.T
-    t261 = _dot(t258, t260)
-    t262, = _loop2(X_d0, t254, t261, b33)
-    t264 = W34.T
-    t265 = _dot(t262, t264)
-    t266, = _loop1(X_d0, t265, c34)
-    t268 = V34.T
-    t269 = _dot(t266, t268)
-    t270, = _loop2(X_d0, t262, t269, b34)
-    t272 = W35.T
-    t273 = _dot(t270, t272)
-    t274, = _loop1(X_d0, t273, c35)
-    t276 = V35.T
-    t277 = _dot(t274, t276)
-    t278, = _loop2(X_d0, t270, t277, b35)
-    t280 = W36.T
-    t281 = _dot(t278, t280)
-    t282, = _loop1(X_d0, t281, c36)
-    t284 = V36.T
-    t285 = _dot(t282, t284)
-    t286, = _loop2(X_d0, t278, t285, b36)
-    t288 = W37.T
-    t289 = _dot(t286, t288)
-    t290, = _loop1(X_d0, t289, c37)
-    t292 = V37.T
-    t293 = _dot(t290, t292)
-    t294, = _loop2(X_d0, t286, t293, b37)
-    t296 = W38.T
-    t297 = _dot(t294, t296)
-    t298, = _loop1(X_d0, t297, c38)
-    t300 = V38.T
-    t301 = _dot(t298, t300)
-    t302, = _loop2(X_d0, t294, t301, b38)
-    t304 = W39.T
-    t305 = _dot(t302, t304)
-    t306, = _loop1(X_d0, t305, c39)
-    t308 = V39.T
-    t309 = _dot(t306, t308)
-    t310, = _loop2(X_d0, t302, t309, b39)
-    t312 = W40.T
-    t313 = _dot(t310, t312)
-    t314, = _loop1(X_d0, t313, c40)
-    t316 = V40.T
-    t317 = _dot(t314, t316)
-    t318, = _loop2(X_d0, t310, t317, b40)
-    t320 = W41.T
-    t321 = _dot(t318, t320)
-    t322, = _loop1(X_d0, t321, c41)
-    t324 = V41.T
-    t325 = _dot(t322, t324)
-    t326, = _loop2(X_d0, t318, t325, b41)
-    t328 = W42.T
-    t329 = _dot(t326, t328)
-    t330, = _loop1(X_d0, t329, c42)
-    t332 = V42.T
-    t333 = _dot(t330, t332)
-    t334, = _loop2(X_d0, t326, t333, b42)
-    t336 = W43.T
-    t337 = _dot(t334, t336)
-    t338, = _loop1(X_d0, t337, c43)
-    t340 = V43.T
-    t341 = _dot(t338, t340)
-    t342, = _loop2(X_d0, t334, t341, b43)
-    t344 = W44.T
-    t345 = _dot(t342, t344)
-    t346, = _loop1(X_d0, t345, c44)
-    t348 = V44.T
-    t349 = _dot(t346, t348)
-    t350, = _loop2(X_d0, t342, t349, b44)
-    t352 = W45.T
-    t353 = _dot(t350, t352)
-    t354, = _loop1(X_d0, t353, c45)
-    t356 = V45.T
-    t357 = _dot(t354, t356)
-    t358, = _loop2(X_d0, t350, t357, b45)
-    t360 = W46.T
-    t361 = _dot(t358, t360)
-    t362, = _loop1(X_d0, t361, c46)
-    t364 = V46.T
-    t365 = _dot(t362, t364)
-    t366, = _loop2(X_d0, t358, t365, b46)
-    t368 = W47.T
-    t369 = _dot(t366, t368)
-    t370, = _loop1(X_d0, t369, c47)
-    t372 = V47.T
-    t373 = _dot(t370, t372)
-    t374, = _loop2(X_d0, t366, t373, b47)
-    t376 = W48.T
-    t377 = _dot(t374, t376)
-    t378, = _loop1(X_d0, t377, c48)
-    t380 = V48.T
-    t381 = _dot(t378, t380)
-    t382, = _loop2(X_d0, t374, t381, b48)
-    t384 = W49.T
-    t385 = _dot(t382, t384)
-    t386, = _loop1(X_d0, t385, c49)
-    t388 = V49.T
-    t389 = _dot(t386, t388)
-    t390, = _loop2(X_d0, t382, t389, b49)
-    t392 = W50.T
-    t393 = _dot(t390, t392)
-    t394, = _loop1(X_d0, t393, c50)
-    t396 = V50.T
-    t397 = _dot(t394, t396)
-    t398, = _loop2(X_d0, t390, t397, b50)
-    t400 = W_out.T
-    t401 = _dot(t398, t400)
-    t402, = _loop3(X_d0, t401, b_out, target)
-    t406 = np.float64(X_d0 * 1)
-    value = t402 / t406
+    # o1 = X + sigmoid(... + c1) @ V1.T + b1
+    a = W1.T
+    b = _dot(X, a)
+    c, = _loop1(X_d0, b, c1)
+    e = V1.T
+    f = _dot(c, e)
+    o1, = _loop2(X_d0, X, f, b1)
+
+    # o2 = o1 + sigmoid(... + c2) @ V2.T + b2
+    k = W2.T
+    l = _dot(o1, k)
+    m, = _loop1(X_d0, l, c2)
+    o = V2.T
+    r = _dot(m, o)
+    o2, = _loop2(X_d0, o1, r, b2)
+
+    # o3 = o2 + sigmoid(... + c3) @ V3.T + b3
+    t = W3.T
+    u = _dot(o2, t)
+    v, = _loop1(X_d0, u, c3)
+    x = V3.T
+    z = _dot(v, x)
+    o3, = _loop2(X_d0, o2, z, b3)
+
+    # o4 = o3 + sigmoid(... + c4) @ V4.T + b4
+    ab = W4.T
+    ac = _dot(o3, ab)
+    ad, = _loop1(X_d0, ac, c4)
+    af = V4.T
+    ag = _dot(ad, af)
+    o4, = _loop2(X_d0, o3, ag, b4)
+
+    # o5 = o4 + sigmoid(... + c5) @ V5.T + b5
+    ai = W5.T
+    aj = _dot(o4, ai)
+    ak, = _loop1(X_d0, aj, c5)
+    am = V5.T
+    an = _dot(ak, am)
+    o5, = _loop2(X_d0, o4, an, b5)
+
+    # o6 = o5 + sigmoid(... + c6) @ V6.T + b6
+    ap = W6.T
+    aq = _dot(o5, ap)
+    ar, = _loop1(X_d0, aq, c6)
+    au = V6.T
+    av = _dot(ar, au)
+    o6, = _loop2(X_d0, o5, av, b6)
+
+    # o7 = o6 + sigmoid(... + c7) @ V7.T + b7
+    ax = W7.T
+    ay = _dot(o6, ax)
+    az, = _loop1(X_d0, ay, c7)
+    bb = V7.T
+    bc = _dot(az, bb)
+    o7, = _loop2(X_d0, o6, bc, b7)
+
+    # o8 = o7 + sigmoid(... + c8) @ V8.T + b8
+    be = W8.T
+    bf = _dot(o7, be)
+    bg, = _loop1(X_d0, bf, c8)
+    bi = V8.T
+    bj = _dot(bg, bi)
+    o8, = _loop2(X_d0, o7, bj, b8)
+
+    # o9 = o8 + sigmoid(... + c9) @ V9.T + b9
+    bl = W9.T
+    bm = _dot(o8, bl)
+    bn, = _loop1(X_d0, bm, c9)
+    bp = V9.T
+    bq = _dot(bn, bp)
+    o9, = _loop2(X_d0, o8, bq, b9)
+
+    # o10 = o9 + sigmoid(... + c10) @ V10.T + b10
+    bs = W10.T
+    bt = _dot(o9, bs)
+    bu, = _loop1(X_d0, bt, c10)
+    bw = V10.T
+    bx = _dot(bu, bw)
+    o10, = _loop2(X_d0, o9, bx, b10)
+
+    # o11 = o10 + sigmoid(... + c11) @ V11.T + b11
+    bz = W11.T
+    ca = _dot(o10, bz)
+    cb, = _loop1(X_d0, ca, c11)
+    cd = V11.T
+    ce = _dot(cb, cd)
+    o11, = _loop2(X_d0, o10, ce, b11)
+
+    # o12 = o11 + sigmoid(... + c12) @ V12.T + b12
+    cg = W12.T
+    ch = _dot(o11, cg)
+    ci, = _loop1(X_d0, ch, c12)
+    ck = V12.T
+    cl = _dot(ci, ck)
+    o12, = _loop2(X_d0, o11, cl, b12)
+
+    # o13 = o12 + sigmoid(... + c13) @ V13.T + b13
+    cn = W13.T
+    co = _dot(o12, cn)
+    cp, = _loop1(X_d0, co, c13)
+    cr = V13.T
+    cs = _dot(cp, cr)
+    o13, = _loop2(X_d0, o12, cs, b13)
+
+    # o14 = o13 + sigmoid(... + c14) @ V14.T + b14
+    cu = W14.T
+    cv = _dot(o13, cu)
+    cw, = _loop1(X_d0, cv, c14)
+    cy = V14.T
+    cz = _dot(cw, cy)
+    o14, = _loop2(X_d0, o13, cz, b14)
+
+    # o15 = o14 + sigmoid(... + c15) @ V15.T + b15
+    db = W15.T
+    dc = _dot(o14, db)
+    dd, = _loop1(X_d0, dc, c15)
+    df = V15.T
+    dg = _dot(dd, df)
+    o15, = _loop2(X_d0, o14, dg, b15)
+
+    # o16 = o15 + sigmoid(... + c16) @ V16.T + b16
+    di = W16.T
+    dj = _dot(o15, di)
+    dk, = _loop1(X_d0, dj, c16)
+    dm = V16.T
+    dn = _dot(dk, dm)
+    o16, = _loop2(X_d0, o15, dn, b16)
+
+    # o17 = o16 + sigmoid(... + c17) @ V17.T + b17
+    dp = W17.T
+    dq = _dot(o16, dp)
+    dr, = _loop1(X_d0, dq, c17)
+    dt = V17.T
+    du = _dot(dr, dt)
+    o17, = _loop2(X_d0, o16, du, b17)
+
+    # o18 = o17 + sigmoid(... + c18) @ V18.T + b18
+    dw = W18.T
+    dx = _dot(o17, dw)
+    dy, = _loop1(X_d0, dx, c18)
+    ea = V18.T
+    eb = _dot(dy, ea)
+    o18, = _loop2(X_d0, o17, eb, b18)
+
+    # o19 = o18 + sigmoid(... + c19) @ V19.T + b19
+    ed = W19.T
+    ee = _dot(o18, ed)
+    ef, = _loop1(X_d0, ee, c19)
+    eh = V19.T
+    ei = _dot(ef, eh)
+    o19, = _loop2(X_d0, o18, ei, b19)
+
+    # o20 = o19 + sigmoid(... + c20) @ V20.T + b20
+    ek = W20.T
+    el = _dot(o19, ek)
+    em, = _loop1(X_d0, el, c20)
+    eo = V20.T
+    ep = _dot(em, eo)
+    o20, = _loop2(X_d0, o19, ep, b20)
+
+    # o21 = o20 + sigmoid(... + c21) @ V21.T + b21
+    er = W21.T
+    es = _dot(o20, er)
+    et, = _loop1(X_d0, es, c21)
+    ev = V21.T
+    ew = _dot(et, ev)
+    o21, = _loop2(X_d0, o20, ew, b21)
+
+    # o22 = o21 + sigmoid(... + c22) @ V22.T + b22
+    ey = W22.T
+    ez = _dot(o21, ey)
+    fa, = _loop1(X_d0, ez, c22)
+    fc = V22.T
+    fd = _dot(fa, fc)
+    o22, = _loop2(X_d0, o21, fd, b22)
+
+    # o23 = o22 + sigmoid(... + c23) @ V23.T + b23
+    ff = W23.T
+    fg = _dot(o22, ff)
+    fh, = _loop1(X_d0, fg, c23)
+    fj = V23.T
+    fk = _dot(fh, fj)
+    o23, = _loop2(X_d0, o22, fk, b23)
+
+    # o24 = o23 + sigmoid(... + c24) @ V24.T + b24
+    fm = W24.T
+    fn = _dot(o23, fm)
+    fo, = _loop1(X_d0, fn, c24)
+    fq = V24.T
+    fr = _dot(fo, fq)
+    o24, = _loop2(X_d0, o23, fr, b24)
+
+    # o25 = o24 + sigmoid(... + c25) @ V25.T + b25
+    ft = W25.T
+    fu = _dot(o24, ft)
+    fv, = _loop1(X_d0, fu, c25)
+    fx = V25.T
+    fy = _dot(fv, fx)
+    o25, = _loop2(X_d0, o24, fy, b25)
+
+    # o26 = o25 + sigmoid(... + c26) @ V26.T + b26
+    ga = W26.T
+    gb = _dot(o25, ga)
+    gc, = _loop1(X_d0, gb, c26)
+    ge = V26.T
+    gf = _dot(gc, ge)
+    o26, = _loop2(X_d0, o25, gf, b26)
+
+    # o27 = o26 + sigmoid(... + c27) @ V27.T + b27
+    gh = W27.T
+    gi = _dot(o26, gh)
+    gj, = _loop1(X_d0, gi, c27)
+    gl = V27.T
+    gm = _dot(gj, gl)
+    o27, = _loop2(X_d0, o26, gm, b27)
+
+    # o28 = o27 + sigmoid(... + c28) @ V28.T + b28
+    go = W28.T
+    gp = _dot(o27, go)
+    gq, = _loop1(X_d0, gp, c28)
+    gs = V28.T
+    gt = _dot(gq, gs)
+    o28, = _loop2(X_d0, o27, gt, b28)
+
+    # o29 = o28 + sigmoid(... + c29) @ V29.T + b29
+    gv = W29.T
+    gw = _dot(o28, gv)
+    gx, = _loop1(X_d0, gw, c29)
+    gz = V29.T
+    ha = _dot(gx, gz)
+    o29, = _loop2(X_d0, o28, ha, b29)
+
+    # o30 = o29 + sigmoid(... + c30) @ V30.T + b30
+    hc = W30.T
+    hd = _dot(o29, hc)
+    he, = _loop1(X_d0, hd, c30)
+    hg = V30.T
+    hh = _dot(he, hg)
+    o30, = _loop2(X_d0, o29, hh, b30)
+
+    # o31 = o30 + sigmoid(... + c31) @ V31.T + b31
+    hj = W31.T
+    hk = _dot(o30, hj)
+    hl, = _loop1(X_d0, hk, c31)
+    hn = V31.T
+    ho = _dot(hl, hn)
+    o31, = _loop2(X_d0, o30, ho, b31)
+
+    # o32 = o31 + sigmoid(... + c32) @ V32.T + b32
+    hq = W32.T
+    hr = _dot(o31, hq)
+    hs, = _loop1(X_d0, hr, c32)
+    hu = V32.T
+    hv = _dot(hs, hu)
+    o32, = _loop2(X_d0, o31, hv, b32)
+
+    # o33 = o32 + sigmoid(... + c33) @ V33.T + b33
+    hx = W33.T
+    hy = _dot(o32, hx)
+    hz, = _loop1(X_d0, hy, c33)
+    ib = V33.T
+    ic = _dot(hz, ib)
+    o33, = _loop2(X_d0, o32, ic, b33)
+
+    # o34 = o33 + sigmoid(... + c34) @ V34.T + b34
+    ig = W34.T
+    ih = _dot(o33, ig)
+    ii, = _loop1(X_d0, ih, c34)
+    ik = V34.T
+    il = _dot(ii, ik)
+    o34, = _loop2(X_d0, o33, il, b34)
+
+    # o35 = o34 + sigmoid(... + c35) @ V35.T + b35
+    io = W35.T
+    ip = _dot(o34, io)
+    iq, = _loop1(X_d0, ip, c35)
+    it = V35.T
+    iu = _dot(iq, it)
+    o35, = _loop2(X_d0, o34, iu, b35)
+
+    # o36 = o35 + sigmoid(... + c36) @ V36.T + b36
+    iw = W36.T
+    ix = _dot(o35, iw)
+    iy, = _loop1(X_d0, ix, c36)
+    ja = V36.T
+    jb = _dot(iy, ja)
+    o36, = _loop2(X_d0, o35, jb, b36)
+
+    # o37 = o36 + sigmoid(... + c37) @ V37.T + b37
+    jd = W37.T
+    je = _dot(o36, jd)
+    jf, = _loop1(X_d0, je, c37)
+    jh = V37.T
+    ji = _dot(jf, jh)
+    o37, = _loop2(X_d0, o36, ji, b37)
+
+    # o38 = o37 + sigmoid(... + c38) @ V38.T + b38
+    jk = W38.T
+    jl = _dot(o37, jk)
+    jm, = _loop1(X_d0, jl, c38)
+    jo = V38.T
+    jp = _dot(jm, jo)
+    o38, = _loop2(X_d0, o37, jp, b38)
+
+    # o39 = o38 + sigmoid(... + c39) @ V39.T + b39
+    jr = W39.T
+    js = _dot(o38, jr)
+    jt, = _loop1(X_d0, js, c39)
+    jv = V39.T
+    jw = _dot(jt, jv)
+    o39, = _loop2(X_d0, o38, jw, b39)
+
+    # o40 = o39 + sigmoid(... + c40) @ V40.T + b40
+    jy = W40.T
+    jz = _dot(o39, jy)
+    ka, = _loop1(X_d0, jz, c40)
+    kc = V40.T
+    kd = _dot(ka, kc)
+    o40, = _loop2(X_d0, o39, kd, b40)
+
+    # o41 = o40 + sigmoid(... + c41) @ V41.T + b41
+    kf = W41.T
+    kg = _dot(o40, kf)
+    kh, = _loop1(X_d0, kg, c41)
+    kj = V41.T
+    kk = _dot(kh, kj)
+    o41, = _loop2(X_d0, o40, kk, b41)
+
+    # o42 = o41 + sigmoid(... + c42) @ V42.T + b42
+    km = W42.T
+    kn = _dot(o41, km)
+    ko, = _loop1(X_d0, kn, c42)
+    kq = V42.T
+    kr = _dot(ko, kq)
+    o42, = _loop2(X_d0, o41, kr, b42)
+
+    # o43 = o42 + sigmoid(... + c43) @ V43.T + b43
+    kt = W43.T
+    ku = _dot(o42, kt)
+    kv, = _loop1(X_d0, ku, c43)
+    kx = V43.T
+    ky = _dot(kv, kx)
+    o43, = _loop2(X_d0, o42, ky, b43)
+
+    # o44 = o43 + sigmoid(... + c44) @ V44.T + b44
+    la = W44.T
+    lb = _dot(o43, la)
+    lc, = _loop1(X_d0, lb, c44)
+    le = V44.T
+    lf = _dot(lc, le)
+    o44, = _loop2(X_d0, o43, lf, b44)
+
+    # o45 = o44 + sigmoid(... + c45) @ V45.T + b45
+    lh = W45.T
+    li = _dot(o44, lh)
+    lj, = _loop1(X_d0, li, c45)
+    ll = V45.T
+    lm = _dot(lj, ll)
+    o45, = _loop2(X_d0, o44, lm, b45)
+
+    # o46 = o45 + sigmoid(... + c46) @ V46.T + b46
+    lo = W46.T
+    lp = _dot(o45, lo)
+    lq, = _loop1(X_d0, lp, c46)
+    ls = V46.T
+    lt = _dot(lq, ls)
+    o46, = _loop2(X_d0, o45, lt, b46)
+
+    # o47 = o46 + sigmoid(... + c47) @ V47.T + b47
+    lv = W47.T
+    lw = _dot(o46, lv)
+    lx, = _loop1(X_d0, lw, c47)
+    lz = V47.T
+    ma = _dot(lx, lz)
+    o47, = _loop2(X_d0, o46, ma, b47)
+
+    # o48 = o47 + sigmoid(... + c48) @ V48.T + b48
+    mc = W48.T
+    md = _dot(o47, mc)
+    me, = _loop1(X_d0, md, c48)
+    mg = V48.T
+    mh = _dot(me, mg)
+    o48, = _loop2(X_d0, o47, mh, b48)
+
+    # o49 = o48 + sigmoid(... + c49) @ V49.T + b49
+    mj = W49.T
+    mk = _dot(o48, mj)
+    ml, = _loop1(X_d0, mk, c49)
+    mn = V49.T
+    mo = _dot(ml, mn)
+    o49, = _loop2(X_d0, o48, mo, b49)
+
+    # o50 = o49 + sigmoid(... + c50) @ V50.T + b50
+    mq = W50.T
+    mr = _dot(o49, mq)
+    ms, = _loop1(X_d0, mr, c50)
+    mu = V50.T
+    mv = _dot(ms, mu)
+    o50, = _loop2(X_d0, o49, mv, b50)
+
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    mx = W_out.T
+    my = _dot(o50, mx)
+    mz, = _loop3(X_d0, my, b_out, target)
+    nd = np.float64(X_d0 * 1)
+    value = mz / nd
     return (value,)
 
 
@@ -708,714 +809,1269 @@ def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, 
 @numba.njit(cache=True, error_model="numpy")
 def _value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, t3 = _loop4(X_d0, t1, c1)
-    t6 = V1.T
-    t7 = _dot(t2, t6)
-    t8, = _loop2(X_d0, X, t7, b1)
-    t10 = W2.T
-    t11 = _dot(t8, t10)
-    t12, t13 = _loop4(X_d0, t11, c2)
-    t16 = V2.T
-    t17 = _dot(t12, t16)
-    t18, = _loop2(X_d0, t8, t17, b2)
-    t20 = W3.T
-    t21 = _dot(t18, t20)
-    t22, t23 = _loop4(X_d0, t21, c3)
-    t26 = V3.T
-    t27 = _dot(t22, t26)
-    t28, = _loop2(X_d0, t18, t27, b3)
-    t30 = W4.T
-    t31 = _dot(t28, t30)
-    t32, t33 = _loop4(X_d0, t31, c4)
-    t36 = V4.T
-    t37 = _dot(t32, t36)
-    t38, = _loop2(X_d0, t28, t37, b4)
-    t40 = W5.T
-    t41 = _dot(t38, t40)
-    t42, t43 = _loop4(X_d0, t41, c5)
-    t46 = V5.T
-    t47 = _dot(t42, t46)
-    t48, = _loop2(X_d0, t38, t47, b5)
-    t50 = W6.T
-    t51 = _dot(t48, t50)
-    t52, t53 = _loop4(X_d0, t51, c6)
-    t56 = V6.T
-    t57 = _dot(t52, t56)
-    t58, = _loop2(X_d0, t48, t57, b6)
-    t60 = W7.T
-    t61 = _dot(t58, t60)
-    t62, t63 = _loop4(X_d0, t61, c7)
-    t66 = V7.T
-    t67 = _dot(t62, t66)
-    t68, = _loop2(X_d0, t58, t67, b7)
-    t70 = W8.T
-    t71 = _dot(t68, t70)
-    t72, t73 = _loop4(X_d0, t71, c8)
-    t76 = V8.T
-    t77 = _dot(t72, t76)
-    t78, = _loop2(X_d0, t68, t77, b8)
-    t80 = W9.T
-    t81 = _dot(t78, t80)
-    t82, t83 = _loop4(X_d0, t81, c9)
-    t86 = V9.T
-    t87 = _dot(t82, t86)
-    t88, = _loop2(X_d0, t78, t87, b9)
-    t90 = W10.T
-    t91 = _dot(t88, t90)
-    t92, t93 = _loop4(X_d0, t91, c10)
-    t96 = V10.T
-    t97 = _dot(t92, t96)
-    t98, = _loop2(X_d0, t88, t97, b10)
-    t100 = W11.T
-    t101 = _dot(t98, t100)
-    t102, t103 = _loop4(X_d0, t101, c11)
-    t106 = V11.T
-    t107 = _dot(t102, t106)
-    t108, = _loop2(X_d0, t98, t107, b11)
-    t110 = W12.T
-    t111 = _dot(t108, t110)
-    t112, t113 = _loop4(X_d0, t111, c12)
-    t116 = V12.T
-    t117 = _dot(t112, t116)
-    t118, = _loop2(X_d0, t108, t117, b12)
-    t120 = W13.T
-    t121 = _dot(t118, t120)
-    t122, t123 = _loop4(X_d0, t121, c13)
-    t126 = V13.T
-    t127 = _dot(t122, t126)
-    t128, = _loop2(X_d0, t118, t127, b13)
-    t130 = W14.T
-    t131 = _dot(t128, t130)
-    t132, t133 = _loop4(X_d0, t131, c14)
-    t136 = V14.T
-    t137 = _dot(t132, t136)
-    t138, = _loop2(X_d0, t128, t137, b14)
-    t140 = W15.T
-    t141 = _dot(t138, t140)
-    t142, t143 = _loop4(X_d0, t141, c15)
-    t146 = V15.T
-    t147 = _dot(t142, t146)
-    t148, = _loop2(X_d0, t138, t147, b15)
-    t150 = W16.T
-    t151 = _dot(t148, t150)
-    t152, t153 = _loop4(X_d0, t151, c16)
-    t156 = V16.T
-    t157 = _dot(t152, t156)
-    t158, = _loop2(X_d0, t148, t157, b16)
-    t160 = W17.T
-    t161 = _dot(t158, t160)
-    t162, t163 = _loop4(X_d0, t161, c17)
-    t166 = V17.T
-    t167 = _dot(t162, t166)
-    t168, = _loop2(X_d0, t158, t167, b17)
-    t170 = W18.T
-    t171 = _dot(t168, t170)
-    t172, t173 = _loop4(X_d0, t171, c18)
-    t176 = V18.T
-    t177 = _dot(t172, t176)
-    t178, = _loop2(X_d0, t168, t177, b18)
-    t180 = W19.T
-    t181 = _dot(t178, t180)
-    t182, t183 = _loop4(X_d0, t181, c19)
-    t186 = V19.T
-    t187 = _dot(t182, t186)
-    t188, = _loop2(X_d0, t178, t187, b19)
-    t190 = W20.T
-    t191 = _dot(t188, t190)
-    t192, t193 = _loop4(X_d0, t191, c20)
-    t196 = V20.T
-    t197 = _dot(t192, t196)
-    t198, = _loop2(X_d0, t188, t197, b20)
-    t200 = W21.T
-    t201 = _dot(t198, t200)
-    t202, t203 = _loop4(X_d0, t201, c21)
-    t206 = V21.T
-    t207 = _dot(t202, t206)
-    t208, = _loop2(X_d0, t198, t207, b21)
-    t210 = W22.T
-    t211 = _dot(t208, t210)
-    t212, t213 = _loop4(X_d0, t211, c22)
-    t216 = V22.T
-    t217 = _dot(t212, t216)
-    t218, = _loop2(X_d0, t208, t217, b22)
-    t220 = W23.T
-    t221 = _dot(t218, t220)
-    t222, t223 = _loop4(X_d0, t221, c23)
-    t226 = V23.T
-    t227 = _dot(t222, t226)
-    t228, = _loop2(X_d0, t218, t227, b23)
-    t230 = W24.T
-    t231 = _dot(t228, t230)
-    t232, t233 = _loop4(X_d0, t231, c24)
-    t236 = V24.T
-    t237 = _dot(t232, t236)
-    t238, = _loop2(X_d0, t228, t237, b24)
-    t240 = W25.T
-    t241 = _dot(t238, t240)
-    t242, t243 = _loop4(X_d0, t241, c25)
-    t246 = V25.T
-    t247 = _dot(t242, t246)
-    t248, = _loop2(X_d0, t238, t247, b25)
-    t250 = W26.T
-    t251 = _dot(t248, t250)
-    t252, t253 = _loop4(X_d0, t251, c26)
-    t256 = V26.T
-    t257 = _dot(t252, t256)
-    t258, = _loop2(X_d0, t248, t257, b26)
-    t260 = W27.T
-    t261 = _dot(t258, t260)
-    t262, t263 = _loop4(X_d0, t261, c27)
-    t266 = V27.T
-    t267 = _dot(t262, t266)
-    t268, = _loop2(X_d0, t258, t267, b27)
-    t270 = W28.T
-    t271 = _dot(t268, t270)
-    t272, t273 = _loop4(X_d0, t271, c28)
-    t276 = V28.T
-    t277 = _dot(t272, t276)
-    t278, = _loop2(X_d0, t268, t277, b28)
-    t280 = W29.T
-    t281 = _dot(t278, t280)
-    t282, t283 = _loop4(X_d0, t281, c29)
-    t286 = V29.T
-    t287 = _dot(t282, t286)
-    t288, = _loop2(X_d0, t278, t287, b29)
-    t290 = W30.T
-    t291 = _dot(t288, t290)
-    t292, t293 = _loop4(X_d0, t291, c30)
-    t296 = V30.T
-    t297 = _dot(t292, t296)
-    t298, = _loop2(X_d0, t288, t297, b30)
-    t300 = W31.T
-    t301 = _dot(t298, t300)
-    t302, t303 = _loop4(X_d0, t301, c31)
-    t306 = V31.T
-    t307 = _dot(t302, t306)
-    t308, = _loop2(X_d0, t298, t307, b31)
-    t310 = W32.T
-    t311 = _dot(t308, t310)
-    t312, t313 = _loop4(X_d0, t311, c32)
-    t316 = V32.T
-    t317 = _dot(t312, t316)
-    t318, = _loop2(X_d0, t308, t317, b32)
-    t320 = W33.T
-    t321 = _dot(t318, t320)
-    t322, t323 = _loop4(X_d0, t321, c33)
-    t326 = V33.T
-    t327 = _dot(t322, t326)
-    t328, = _loop2(X_d0, t318, t327, b33)
-    t330 = W34.T
-    t331 = _dot(t328, t330)
-    t332, t333 = _loop4(X_d0, t331, c34)
-    t336 = V34.T
-    t337 = _dot(t332, t336)
-    t338, = _loop2(X_d0, t328, t337, b34)
-    t340 = W35.T
-    t341 = _dot(t338, t340)
-    t342, t343 = _loop4(X_d0, t341, c35)
-    t346 = V35.T
-    t347 = _dot(t342, t346)
-    t348, = _loop2(X_d0, t338, t347, b35)
-    t350 = W36.T
-    t351 = _dot(t348, t350)
-    t352, t353 = _loop4(X_d0, t351, c36)
-    t356 = V36.T
-    t357 = _dot(t352, t356)
-    t358, = _loop2(X_d0, t348, t357, b36)
-    t360 = W37.T
-    t361 = _dot(t358, t360)
-    t362, t363 = _loop4(X_d0, t361, c37)
-    t366 = V37.T
-    t367 = _dot(t362, t366)
-    t368, = _loop2(X_d0, t358, t367, b37)
-    t370 = W38.T
-    t371 = _dot(t368, t370)
-    t372, t373 = _loop4(X_d0, t371, c38)
-    t376 = V38.T
-    t377 = _dot(t372, t376)
-    t378, = _loop2(X_d0, t368, t377, b38)
-    t380 = W39.T
-    t381 = _dot(t378, t380)
-    t382, t383 = _loop4(X_d0, t381, c39)
-    t386 = V39.T
-    t387 = _dot(t382, t386)
-    t388, = _loop2(X_d0, t378, t387, b39)
-    t390 = W40.T
-    t391 = _dot(t388, t390)
-    t392, t393 = _loop4(X_d0, t391, c40)
-    t396 = V40.T
-    t397 = _dot(t392, t396)
-    t398, = _loop2(X_d0, t388, t397, b40)
-    t400 = W41.T
-    t401 = _dot(t398, t400)
-    t402, t403 = _loop4(X_d0, t401, c41)
-    t406 = V41.T
-    t407 = _dot(t402, t406)
-    t408, = _loop2(X_d0, t398, t407, b41)
-    t410 = W42.T
-    t411 = _dot(t408, t410)
-    t412, t413 = _loop4(X_d0, t411, c42)
-    t416 = V42.T
-    t417 = _dot(t412, t416)
-    t418, = _loop2(X_d0, t408, t417, b42)
-    t420 = W43.T
-    t421 = _dot(t418, t420)
-    t422, t423 = _loop4(X_d0, t421, c43)
-    t426 = V43.T
-    t427 = _dot(t422, t426)
-    t428, = _loop2(X_d0, t418, t427, b43)
-    t430 = W44.T
-    t431 = _dot(t428, t430)
-    t432, t433 = _loop4(X_d0, t431, c44)
-    t436 = V44.T
-    t437 = _dot(t432, t436)
-    t438, = _loop2(X_d0, t428, t437, b44)
-    t440 = W45.T
-    t441 = _dot(t438, t440)
-    t442, t443 = _loop4(X_d0, t441, c45)
-    t446 = V45.T
-    t447 = _dot(t442, t446)
-    t448, = _loop2(X_d0, t438, t447, b45)
-    t450 = W46.T
-    t451 = _dot(t448, t450)
-    t452, t453 = _loop4(X_d0, t451, c46)
-    t456 = V46.T
-    t457 = _dot(t452, t456)
-    t458, = _loop2(X_d0, t448, t457, b46)
-    t460 = W47.T
-    t461 = _dot(t458, t460)
-    t462, t463 = _loop4(X_d0, t461, c47)
-    t466 = V47.T
-    t467 = _dot(t462, t466)
-    t468, = _loop2(X_d0, t458, t467, b47)
-    t470 = W48.T
-    t471 = _dot(t468, t470)
-    t472, t473 = _loop4(X_d0, t471, c48)
-    t476 = V48.T
-    t477 = _dot(t472, t476)
-    t478, = _loop2(X_d0, t468, t477, b48)
-    t480 = W49.T
-    t481 = _dot(t478, t480)
-    t482, t483 = _loop4(X_d0, t481, c49)
-    t486 = V49.T
-    t487 = _dot(t482, t486)
-    t488, = _loop2(X_d0, t478, t487, b49)
-    t490 = W50.T
-    t491 = _dot(t488, t490)
-    t492, t493 = _loop4(X_d0, t491, c50)
-    t496 = V50.T
-    t497 = _dot(t492, t496)
-    t498, = _loop2(X_d0, t488, t497, b50)
-    t500 = W_out.T
-    t501 = _dot(t498, t500)
-    t503, t502 = _loop5(X_d0, t501, b_out, target)
-    t506 = np.float64(X_d0 * 1)
-    value = t502 / t506
-    t507 = 1.0 / t506
-    t508, g_b_out = _loop6(X_d0, t507, t503)
-    t511 = _dot(t508, W_out)
-    t512 = _dot(t511, V50)
-    t513, g_c50, g_b50 = _loop7(X_d0, t512, t493, t511)
-    t514 = _dot(t513, W50)
-    t515, g_b49 = _loop8(X_d0, t511, t514)
-    t516 = _dot(t515, V49)
-    t517, g_c49 = _loop9(X_d0, t516, t483)
-    t518 = _dot(t517, W49)
-    t519, g_b48 = _loop8(X_d0, t515, t518)
-    t520 = _dot(t519, V48)
-    t521, g_c48 = _loop9(X_d0, t520, t473)
-    t522 = _dot(t521, W48)
-    t523, g_b47 = _loop8(X_d0, t519, t522)
-    t524 = _dot(t523, V47)
-    t525, g_c47 = _loop9(X_d0, t524, t463)
-    t526 = _dot(t525, W47)
-    t527, g_b46 = _loop8(X_d0, t523, t526)
-    t528 = _dot(t527, V46)
-    t529, g_c46 = _loop9(X_d0, t528, t453)
-    t530 = _dot(t529, W46)
-    t531, g_b45 = _loop8(X_d0, t527, t530)
-    t532 = _dot(t531, V45)
-    t533, g_c45 = _loop9(X_d0, t532, t443)
-    t534 = _dot(t533, W45)
-    t535, g_b44 = _loop8(X_d0, t531, t534)
-    t536 = _dot(t535, V44)
-    t537, g_c44 = _loop9(X_d0, t536, t433)
-    t538 = _dot(t537, W44)
-    t539, g_b43 = _loop8(X_d0, t535, t538)
-    t540 = _dot(t539, V43)
-    t541, g_c43 = _loop9(X_d0, t540, t423)
-    t542 = _dot(t541, W43)
-    t543, g_b42 = _loop8(X_d0, t539, t542)
-    t544 = _dot(t543, V42)
-    t545, g_c42 = _loop9(X_d0, t544, t413)
-    t546 = _dot(t545, W42)
-    t547, g_b41 = _loop8(X_d0, t543, t546)
-    t548 = _dot(t547, V41)
-    t549, g_c41 = _loop9(X_d0, t548, t403)
-    t550 = _dot(t549, W41)
-    t551, g_b40 = _loop8(X_d0, t547, t550)
-    t552 = _dot(t551, V40)
-    t553, g_c40 = _loop9(X_d0, t552, t393)
-    t554 = _dot(t553, W40)
-    t555, g_b39 = _loop8(X_d0, t551, t554)
-    t556 = _dot(t555, V39)
-    t557, g_c39 = _loop9(X_d0, t556, t383)
-    t558 = _dot(t557, W39)
-    t559, g_b38 = _loop8(X_d0, t555, t558)
-    t560 = _dot(t559, V38)
-    t561, g_c38 = _loop9(X_d0, t560, t373)
-    t562 = _dot(t561, W38)
-    t563, g_b37 = _loop8(X_d0, t559, t562)
-    t564 = _dot(t563, V37)
-    t565, g_c37 = _loop9(X_d0, t564, t363)
-    t566 = _dot(t565, W37)
-    t567, g_b36 = _loop8(X_d0, t563, t566)
-    t568 = _dot(t567, V36)
-    t569, g_c36 = _loop9(X_d0, t568, t353)
-    t570 = _dot(t569, W36)
-    t571, g_b35 = _loop8(X_d0, t567, t570)
-    t572 = _dot(t571, V35)
-    t573, g_c35 = _loop9(X_d0, t572, t343)
-    t574 = _dot(t573, W35)
-    t575, g_b34 = _loop8(X_d0, t571, t574)
-    t576 = _dot(t575, V34)
-    t577, g_c34 = _loop9(X_d0, t576, t333)
-    t578 = _dot(t577, W34)
-    t579, g_b33 = _loop8(X_d0, t575, t578)
-    t580 = _dot(t579, V33)
-    t581, g_c33 = _loop9(X_d0, t580, t323)
-    t582 = _dot(t581, W33)
-    t583, g_b32 = _loop8(X_d0, t579, t582)
-    t584 = _dot(t583, V32)
-    t585, g_c32 = _loop9(X_d0, t584, t313)
-    t586 = _dot(t585, W32)
-    t587, g_b31 = _loop8(X_d0, t583, t586)
-    t588 = _dot(t587, V31)
-    t589, g_c31 = _loop9(X_d0, t588, t303)
-    t590 = _dot(t589, W31)
-    t591, g_b30 = _loop8(X_d0, t587, t590)
-    t592 = _dot(t591, V30)
-    t593, g_c30 = _loop9(X_d0, t592, t293)
-    t594 = _dot(t593, W30)
-    t595, g_b29 = _loop8(X_d0, t591, t594)
-    t596 = _dot(t595, V29)
-    t597, g_c29 = _loop9(X_d0, t596, t283)
-    t598 = _dot(t597, W29)
-    t599, g_b28 = _loop8(X_d0, t595, t598)
-    t600 = _dot(t599, V28)
-    t601, g_c28 = _loop9(X_d0, t600, t273)
-    t602 = _dot(t601, W28)
-    t603, g_b27 = _loop8(X_d0, t599, t602)
-    t604 = _dot(t603, V27)
-    t605, g_c27 = _loop9(X_d0, t604, t263)
-    t606 = _dot(t605, W27)
-    t607, g_b26 = _loop8(X_d0, t603, t606)
-    t608 = _dot(t607, V26)
-    t609, g_c26 = _loop9(X_d0, t608, t253)
-    t610 = _dot(t609, W26)
-    t611, g_b25 = _loop8(X_d0, t607, t610)
-    t612 = _dot(t611, V25)
-    t613, g_c25 = _loop9(X_d0, t612, t243)
-    t614 = _dot(t613, W25)
-    t615, g_b24 = _loop8(X_d0, t611, t614)
-    t616 = _dot(t615, V24)
-    t617, g_c24 = _loop9(X_d0, t616, t233)
-    t618 = _dot(t617, W24)
-    t619, g_b23 = _loop8(X_d0, t615, t618)
-    t620 = _dot(t619, V23)
-    t621, g_c23 = _loop9(X_d0, t620, t223)
-    t622 = _dot(t621, W23)
-    t623, g_b22 = _loop8(X_d0, t619, t622)
-    t624 = _dot(t623, V22)
-    t625, g_c22 = _loop9(X_d0, t624, t213)
-    t626 = _dot(t625, W22)
-    t627, g_b21 = _loop8(X_d0, t623, t626)
-    t628 = _dot(t627, V21)
-    t629, g_c21 = _loop9(X_d0, t628, t203)
-    t630 = _dot(t629, W21)
-    t631, g_b20 = _loop8(X_d0, t627, t630)
-    t632 = _dot(t631, V20)
-    t633, g_c20 = _loop9(X_d0, t632, t193)
-    t634 = _dot(t633, W20)
-    t635, g_b19 = _loop8(X_d0, t631, t634)
-    t636 = _dot(t635, V19)
-    t637, g_c19 = _loop9(X_d0, t636, t183)
-    t638 = _dot(t637, W19)
-    t639, g_b18 = _loop8(X_d0, t635, t638)
-    t640 = _dot(t639, V18)
-    t641, g_c18 = _loop9(X_d0, t640, t173)
-    t642 = _dot(t641, W18)
-    t643, g_b17 = _loop8(X_d0, t639, t642)
-    t644 = _dot(t643, V17)
-    t645, g_c17 = _loop9(X_d0, t644, t163)
-    t646 = _dot(t645, W17)
-    t647, g_b16 = _loop8(X_d0, t643, t646)
-    t648 = _dot(t647, V16)
-    t649, g_c16 = _loop9(X_d0, t648, t153)
-    t650 = _dot(t649, W16)
-    t651, g_b15 = _loop8(X_d0, t647, t650)
-    t652 = _dot(t651, V15)
-    t653, g_c15 = _loop9(X_d0, t652, t143)
-    t654 = _dot(t653, W15)
-    t655, g_b14 = _loop8(X_d0, t651, t654)
-    t656 = _dot(t655, V14)
-    t657, g_c14 = _loop9(X_d0, t656, t133)
-    t658 = _dot(t657, W14)
-    t659, g_b13 = _loop8(X_d0, t655, t658)
-    t660 = _dot(t659, V13)
-    t661, g_c13 = _loop9(X_d0, t660, t123)
-    t662 = _dot(t661, W13)
-    t663, g_b12 = _loop8(X_d0, t659, t662)
-    t664 = _dot(t663, V12)
-    t665, g_c12 = _loop9(X_d0, t664, t113)
-    t666 = _dot(t665, W12)
-    t667, g_b11 = _loop8(X_d0, t663, t666)
-    t668 = _dot(t667, V11)
-    t669, g_c11 = _loop9(X_d0, t668, t103)
-    t670 = _dot(t669, W11)
-    t671, g_b10 = _loop8(X_d0, t667, t670)
-    t672 = _dot(t671, V10)
-    t673, g_c10 = _loop9(X_d0, t672, t93)
-    t674 = _dot(t673, W10)
-    t675, g_b9 = _loop8(X_d0, t671, t674)
-    t676 = _dot(t675, V9)
-    t677, g_c9 = _loop9(X_d0, t676, t83)
-    t678 = _dot(t677, W9)
-    t679, g_b8 = _loop8(X_d0, t675, t678)
-    t680 = _dot(t679, V8)
-    t681, g_c8 = _loop9(X_d0, t680, t73)
-    t682 = _dot(t681, W8)
-    t683, g_b7 = _loop8(X_d0, t679, t682)
-    t684 = _dot(t683, V7)
-    t685, g_c7 = _loop9(X_d0, t684, t63)
-    t686 = _dot(t685, W7)
-    t687, g_b6 = _loop8(X_d0, t683, t686)
-    t688 = _dot(t687, V6)
-    t689, g_c6 = _loop9(X_d0, t688, t53)
-    t690 = _dot(t689, W6)
-    t691, g_b5 = _loop8(X_d0, t687, t690)
-    t692 = _dot(t691, V5)
-    t693, g_c5 = _loop9(X_d0, t692, t43)
-    t694 = _dot(t693, W5)
-    t695, g_b4 = _loop8(X_d0, t691, t694)
-    t696 = _dot(t695, V4)
-    t697, g_c4 = _loop9(X_d0, t696, t33)
-    t698 = _dot(t697, W4)
-    t699, g_b3 = _loop8(X_d0, t695, t698)
-    t700 = _dot(t699, V3)
-    t701, g_c3 = _loop9(X_d0, t700, t23)
-    t702 = _dot(t701, W3)
-    t703, g_b2 = _loop8(X_d0, t699, t702)
-    t704 = _dot(t703, V2)
-    t705, g_c2 = _loop9(X_d0, t704, t13)
-    t706 = _dot(t705, W2)
-    t707, g_b1 = _loop8(X_d0, t703, t706)
-    t708 = _dot(t707, V1)
-    t709, g_c1 = _loop9(X_d0, t708, t3)
-    t710 = t709.T
-    g_W1 = _dot(t710, X)
-    t711 = t707.T
-    g_V1 = _dot(t711, t2)
-    t712 = t705.T
-    g_W2 = _dot(t712, t8)
-    t713 = t703.T
-    g_V2 = _dot(t713, t12)
-    t714 = t701.T
-    g_W3 = _dot(t714, t18)
-    t715 = t699.T
-    g_V3 = _dot(t715, t22)
-    t716 = t697.T
-    g_W4 = _dot(t716, t28)
-    t717 = t695.T
-    g_V4 = _dot(t717, t32)
-    t718 = t693.T
-    g_W5 = _dot(t718, t38)
-    t719 = t691.T
-    g_V5 = _dot(t719, t42)
-    t720 = t689.T
-    g_W6 = _dot(t720, t48)
-    t721 = t687.T
-    g_V6 = _dot(t721, t52)
-    t722 = t685.T
-    g_W7 = _dot(t722, t58)
-    t723 = t683.T
-    g_V7 = _dot(t723, t62)
-    t724 = t681.T
-    g_W8 = _dot(t724, t68)
-    t725 = t679.T
-    g_V8 = _dot(t725, t72)
-    t726 = t677.T
-    g_W9 = _dot(t726, t78)
-    t727 = t675.T
-    g_V9 = _dot(t727, t82)
-    t728 = t673.T
-    g_W10 = _dot(t728, t88)
-    t729 = t671.T
-    g_V10 = _dot(t729, t92)
-    t730 = t669.T
-    g_W11 = _dot(t730, t98)
-    t731 = t667.T
-    g_V11 = _dot(t731, t102)
-    t732 = t665.T
-    g_W12 = _dot(t732, t108)
-    t733 = t663.T
-    g_V12 = _dot(t733, t112)
-    t734 = t661.T
-    g_W13 = _dot(t734, t118)
-    t735 = t659.T
-    g_V13 = _dot(t735, t122)
-    t736 = t657.T
-    g_W14 = _dot(t736, t128)
-    t737 = t655.T
-    g_V14 = _dot(t737, t132)
-    t738 = t653.T
-    g_W15 = _dot(t738, t138)
-    t739 = t651.T
-    g_V15 = _dot(t739, t142)
-    t740 = t649.T
-    g_W16 = _dot(t740, t148)
-    t741 = t647.T
-    g_V16 = _dot(t741, t152)
-    t742 = t645.T
-    g_W17 = _dot(t742, t158)
-    t743 = t643.T
-    g_V17 = _dot(t743, t162)
-    t744 = t641.T
-    g_W18 = _dot(t744, t168)
-    t745 = t639.T
-    g_V18 = _dot(t745, t172)
-    t746 = t637.T
-    g_W19 = _dot(t746, t178)
-    t747 = t635.T
-    g_V19 = _dot(t747, t182)
-    t748 = t633.T
-    g_W20 = _dot(t748, t188)
-    t749 = t631.T
-    g_V20 = _dot(t749, t192)
-    t750 = t629.T
-    g_W21 = _dot(t750, t198)
-    t751 = t627.T
-    g_V21 = _dot(t751, t202)
-    t752 = t625.T
-    g_W22 = _dot(t752, t208)
-    t753 = t623.T
-    g_V22 = _dot(t753, t212)
-    t754 = t621.T
-    g_W23 = _dot(t754, t218)
-    t755 = t619.T
-    g_V23 = _dot(t755, t222)
-    t756 = t617.T
-    g_W24 = _dot(t756, t228)
-    t757 = t615.T
-    g_V24 = _dot(t757, t232)
-    t758 = t613.T
-    g_W25 = _dot(t758, t238)
-    t759 = t611.T
-    g_V25 = _dot(t759, t242)
-    t760 = t609.T
-    g_W26 = _dot(t760, t248)
-    t761 = t607.T
-    g_V26 = _dot(t761, t252)
-    t762 = t605.T
-    g_W27 = _dot(t762, t258)
-    t763 = t603.T
-    g_V27 = _dot(t763, t262)
-    t764 = t601.T
-    g_W28 = _dot(t764, t268)
-    t765 = t599.T
-    g_V28 = _dot(t765, t272)
-    t766 = t597.T
-    g_W29 = _dot(t766, t278)
-    t767 = t595.T
-    g_V29 = _dot(t767, t282)
-    t768 = t593.T
-    g_W30 = _dot(t768, t288)
-    t769 = t591.T
-    g_V30 = _dot(t769, t292)
-    t770 = t589.T
-    g_W31 = _dot(t770, t298)
-    t771 = t587.T
-    g_V31 = _dot(t771, t302)
-    t772 = t585.T
-    g_W32 = _dot(t772, t308)
-    t773 = t583.T
-    g_V32 = _dot(t773, t312)
-    t774 = t581.T
-    g_W33 = _dot(t774, t318)
-    t775 = t579.T
-    g_V33 = _dot(t775, t322)
-    t776 = t577.T
-    g_W34 = _dot(t776, t328)
-    t777 = t575.T
-    g_V34 = _dot(t777, t332)
-    t778 = t573.T
-    g_W35 = _dot(t778, t338)
-    t779 = t571.T
-    g_V35 = _dot(t779, t342)
-    t780 = t569.T
-    g_W36 = _dot(t780, t348)
-    t781 = t567.T
-    g_V36 = _dot(t781, t352)
-    t782 = t565.T
-    g_W37 = _dot(t782, t358)
-    t783 = t563.T
-    g_V37 = _dot(t783, t362)
-    t784 = t561.T
-    g_W38 = _dot(t784, t368)
-    t785 = t559.T
-    g_V38 = _dot(t785, t372)
-    t786 = t557.T
-    g_W39 = _dot(t786, t378)
-    t787 = t555.T
-    g_V39 = _dot(t787, t382)
-    t788 = t553.T
-    g_W40 = _dot(t788, t388)
-    t789 = t551.T
-    g_V40 = _dot(t789, t392)
-    t790 = t549.T
-    g_W41 = _dot(t790, t398)
-    t791 = t547.T
-    g_V41 = _dot(t791, t402)
-    t792 = t545.T
-    g_W42 = _dot(t792, t408)
-    t793 = t543.T
-    g_V42 = _dot(t793, t412)
-    t794 = t541.T
-    g_W43 = _dot(t794, t418)
-    t795 = t539.T
-    g_V43 = _dot(t795, t422)
-    t796 = t537.T
-    g_W44 = _dot(t796, t428)
-    t797 = t535.T
-    g_V44 = _dot(t797, t432)
-    t798 = t533.T
-    g_W45 = _dot(t798, t438)
-    t799 = t531.T
-    g_V45 = _dot(t799, t442)
-    t800 = t529.T
-    g_W46 = _dot(t800, t448)
-    t801 = t527.T
-    g_V46 = _dot(t801, t452)
-    t802 = t525.T
-    g_W47 = _dot(t802, t458)
-    t803 = t523.T
-    g_V47 = _dot(t803, t462)
-    t804 = t521.T
-    g_W48 = _dot(t804, t468)
-    t805 = t519.T
-    g_V48 = _dot(t805, t472)
-    t806 = t517.T
-    g_W49 = _dot(t806, t478)
-    t807 = t515.T
-    g_V49 = _dot(t807, t482)
-    t808 = t513.T
-    g_W50 = _dot(t808, t488)
-    t809 = t508.T
-    t810 = _dot(t500, t809)
-    g_V50 = _dot(t810, t492)
-    g_W_out = _dot(t809, t498)
+    # o1 = X + sigmoid(... + c1) @ V1.T + b1
+    a = W1.T
+    b = _dot(X, a)
+    c, d = _loop4(X_d0, b, c1)
+    h = V1.T
+    k = _dot(c, h)
+    o1, = _loop2(X_d0, X, k, b1)
+
+    # o2 = o1 + sigmoid(... + c2) @ V2.T + b2
+    m = W2.T
+    n = _dot(o1, m)
+    o, r = _loop4(X_d0, n, c2)
+    u = V2.T
+    v = _dot(o, u)
+    o2, = _loop2(X_d0, o1, v, b2)
+
+    # o3 = o2 + sigmoid(... + c3) @ V3.T + b3
+    x = W3.T
+    z = _dot(o2, x)
+    aa, ab = _loop4(X_d0, z, c3)
+    ae = V3.T
+    af = _dot(aa, ae)
+    o3, = _loop2(X_d0, o2, af, b3)
+
+    # o4 = o3 + sigmoid(... + c4) @ V4.T + b4
+    ah = W4.T
+    ai = _dot(o3, ah)
+    aj, ak = _loop4(X_d0, ai, c4)
+    an = V4.T
+    ao = _dot(aj, an)
+    o4, = _loop2(X_d0, o3, ao, b4)
+
+    # o5 = o4 + sigmoid(... + c5) @ V5.T + b5
+    aq = W5.T
+    ar = _dot(o4, aq)
+    at, au = _loop4(X_d0, ar, c5)
+    ax = V5.T
+    ay = _dot(at, ax)
+    o5, = _loop2(X_d0, o4, ay, b5)
+
+    # o6 = o5 + sigmoid(... + c6) @ V6.T + b6
+    ba = W6.T
+    bb = _dot(o5, ba)
+    bc, bd = _loop4(X_d0, bb, c6)
+    bg = V6.T
+    bh = _dot(bc, bg)
+    o6, = _loop2(X_d0, o5, bh, b6)
+
+    # o7 = o6 + sigmoid(... + c7) @ V7.T + b7
+    bj = W7.T
+    bk = _dot(o6, bj)
+    bl, bm = _loop4(X_d0, bk, c7)
+    bp = V7.T
+    bq = _dot(bl, bp)
+    o7, = _loop2(X_d0, o6, bq, b7)
+
+    # o8 = o7 + sigmoid(... + c8) @ V8.T + b8
+    bs = W8.T
+    bt = _dot(o7, bs)
+    bu, bv = _loop4(X_d0, bt, c8)
+    by = V8.T
+    bz = _dot(bu, by)
+    o8, = _loop2(X_d0, o7, bz, b8)
+
+    # o9 = o8 + sigmoid(... + c9) @ V9.T + b9
+    cb = W9.T
+    cc = _dot(o8, cb)
+    cd, ce = _loop4(X_d0, cc, c9)
+    ch = V9.T
+    ci = _dot(cd, ch)
+    o9, = _loop2(X_d0, o8, ci, b9)
+
+    # o10 = o9 + sigmoid(... + c10) @ V10.T + b10
+    ck = W10.T
+    cl = _dot(o9, ck)
+    cm, cn = _loop4(X_d0, cl, c10)
+    cq = V10.T
+    cr = _dot(cm, cq)
+    o10, = _loop2(X_d0, o9, cr, b10)
+
+    # o11 = o10 + sigmoid(... + c11) @ V11.T + b11
+    ct = W11.T
+    cu = _dot(o10, ct)
+    cv, cw = _loop4(X_d0, cu, c11)
+    cz = V11.T
+    da = _dot(cv, cz)
+    o11, = _loop2(X_d0, o10, da, b11)
+
+    # o12 = o11 + sigmoid(... + c12) @ V12.T + b12
+    dc = W12.T
+    dd = _dot(o11, dc)
+    de, df = _loop4(X_d0, dd, c12)
+    di = V12.T
+    dj = _dot(de, di)
+    o12, = _loop2(X_d0, o11, dj, b12)
+
+    # o13 = o12 + sigmoid(... + c13) @ V13.T + b13
+    dl = W13.T
+    dm = _dot(o12, dl)
+    dn, do = _loop4(X_d0, dm, c13)
+    dr = V13.T
+    ds = _dot(dn, dr)
+    o13, = _loop2(X_d0, o12, ds, b13)
+
+    # o14 = o13 + sigmoid(... + c14) @ V14.T + b14
+    du = W14.T
+    dv = _dot(o13, du)
+    dw, dx = _loop4(X_d0, dv, c14)
+    ea = V14.T
+    eb = _dot(dw, ea)
+    o14, = _loop2(X_d0, o13, eb, b14)
+
+    # o15 = o14 + sigmoid(... + c15) @ V15.T + b15
+    ed = W15.T
+    ee = _dot(o14, ed)
+    ef, eg = _loop4(X_d0, ee, c15)
+    ej = V15.T
+    ek = _dot(ef, ej)
+    o15, = _loop2(X_d0, o14, ek, b15)
+
+    # o16 = o15 + sigmoid(... + c16) @ V16.T + b16
+    em = W16.T
+    en = _dot(o15, em)
+    eo, ep = _loop4(X_d0, en, c16)
+    es = V16.T
+    et = _dot(eo, es)
+    o16, = _loop2(X_d0, o15, et, b16)
+
+    # o17 = o16 + sigmoid(... + c17) @ V17.T + b17
+    ev = W17.T
+    ew = _dot(o16, ev)
+    ex, ey = _loop4(X_d0, ew, c17)
+    fb = V17.T
+    fc = _dot(ex, fb)
+    o17, = _loop2(X_d0, o16, fc, b17)
+
+    # o18 = o17 + sigmoid(... + c18) @ V18.T + b18
+    fe = W18.T
+    ff = _dot(o17, fe)
+    fg, fh = _loop4(X_d0, ff, c18)
+    fk = V18.T
+    fl = _dot(fg, fk)
+    o18, = _loop2(X_d0, o17, fl, b18)
+
+    # o19 = o18 + sigmoid(... + c19) @ V19.T + b19
+    fn = W19.T
+    fo = _dot(o18, fn)
+    fp, fq = _loop4(X_d0, fo, c19)
+    ft = V19.T
+    fu = _dot(fp, ft)
+    o19, = _loop2(X_d0, o18, fu, b19)
+
+    # o20 = o19 + sigmoid(... + c20) @ V20.T + b20
+    fw = W20.T
+    fx = _dot(o19, fw)
+    fy, fz = _loop4(X_d0, fx, c20)
+    gc = V20.T
+    gd = _dot(fy, gc)
+    o20, = _loop2(X_d0, o19, gd, b20)
+
+    # o21 = o20 + sigmoid(... + c21) @ V21.T + b21
+    gf = W21.T
+    gg = _dot(o20, gf)
+    gh, gi = _loop4(X_d0, gg, c21)
+    gl = V21.T
+    gm = _dot(gh, gl)
+    o21, = _loop2(X_d0, o20, gm, b21)
+
+    # o22 = o21 + sigmoid(... + c22) @ V22.T + b22
+    go = W22.T
+    gp = _dot(o21, go)
+    gq, gr = _loop4(X_d0, gp, c22)
+    gu = V22.T
+    gv = _dot(gq, gu)
+    o22, = _loop2(X_d0, o21, gv, b22)
+
+    # o23 = o22 + sigmoid(... + c23) @ V23.T + b23
+    gx = W23.T
+    gy = _dot(o22, gx)
+    gz, ha = _loop4(X_d0, gy, c23)
+    hd = V23.T
+    he = _dot(gz, hd)
+    o23, = _loop2(X_d0, o22, he, b23)
+
+    # o24 = o23 + sigmoid(... + c24) @ V24.T + b24
+    hg = W24.T
+    hh = _dot(o23, hg)
+    hi, hj = _loop4(X_d0, hh, c24)
+    hm = V24.T
+    hn = _dot(hi, hm)
+    o24, = _loop2(X_d0, o23, hn, b24)
+
+    # o25 = o24 + sigmoid(... + c25) @ V25.T + b25
+    hp = W25.T
+    hq = _dot(o24, hp)
+    hr, hs = _loop4(X_d0, hq, c25)
+    hv = V25.T
+    hw = _dot(hr, hv)
+    o25, = _loop2(X_d0, o24, hw, b25)
+
+    # o26 = o25 + sigmoid(... + c26) @ V26.T + b26
+    hy = W26.T
+    hz = _dot(o25, hy)
+    ia, ib = _loop4(X_d0, hz, c26)
+    ig = V26.T
+    ih = _dot(ia, ig)
+    o26, = _loop2(X_d0, o25, ih, b26)
+
+    # o27 = o26 + sigmoid(... + c27) @ V27.T + b27
+    ij = W27.T
+    ik = _dot(o26, ij)
+    il, im = _loop4(X_d0, ik, c27)
+    iq = V27.T
+    ir = _dot(il, iq)
+    o27, = _loop2(X_d0, o26, ir, b27)
+
+    # o28 = o27 + sigmoid(... + c28) @ V28.T + b28
+    iu = W28.T
+    iv = _dot(o27, iu)
+    iw, ix = _loop4(X_d0, iv, c28)
+    ja = V28.T
+    jb = _dot(iw, ja)
+    o28, = _loop2(X_d0, o27, jb, b28)
+
+    # o29 = o28 + sigmoid(... + c29) @ V29.T + b29
+    jd = W29.T
+    je = _dot(o28, jd)
+    jf, jg = _loop4(X_d0, je, c29)
+    jj = V29.T
+    jk = _dot(jf, jj)
+    o29, = _loop2(X_d0, o28, jk, b29)
+
+    # o30 = o29 + sigmoid(... + c30) @ V30.T + b30
+    jm = W30.T
+    jn = _dot(o29, jm)
+    jo, jp = _loop4(X_d0, jn, c30)
+    js = V30.T
+    jt = _dot(jo, js)
+    o30, = _loop2(X_d0, o29, jt, b30)
+
+    # o31 = o30 + sigmoid(... + c31) @ V31.T + b31
+    jv = W31.T
+    jw = _dot(o30, jv)
+    jx, jy = _loop4(X_d0, jw, c31)
+    kb = V31.T
+    kc = _dot(jx, kb)
+    o31, = _loop2(X_d0, o30, kc, b31)
+
+    # o32 = o31 + sigmoid(... + c32) @ V32.T + b32
+    ke = W32.T
+    kf = _dot(o31, ke)
+    kg, kh = _loop4(X_d0, kf, c32)
+    kk = V32.T
+    kl = _dot(kg, kk)
+    o32, = _loop2(X_d0, o31, kl, b32)
+
+    # o33 = o32 + sigmoid(... + c33) @ V33.T + b33
+    kn = W33.T
+    ko = _dot(o32, kn)
+    kp, kq = _loop4(X_d0, ko, c33)
+    kt = V33.T
+    ku = _dot(kp, kt)
+    o33, = _loop2(X_d0, o32, ku, b33)
+
+    # o34 = o33 + sigmoid(... + c34) @ V34.T + b34
+    kw = W34.T
+    kx = _dot(o33, kw)
+    ky, kz = _loop4(X_d0, kx, c34)
+    lc = V34.T
+    ld = _dot(ky, lc)
+    o34, = _loop2(X_d0, o33, ld, b34)
+
+    # o35 = o34 + sigmoid(... + c35) @ V35.T + b35
+    lf = W35.T
+    lg = _dot(o34, lf)
+    lh, li = _loop4(X_d0, lg, c35)
+    ll = V35.T
+    lm = _dot(lh, ll)
+    o35, = _loop2(X_d0, o34, lm, b35)
+
+    # o36 = o35 + sigmoid(... + c36) @ V36.T + b36
+    lo = W36.T
+    lp = _dot(o35, lo)
+    lq, lr = _loop4(X_d0, lp, c36)
+    lu = V36.T
+    lv = _dot(lq, lu)
+    o36, = _loop2(X_d0, o35, lv, b36)
+
+    # o37 = o36 + sigmoid(... + c37) @ V37.T + b37
+    lx = W37.T
+    ly = _dot(o36, lx)
+    lz, ma = _loop4(X_d0, ly, c37)
+    md = V37.T
+    me = _dot(lz, md)
+    o37, = _loop2(X_d0, o36, me, b37)
+
+    # o38 = o37 + sigmoid(... + c38) @ V38.T + b38
+    mg = W38.T
+    mh = _dot(o37, mg)
+    mi, mj = _loop4(X_d0, mh, c38)
+    mm = V38.T
+    mn = _dot(mi, mm)
+    o38, = _loop2(X_d0, o37, mn, b38)
+
+    # o39 = o38 + sigmoid(... + c39) @ V39.T + b39
+    mp = W39.T
+    mq = _dot(o38, mp)
+    mr, ms = _loop4(X_d0, mq, c39)
+    mv = V39.T
+    mw = _dot(mr, mv)
+    o39, = _loop2(X_d0, o38, mw, b39)
+
+    # o40 = o39 + sigmoid(... + c40) @ V40.T + b40
+    my = W40.T
+    mz = _dot(o39, my)
+    na, nb = _loop4(X_d0, mz, c40)
+    ne = V40.T
+    nf = _dot(na, ne)
+    o40, = _loop2(X_d0, o39, nf, b40)
+
+    # o41 = o40 + sigmoid(... + c41) @ V41.T + b41
+    nh = W41.T
+    ni = _dot(o40, nh)
+    nj, nk = _loop4(X_d0, ni, c41)
+    nn = V41.T
+    no = _dot(nj, nn)
+    o41, = _loop2(X_d0, o40, no, b41)
+
+    # o42 = o41 + sigmoid(... + c42) @ V42.T + b42
+    nr = W42.T
+    ns = _dot(o41, nr)
+    nt, nu = _loop4(X_d0, ns, c42)
+    nx = V42.T
+    ny = _dot(nt, nx)
+    o42, = _loop2(X_d0, o41, ny, b42)
+
+    # o43 = o42 + sigmoid(... + c43) @ V43.T + b43
+    oa = W43.T
+    ob = _dot(o42, oa)
+    oc, od = _loop4(X_d0, ob, c43)
+    og = V43.T
+    oh = _dot(oc, og)
+    o43, = _loop2(X_d0, o42, oh, b43)
+
+    # o44 = o43 + sigmoid(... + c44) @ V44.T + b44
+    oj = W44.T
+    ok = _dot(o43, oj)
+    ol, om = _loop4(X_d0, ok, c44)
+    op = V44.T
+    oq = _dot(ol, op)
+    o44, = _loop2(X_d0, o43, oq, b44)
+
+    # o45 = o44 + sigmoid(... + c45) @ V45.T + b45
+    ot = W45.T
+    ou = _dot(o44, ot)
+    ov, ow = _loop4(X_d0, ou, c45)
+    oz = V45.T
+    pa = _dot(ov, oz)
+    o45, = _loop2(X_d0, o44, pa, b45)
+
+    # o46 = o45 + sigmoid(... + c46) @ V46.T + b46
+    pc = W46.T
+    pd = _dot(o45, pc)
+    pe, pf = _loop4(X_d0, pd, c46)
+    pi = V46.T
+    pj = _dot(pe, pi)
+    o46, = _loop2(X_d0, o45, pj, b46)
+
+    # o47 = o46 + sigmoid(... + c47) @ V47.T + b47
+    pl = W47.T
+    pm = _dot(o46, pl)
+    pn, po = _loop4(X_d0, pm, c47)
+    pr = V47.T
+    ps = _dot(pn, pr)
+    o47, = _loop2(X_d0, o46, ps, b47)
+
+    # o48 = o47 + sigmoid(... + c48) @ V48.T + b48
+    pu = W48.T
+    pv = _dot(o47, pu)
+    pw, px = _loop4(X_d0, pv, c48)
+    qa = V48.T
+    qb = _dot(pw, qa)
+    o48, = _loop2(X_d0, o47, qb, b48)
+
+    # o49 = o48 + sigmoid(... + c49) @ V49.T + b49
+    qd = W49.T
+    qe = _dot(o48, qd)
+    qf, qg = _loop4(X_d0, qe, c49)
+    qj = V49.T
+    qk = _dot(qf, qj)
+    o49, = _loop2(X_d0, o48, qk, b49)
+
+    # o50 = o49 + sigmoid(... + c50) @ V50.T + b50
+    qm = W50.T
+    qn = _dot(o49, qm)
+    qo, qp = _loop4(X_d0, qn, c50)
+    qs = V50.T
+    qt = _dot(qo, qs)
+    o50, = _loop2(X_d0, o49, qt, b50)
+
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    qv = W_out.T
+    qw = _dot(o50, qv)
+    qy, qx = _loop5(X_d0, qw, b_out, target)
+    rb = np.float64(X_d0 * 1)
+    value = qx / rb
+
+    # adjoint of b_out
+    g_qx = 1.0 / rb
+    g_qy, g_b_out = _loop6(X_d0, g_qx, qy)
+
+    # adjoint of o50
+    g_o50 = _dot(g_qy, W_out)
+
+    # adjoint of c50
+    # adjoint of b50
+    g_qo = _dot(g_o50, V50)
+    g_qq, g_c50, g_b50 = _loop7(X_d0, g_qo, qp, g_o50)
+
+    # adjoint of o49
+    # adjoint of b49
+    rd = _dot(g_qq, W50)
+    g_o49, g_b49 = _loop8(X_d0, g_o50, rd)
+
+    # adjoint of c49
+    g_qf = _dot(g_o49, V49)
+    g_qh, g_c49 = _loop9(X_d0, g_qf, qg)
+
+    # adjoint of o48
+    # adjoint of b48
+    re = _dot(g_qh, W49)
+    g_o48, g_b48 = _loop8(X_d0, g_o49, re)
+
+    # adjoint of c48
+    g_pw = _dot(g_o48, V48)
+    g_py, g_c48 = _loop9(X_d0, g_pw, px)
+
+    # adjoint of o47
+    # adjoint of b47
+    rf = _dot(g_py, W48)
+    g_o47, g_b47 = _loop8(X_d0, g_o48, rf)
+
+    # adjoint of c47
+    g_pn = _dot(g_o47, V47)
+    g_pp, g_c47 = _loop9(X_d0, g_pn, po)
+
+    # adjoint of o46
+    # adjoint of b46
+    rg = _dot(g_pp, W47)
+    g_o46, g_b46 = _loop8(X_d0, g_o47, rg)
+
+    # adjoint of c46
+    g_pe = _dot(g_o46, V46)
+    g_pg, g_c46 = _loop9(X_d0, g_pe, pf)
+
+    # adjoint of o45
+    # adjoint of b45
+    rh = _dot(g_pg, W46)
+    g_o45, g_b45 = _loop8(X_d0, g_o46, rh)
+
+    # adjoint of c45
+    g_ov = _dot(g_o45, V45)
+    g_ox, g_c45 = _loop9(X_d0, g_ov, ow)
+
+    # adjoint of o44
+    # adjoint of b44
+    ri = _dot(g_ox, W45)
+    g_o44, g_b44 = _loop8(X_d0, g_o45, ri)
+
+    # adjoint of c44
+    g_ol = _dot(g_o44, V44)
+    g_on, g_c44 = _loop9(X_d0, g_ol, om)
+
+    # adjoint of o43
+    # adjoint of b43
+    rj = _dot(g_on, W44)
+    g_o43, g_b43 = _loop8(X_d0, g_o44, rj)
+
+    # adjoint of c43
+    g_oc = _dot(g_o43, V43)
+    g_oe, g_c43 = _loop9(X_d0, g_oc, od)
+
+    # adjoint of o42
+    # adjoint of b42
+    rk = _dot(g_oe, W43)
+    g_o42, g_b42 = _loop8(X_d0, g_o43, rk)
+
+    # adjoint of c42
+    g_nt = _dot(g_o42, V42)
+    g_nv, g_c42 = _loop9(X_d0, g_nt, nu)
+
+    # adjoint of o41
+    # adjoint of b41
+    rl = _dot(g_nv, W42)
+    g_o41, g_b41 = _loop8(X_d0, g_o42, rl)
+
+    # adjoint of c41
+    g_nj = _dot(g_o41, V41)
+    g_nl, g_c41 = _loop9(X_d0, g_nj, nk)
+
+    # adjoint of o40
+    # adjoint of b40
+    rm = _dot(g_nl, W41)
+    g_o40, g_b40 = _loop8(X_d0, g_o41, rm)
+
+    # adjoint of c40
+    g_na = _dot(g_o40, V40)
+    g_nc, g_c40 = _loop9(X_d0, g_na, nb)
+
+    # adjoint of o39
+    # adjoint of b39
+    rn = _dot(g_nc, W40)
+    g_o39, g_b39 = _loop8(X_d0, g_o40, rn)
+
+    # adjoint of c39
+    g_mr = _dot(g_o39, V39)
+    g_mt, g_c39 = _loop9(X_d0, g_mr, ms)
+
+    # adjoint of o38
+    # adjoint of b38
+    ro = _dot(g_mt, W39)
+    g_o38, g_b38 = _loop8(X_d0, g_o39, ro)
+
+    # adjoint of c38
+    g_mi = _dot(g_o38, V38)
+    g_mk, g_c38 = _loop9(X_d0, g_mi, mj)
+
+    # adjoint of o37
+    # adjoint of b37
+    rp = _dot(g_mk, W38)
+    g_o37, g_b37 = _loop8(X_d0, g_o38, rp)
+
+    # adjoint of c37
+    g_lz = _dot(g_o37, V37)
+    g_mb, g_c37 = _loop9(X_d0, g_lz, ma)
+
+    # adjoint of o36
+    # adjoint of b36
+    rq = _dot(g_mb, W37)
+    g_o36, g_b36 = _loop8(X_d0, g_o37, rq)
+
+    # adjoint of c36
+    g_lq = _dot(g_o36, V36)
+    g_ls, g_c36 = _loop9(X_d0, g_lq, lr)
+
+    # adjoint of o35
+    # adjoint of b35
+    rr = _dot(g_ls, W36)
+    g_o35, g_b35 = _loop8(X_d0, g_o36, rr)
+
+    # adjoint of c35
+    g_lh = _dot(g_o35, V35)
+    g_lj, g_c35 = _loop9(X_d0, g_lh, li)
+
+    # adjoint of o34
+    # adjoint of b34
+    rs = _dot(g_lj, W35)
+    g_o34, g_b34 = _loop8(X_d0, g_o35, rs)
+
+    # adjoint of c34
+    g_ky = _dot(g_o34, V34)
+    g_la, g_c34 = _loop9(X_d0, g_ky, kz)
+
+    # adjoint of o33
+    # adjoint of b33
+    rt = _dot(g_la, W34)
+    g_o33, g_b33 = _loop8(X_d0, g_o34, rt)
+
+    # adjoint of c33
+    g_kp = _dot(g_o33, V33)
+    g_kr, g_c33 = _loop9(X_d0, g_kp, kq)
+
+    # adjoint of o32
+    # adjoint of b32
+    ru = _dot(g_kr, W33)
+    g_o32, g_b32 = _loop8(X_d0, g_o33, ru)
+
+    # adjoint of c32
+    g_kg = _dot(g_o32, V32)
+    g_ki, g_c32 = _loop9(X_d0, g_kg, kh)
+
+    # adjoint of o31
+    # adjoint of b31
+    rv = _dot(g_ki, W32)
+    g_o31, g_b31 = _loop8(X_d0, g_o32, rv)
+
+    # adjoint of c31
+    g_jx = _dot(g_o31, V31)
+    g_jz, g_c31 = _loop9(X_d0, g_jx, jy)
+
+    # adjoint of o30
+    # adjoint of b30
+    rw = _dot(g_jz, W31)
+    g_o30, g_b30 = _loop8(X_d0, g_o31, rw)
+
+    # adjoint of c30
+    g_jo = _dot(g_o30, V30)
+    g_jq, g_c30 = _loop9(X_d0, g_jo, jp)
+
+    # adjoint of o29
+    # adjoint of b29
+    rx = _dot(g_jq, W30)
+    g_o29, g_b29 = _loop8(X_d0, g_o30, rx)
+
+    # adjoint of c29
+    g_jf = _dot(g_o29, V29)
+    g_jh, g_c29 = _loop9(X_d0, g_jf, jg)
+
+    # adjoint of o28
+    # adjoint of b28
+    ry = _dot(g_jh, W29)
+    g_o28, g_b28 = _loop8(X_d0, g_o29, ry)
+
+    # adjoint of c28
+    g_iw = _dot(g_o28, V28)
+    g_iy, g_c28 = _loop9(X_d0, g_iw, ix)
+
+    # adjoint of o27
+    # adjoint of b27
+    rz = _dot(g_iy, W28)
+    g_o27, g_b27 = _loop8(X_d0, g_o28, rz)
+
+    # adjoint of c27
+    g_il = _dot(g_o27, V27)
+    g_io, g_c27 = _loop9(X_d0, g_il, im)
+
+    # adjoint of o26
+    # adjoint of b26
+    sa = _dot(g_io, W27)
+    g_o26, g_b26 = _loop8(X_d0, g_o27, sa)
+
+    # adjoint of c26
+    g_ia = _dot(g_o26, V26)
+    g_ic, g_c26 = _loop9(X_d0, g_ia, ib)
+
+    # adjoint of o25
+    # adjoint of b25
+    sb = _dot(g_ic, W26)
+    g_o25, g_b25 = _loop8(X_d0, g_o26, sb)
+
+    # adjoint of c25
+    g_hr = _dot(g_o25, V25)
+    g_ht, g_c25 = _loop9(X_d0, g_hr, hs)
+
+    # adjoint of o24
+    # adjoint of b24
+    sc = _dot(g_ht, W25)
+    g_o24, g_b24 = _loop8(X_d0, g_o25, sc)
+
+    # adjoint of c24
+    g_hi = _dot(g_o24, V24)
+    g_hk, g_c24 = _loop9(X_d0, g_hi, hj)
+
+    # adjoint of o23
+    # adjoint of b23
+    sd = _dot(g_hk, W24)
+    g_o23, g_b23 = _loop8(X_d0, g_o24, sd)
+
+    # adjoint of c23
+    g_gz = _dot(g_o23, V23)
+    g_hb, g_c23 = _loop9(X_d0, g_gz, ha)
+
+    # adjoint of o22
+    # adjoint of b22
+    se = _dot(g_hb, W23)
+    g_o22, g_b22 = _loop8(X_d0, g_o23, se)
+
+    # adjoint of c22
+    g_gq = _dot(g_o22, V22)
+    g_gs, g_c22 = _loop9(X_d0, g_gq, gr)
+
+    # adjoint of o21
+    # adjoint of b21
+    sf = _dot(g_gs, W22)
+    g_o21, g_b21 = _loop8(X_d0, g_o22, sf)
+
+    # adjoint of c21
+    g_gh = _dot(g_o21, V21)
+    g_gj, g_c21 = _loop9(X_d0, g_gh, gi)
+
+    # adjoint of o20
+    # adjoint of b20
+    sg = _dot(g_gj, W21)
+    g_o20, g_b20 = _loop8(X_d0, g_o21, sg)
+
+    # adjoint of c20
+    g_fy = _dot(g_o20, V20)
+    g_ga, g_c20 = _loop9(X_d0, g_fy, fz)
+
+    # adjoint of o19
+    # adjoint of b19
+    sh = _dot(g_ga, W20)
+    g_o19, g_b19 = _loop8(X_d0, g_o20, sh)
+
+    # adjoint of c19
+    g_fp = _dot(g_o19, V19)
+    g_fr, g_c19 = _loop9(X_d0, g_fp, fq)
+
+    # adjoint of o18
+    # adjoint of b18
+    si = _dot(g_fr, W19)
+    g_o18, g_b18 = _loop8(X_d0, g_o19, si)
+
+    # adjoint of c18
+    g_fg = _dot(g_o18, V18)
+    g_fi, g_c18 = _loop9(X_d0, g_fg, fh)
+
+    # adjoint of o17
+    # adjoint of b17
+    sj = _dot(g_fi, W18)
+    g_o17, g_b17 = _loop8(X_d0, g_o18, sj)
+
+    # adjoint of c17
+    g_ex = _dot(g_o17, V17)
+    g_ez, g_c17 = _loop9(X_d0, g_ex, ey)
+
+    # adjoint of o16
+    # adjoint of b16
+    sk = _dot(g_ez, W17)
+    g_o16, g_b16 = _loop8(X_d0, g_o17, sk)
+
+    # adjoint of c16
+    g_eo = _dot(g_o16, V16)
+    g_eq, g_c16 = _loop9(X_d0, g_eo, ep)
+
+    # adjoint of o15
+    # adjoint of b15
+    sl = _dot(g_eq, W16)
+    g_o15, g_b15 = _loop8(X_d0, g_o16, sl)
+
+    # adjoint of c15
+    g_ef = _dot(g_o15, V15)
+    g_eh, g_c15 = _loop9(X_d0, g_ef, eg)
+
+    # adjoint of o14
+    # adjoint of b14
+    sm = _dot(g_eh, W15)
+    g_o14, g_b14 = _loop8(X_d0, g_o15, sm)
+
+    # adjoint of c14
+    g_dw = _dot(g_o14, V14)
+    g_dy, g_c14 = _loop9(X_d0, g_dw, dx)
+
+    # adjoint of o13
+    # adjoint of b13
+    sn = _dot(g_dy, W14)
+    g_o13, g_b13 = _loop8(X_d0, g_o14, sn)
+
+    # adjoint of c13
+    g_dn = _dot(g_o13, V13)
+    g_dp, g_c13 = _loop9(X_d0, g_dn, do)
+
+    # adjoint of o12
+    # adjoint of b12
+    so = _dot(g_dp, W13)
+    g_o12, g_b12 = _loop8(X_d0, g_o13, so)
+
+    # adjoint of c12
+    g_de = _dot(g_o12, V12)
+    g_dg, g_c12 = _loop9(X_d0, g_de, df)
+
+    # adjoint of o11
+    # adjoint of b11
+    sp = _dot(g_dg, W12)
+    g_o11, g_b11 = _loop8(X_d0, g_o12, sp)
+
+    # adjoint of c11
+    g_cv = _dot(g_o11, V11)
+    g_cx, g_c11 = _loop9(X_d0, g_cv, cw)
+
+    # adjoint of o10
+    # adjoint of b10
+    sq = _dot(g_cx, W11)
+    g_o10, g_b10 = _loop8(X_d0, g_o11, sq)
+
+    # adjoint of c10
+    g_cm = _dot(g_o10, V10)
+    g_co, g_c10 = _loop9(X_d0, g_cm, cn)
+
+    # adjoint of o9
+    # adjoint of b9
+    sr = _dot(g_co, W10)
+    g_o9, g_b9 = _loop8(X_d0, g_o10, sr)
+
+    # adjoint of c9
+    g_cd = _dot(g_o9, V9)
+    g_cf, g_c9 = _loop9(X_d0, g_cd, ce)
+
+    # adjoint of o8
+    # adjoint of b8
+    ss = _dot(g_cf, W9)
+    g_o8, g_b8 = _loop8(X_d0, g_o9, ss)
+
+    # adjoint of c8
+    g_bu = _dot(g_o8, V8)
+    g_bw, g_c8 = _loop9(X_d0, g_bu, bv)
+
+    # adjoint of o7
+    # adjoint of b7
+    st = _dot(g_bw, W8)
+    g_o7, g_b7 = _loop8(X_d0, g_o8, st)
+
+    # adjoint of c7
+    g_bl = _dot(g_o7, V7)
+    g_bn, g_c7 = _loop9(X_d0, g_bl, bm)
+
+    # adjoint of o6
+    # adjoint of b6
+    su = _dot(g_bn, W7)
+    g_o6, g_b6 = _loop8(X_d0, g_o7, su)
+
+    # adjoint of c6
+    g_bc = _dot(g_o6, V6)
+    g_be, g_c6 = _loop9(X_d0, g_bc, bd)
+
+    # adjoint of o5
+    # adjoint of b5
+    sv = _dot(g_be, W6)
+    g_o5, g_b5 = _loop8(X_d0, g_o6, sv)
+
+    # adjoint of c5
+    g_at = _dot(g_o5, V5)
+    g_av, g_c5 = _loop9(X_d0, g_at, au)
+
+    # adjoint of o4
+    # adjoint of b4
+    sw = _dot(g_av, W5)
+    g_o4, g_b4 = _loop8(X_d0, g_o5, sw)
+
+    # adjoint of c4
+    g_aj = _dot(g_o4, V4)
+    g_al, g_c4 = _loop9(X_d0, g_aj, ak)
+
+    # adjoint of o3
+    # adjoint of b3
+    sx = _dot(g_al, W4)
+    g_o3, g_b3 = _loop8(X_d0, g_o4, sx)
+
+    # adjoint of c3
+    g_aa = _dot(g_o3, V3)
+    g_ac, g_c3 = _loop9(X_d0, g_aa, ab)
+
+    # adjoint of o2
+    # adjoint of b2
+    sy = _dot(g_ac, W3)
+    g_o2, g_b2 = _loop8(X_d0, g_o3, sy)
+
+    # adjoint of c2
+    g_o = _dot(g_o2, V2)
+    g_s, g_c2 = _loop9(X_d0, g_o, r)
+
+    # adjoint of o1
+    # adjoint of b1
+    sz = _dot(g_s, W2)
+    g_o1, g_b1 = _loop8(X_d0, g_o2, sz)
+
+    # adjoint of c1
+    g_c = _dot(g_o1, V1)
+    g_e, g_c1 = _loop9(X_d0, g_c, d)
+
+    # adjoint of W1
+    ta = g_e.T
+    g_W1 = _dot(ta, X)
+
+    # adjoint of V1
+    tb = g_o1.T
+    g_V1 = _dot(tb, c)
+
+    # adjoint of W2
+    tc = g_s.T
+    g_W2 = _dot(tc, o1)
+
+    # adjoint of V2
+    td = g_o2.T
+    g_V2 = _dot(td, o)
+
+    # adjoint of W3
+    te = g_ac.T
+    g_W3 = _dot(te, o2)
+
+    # adjoint of V3
+    tf = g_o3.T
+    g_V3 = _dot(tf, aa)
+
+    # adjoint of W4
+    tg = g_al.T
+    g_W4 = _dot(tg, o3)
+
+    # adjoint of V4
+    th = g_o4.T
+    g_V4 = _dot(th, aj)
+
+    # adjoint of W5
+    ti = g_av.T
+    g_W5 = _dot(ti, o4)
+
+    # adjoint of V5
+    tj = g_o5.T
+    g_V5 = _dot(tj, at)
+
+    # adjoint of W6
+    tk = g_be.T
+    g_W6 = _dot(tk, o5)
+
+    # adjoint of V6
+    tl = g_o6.T
+    g_V6 = _dot(tl, bc)
+
+    # adjoint of W7
+    tm = g_bn.T
+    g_W7 = _dot(tm, o6)
+
+    # adjoint of V7
+    tn = g_o7.T
+    g_V7 = _dot(tn, bl)
+
+    # adjoint of W8
+    to = g_bw.T
+    g_W8 = _dot(to, o7)
+
+    # adjoint of V8
+    tp = g_o8.T
+    g_V8 = _dot(tp, bu)
+
+    # adjoint of W9
+    tq = g_cf.T
+    g_W9 = _dot(tq, o8)
+
+    # adjoint of V9
+    tr = g_o9.T
+    g_V9 = _dot(tr, cd)
+
+    # adjoint of W10
+    ts = g_co.T
+    g_W10 = _dot(ts, o9)
+
+    # adjoint of V10
+    tt = g_o10.T
+    g_V10 = _dot(tt, cm)
+
+    # adjoint of W11
+    tu = g_cx.T
+    g_W11 = _dot(tu, o10)
+
+    # adjoint of V11
+    tv = g_o11.T
+    g_V11 = _dot(tv, cv)
+
+    # adjoint of W12
+    tw = g_dg.T
+    g_W12 = _dot(tw, o11)
+
+    # adjoint of V12
+    tx = g_o12.T
+    g_V12 = _dot(tx, de)
+
+    # adjoint of W13
+    ty = g_dp.T
+    g_W13 = _dot(ty, o12)
+
+    # adjoint of V13
+    tz = g_o13.T
+    g_V13 = _dot(tz, dn)
+
+    # adjoint of W14
+    ua = g_dy.T
+    g_W14 = _dot(ua, o13)
+
+    # adjoint of V14
+    ub = g_o14.T
+    g_V14 = _dot(ub, dw)
+
+    # adjoint of W15
+    uc = g_eh.T
+    g_W15 = _dot(uc, o14)
+
+    # adjoint of V15
+    ud = g_o15.T
+    g_V15 = _dot(ud, ef)
+
+    # adjoint of W16
+    ue = g_eq.T
+    g_W16 = _dot(ue, o15)
+
+    # adjoint of V16
+    uf = g_o16.T
+    g_V16 = _dot(uf, eo)
+
+    # adjoint of W17
+    ug = g_ez.T
+    g_W17 = _dot(ug, o16)
+
+    # adjoint of V17
+    uh = g_o17.T
+    g_V17 = _dot(uh, ex)
+
+    # adjoint of W18
+    ui = g_fi.T
+    g_W18 = _dot(ui, o17)
+
+    # adjoint of V18
+    uj = g_o18.T
+    g_V18 = _dot(uj, fg)
+
+    # adjoint of W19
+    uk = g_fr.T
+    g_W19 = _dot(uk, o18)
+
+    # adjoint of V19
+    ul = g_o19.T
+    g_V19 = _dot(ul, fp)
+
+    # adjoint of W20
+    um = g_ga.T
+    g_W20 = _dot(um, o19)
+
+    # adjoint of V20
+    un = g_o20.T
+    g_V20 = _dot(un, fy)
+
+    # adjoint of W21
+    uo = g_gj.T
+    g_W21 = _dot(uo, o20)
+
+    # adjoint of V21
+    up = g_o21.T
+    g_V21 = _dot(up, gh)
+
+    # adjoint of W22
+    uq = g_gs.T
+    g_W22 = _dot(uq, o21)
+
+    # adjoint of V22
+    ur = g_o22.T
+    g_V22 = _dot(ur, gq)
+
+    # adjoint of W23
+    us = g_hb.T
+    g_W23 = _dot(us, o22)
+
+    # adjoint of V23
+    ut = g_o23.T
+    g_V23 = _dot(ut, gz)
+
+    # adjoint of W24
+    uu = g_hk.T
+    g_W24 = _dot(uu, o23)
+
+    # adjoint of V24
+    uv = g_o24.T
+    g_V24 = _dot(uv, hi)
+
+    # adjoint of W25
+    uw = g_ht.T
+    g_W25 = _dot(uw, o24)
+
+    # adjoint of V25
+    ux = g_o25.T
+    g_V25 = _dot(ux, hr)
+
+    # adjoint of W26
+    uy = g_ic.T
+    g_W26 = _dot(uy, o25)
+
+    # adjoint of V26
+    uz = g_o26.T
+    g_V26 = _dot(uz, ia)
+
+    # adjoint of W27
+    va = g_io.T
+    g_W27 = _dot(va, o26)
+
+    # adjoint of V27
+    vb = g_o27.T
+    g_V27 = _dot(vb, il)
+
+    # adjoint of W28
+    vc = g_iy.T
+    g_W28 = _dot(vc, o27)
+
+    # adjoint of V28
+    vd = g_o28.T
+    g_V28 = _dot(vd, iw)
+
+    # adjoint of W29
+    ve = g_jh.T
+    g_W29 = _dot(ve, o28)
+
+    # adjoint of V29
+    vf = g_o29.T
+    g_V29 = _dot(vf, jf)
+
+    # adjoint of W30
+    vg = g_jq.T
+    g_W30 = _dot(vg, o29)
+
+    # adjoint of V30
+    vh = g_o30.T
+    g_V30 = _dot(vh, jo)
+
+    # adjoint of W31
+    vi = g_jz.T
+    g_W31 = _dot(vi, o30)
+
+    # adjoint of V31
+    vj = g_o31.T
+    g_V31 = _dot(vj, jx)
+
+    # adjoint of W32
+    vk = g_ki.T
+    g_W32 = _dot(vk, o31)
+
+    # adjoint of V32
+    vl = g_o32.T
+    g_V32 = _dot(vl, kg)
+
+    # adjoint of W33
+    vm = g_kr.T
+    g_W33 = _dot(vm, o32)
+
+    # adjoint of V33
+    vn = g_o33.T
+    g_V33 = _dot(vn, kp)
+
+    # adjoint of W34
+    vo = g_la.T
+    g_W34 = _dot(vo, o33)
+
+    # adjoint of V34
+    vp = g_o34.T
+    g_V34 = _dot(vp, ky)
+
+    # adjoint of W35
+    vq = g_lj.T
+    g_W35 = _dot(vq, o34)
+
+    # adjoint of V35
+    vr = g_o35.T
+    g_V35 = _dot(vr, lh)
+
+    # adjoint of W36
+    vs = g_ls.T
+    g_W36 = _dot(vs, o35)
+
+    # adjoint of V36
+    vt = g_o36.T
+    g_V36 = _dot(vt, lq)
+
+    # adjoint of W37
+    vu = g_mb.T
+    g_W37 = _dot(vu, o36)
+
+    # adjoint of V37
+    vv = g_o37.T
+    g_V37 = _dot(vv, lz)
+
+    # adjoint of W38
+    vw = g_mk.T
+    g_W38 = _dot(vw, o37)
+
+    # adjoint of V38
+    vx = g_o38.T
+    g_V38 = _dot(vx, mi)
+
+    # adjoint of W39
+    vy = g_mt.T
+    g_W39 = _dot(vy, o38)
+
+    # adjoint of V39
+    vz = g_o39.T
+    g_V39 = _dot(vz, mr)
+
+    # adjoint of W40
+    wa = g_nc.T
+    g_W40 = _dot(wa, o39)
+
+    # adjoint of V40
+    wb = g_o40.T
+    g_V40 = _dot(wb, na)
+
+    # adjoint of W41
+    wc = g_nl.T
+    g_W41 = _dot(wc, o40)
+
+    # adjoint of V41
+    wd = g_o41.T
+    g_V41 = _dot(wd, nj)
+
+    # adjoint of W42
+    we = g_nv.T
+    g_W42 = _dot(we, o41)
+
+    # adjoint of V42
+    wf = g_o42.T
+    g_V42 = _dot(wf, nt)
+
+    # adjoint of W43
+    wg = g_oe.T
+    g_W43 = _dot(wg, o42)
+
+    # adjoint of V43
+    wh = g_o43.T
+    g_V43 = _dot(wh, oc)
+
+    # adjoint of W44
+    wi = g_on.T
+    g_W44 = _dot(wi, o43)
+
+    # adjoint of V44
+    wj = g_o44.T
+    g_V44 = _dot(wj, ol)
+
+    # adjoint of W45
+    wk = g_ox.T
+    g_W45 = _dot(wk, o44)
+
+    # adjoint of V45
+    wl = g_o45.T
+    g_V45 = _dot(wl, ov)
+
+    # adjoint of W46
+    wm = g_pg.T
+    g_W46 = _dot(wm, o45)
+
+    # adjoint of V46
+    wn = g_o46.T
+    g_V46 = _dot(wn, pe)
+
+    # adjoint of W47
+    wo = g_pp.T
+    g_W47 = _dot(wo, o46)
+
+    # adjoint of V47
+    wp = g_o47.T
+    g_V47 = _dot(wp, pn)
+
+    # adjoint of W48
+    wq = g_py.T
+    g_W48 = _dot(wq, o47)
+
+    # adjoint of V48
+    wr = g_o48.T
+    g_V48 = _dot(wr, pw)
+
+    # adjoint of W49
+    ws = g_qh.T
+    g_W49 = _dot(ws, o48)
+
+    # adjoint of V49
+    wt = g_o49.T
+    g_V49 = _dot(wt, qf)
+
+    # adjoint of W50
+    wu = g_qq.T
+    g_W50 = _dot(wu, o49)
+
+    # adjoint of V50
+    wv = g_qy.T
+    ww = _dot(qv, wv)
+    g_V50 = _dot(ww, qo)
+
+    # adjoint of W_out
+    g_W_out = _dot(wv, o50)
     return (value, g_W1, g_c1, g_V1, g_b1, g_W2, g_c2, g_V2, g_b2, g_W3, g_c3, g_V3, g_b3, g_W4, g_c4, g_V4, g_b4, g_W5, g_c5, g_V5, g_b5, g_W6, g_c6, g_V6, g_b6, g_W7, g_c7, g_V7, g_b7, g_W8, g_c8, g_V8, g_b8, g_W9, g_c9, g_V9, g_b9, g_W10, g_c10, g_V10, g_b10, g_W11, g_c11, g_V11, g_b11, g_W12, g_c12, g_V12, g_b12, g_W13, g_c13, g_V13, g_b13, g_W14, g_c14, g_V14, g_b14, g_W15, g_c15, g_V15, g_b15, g_W16, g_c16, g_V16, g_b16, g_W17, g_c17, g_V17, g_b17, g_W18, g_c18, g_V18, g_b18, g_W19, g_c19, g_V19, g_b19, g_W20, g_c20, g_V20, g_b20, g_W21, g_c21, g_V21, g_b21, g_W22, g_c22, g_V22, g_b22, g_W23, g_c23, g_V23, g_b23, g_W24, g_c24, g_V24, g_b24, g_W25, g_c25, g_V25, g_b25, g_W26, g_c26, g_V26, g_b26, g_W27, g_c27, g_V27, g_b27, g_W28, g_c28, g_V28, g_b28, g_W29, g_c29, g_V29, g_b29, g_W30, g_c30, g_V30, g_b30, g_W31, g_c31, g_V31, g_b31, g_W32, g_c32, g_V32, g_b32, g_W33, g_c33, g_V33, g_b33, g_W34, g_c34, g_V34, g_b34, g_W35, g_c35, g_V35, g_b35, g_W36, g_c36, g_V36, g_b36, g_W37, g_c37, g_V37, g_b37, g_W38, g_c38, g_V38, g_b38, g_W39, g_c39, g_V39, g_b39, g_W40, g_c40, g_V40, g_b40, g_W41, g_c41, g_V41, g_b41, g_W42, g_c42, g_V42, g_b42, g_W43, g_c43, g_V43, g_b43, g_W44, g_c44, g_V44, g_b44, g_W45, g_c45, g_V45, g_b45, g_W46, g_c46, g_V46, g_b46, g_W47, g_c47, g_V47, g_b47, g_W48, g_c48, g_V48, g_b48, g_W49, g_c49, g_V49, g_b49, g_W50, g_c50, g_V50, g_b50, g_W_out, g_b_out)
 
 

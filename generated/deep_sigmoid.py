@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): bc99747d5f8c63f4
+Content hash (sha256 of the generated functions): 69e9784a45c6f61f
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_bc99747d5f8c63f4"
+__name__ = "symback_generated_deep_sigmoid_69e9784a45c6f61f"
 
 
 def _scalar(value, name, dtype):
@@ -146,161 +146,262 @@ def _loop6(a0, a1, a2):
 @numba.njit(cache=True, error_model="numpy")
 def _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, = _loop1(X_d0, t1, b1)
-    t4 = W2.T
-    t5 = _dot(t2, t4)
-    t6, = _loop1(X_d0, t5, b2)
-    t8 = W3.T
-    t9 = _dot(t6, t8)
-    t10, = _loop1(X_d0, t9, b3)
-    t12 = W4.T
-    t13 = _dot(t10, t12)
-    t14, = _loop1(X_d0, t13, b4)
-    t16 = W5.T
-    t17 = _dot(t14, t16)
-    t18, = _loop1(X_d0, t17, b5)
-    t20 = W6.T
-    t21 = _dot(t18, t20)
-    t22, = _loop1(X_d0, t21, b6)
-    t24 = W7.T
-    t25 = _dot(t22, t24)
-    t26, = _loop1(X_d0, t25, b7)
-    t28 = W8.T
-    t29 = _dot(t26, t28)
-    t30, = _loop1(X_d0, t29, b8)
-    t32 = W9.T
-    t33 = _dot(t30, t32)
-    t34, = _loop1(X_d0, t33, b9)
-    t36 = W10.T
-    t37 = _dot(t34, t36)
-    t38, = _loop1(X_d0, t37, b10)
-    t40 = W11.T
-    t41 = _dot(t38, t40)
-    t42, = _loop1(X_d0, t41, b11)
-    t44 = W12.T
-    t45 = _dot(t42, t44)
-    t46, = _loop1(X_d0, t45, b12)
-    t48 = W13.T
-    t49 = _dot(t46, t48)
-    t50, = _loop1(X_d0, t49, b13)
-    t52 = W14.T
-    t53 = _dot(t50, t52)
-    t54, = _loop1(X_d0, t53, b14)
-    t56 = W15.T
-    t57 = _dot(t54, t56)
-    t58, = _loop1(X_d0, t57, b15)
-    t60 = W16.T
-    t61 = _dot(t58, t60)
-    t62, = _loop1(X_d0, t61, b16)
-    t64 = W17.T
-    t65 = _dot(t62, t64)
-    t66, = _loop1(X_d0, t65, b17)
-    t68 = W18.T
-    t69 = _dot(t66, t68)
-    t70, = _loop1(X_d0, t69, b18)
-    t72 = W19.T
-    t73 = _dot(t70, t72)
-    t74, = _loop1(X_d0, t73, b19)
-    t76 = W20.T
-    t77 = _dot(t74, t76)
-    t78, = _loop1(X_d0, t77, b20)
-    t80 = W21.T
-    t81 = _dot(t78, t80)
-    t82, = _loop1(X_d0, t81, b21)
-    t84 = W22.T
-    t85 = _dot(t82, t84)
-    t86, = _loop1(X_d0, t85, b22)
-    t88 = W23.T
-    t89 = _dot(t86, t88)
-    t90, = _loop1(X_d0, t89, b23)
-    t92 = W24.T
-    t93 = _dot(t90, t92)
-    t94, = _loop1(X_d0, t93, b24)
-    t96 = W25.T
-    t97 = _dot(t94, t96)
-    t98, = _loop1(X_d0, t97, b25)
-    t100 = W26.T
-    t101 = _dot(t98, t100)
-    t102, = _loop1(X_d0, t101, b26)
-    t104 = W27.T
-    t105 = _dot(t102, t104)
-    t106, = _loop1(X_d0, t105, b27)
-    t108 = W28.T
-    t109 = _dot(t106, t108)
-    t110, = _loop1(X_d0, t109, b28)
-    t112 = W29.T
-    t113 = _dot(t110, t112)
-    t114, = _loop1(X_d0, t113, b29)
-    t116 = W30.T
-    t117 = _dot(t114, t116)
-    t118, = _loop1(X_d0, t117, b30)
-    t120 = W31.T
-    t121 = _dot(t118, t120)
-    t122, = _loop1(X_d0, t121, b31)
-    t124 = W32.T
-    t125 = _dot(t122, t124)
-    t126, = _loop1(X_d0, t125, b32)
-    t128 = W33.T
-    t129 = _dot(t126, t128)
-    t130, = _loop1(X_d0, t129, b33)
-    t132 = W34.T
-    t133 = _dot(t130, t132)
-    t134, = _loop1(X_d0, t133, b34)
-    t136 = W35.T
-    t137 = _dot(t134, t136)
-    t138, = _loop1(X_d0, t137, b35)
-    t140 = W36.T
-    t141 = _dot(t138, t140)
-    t142, = _loop1(X_d0, t141, b36)
-    t144 = W37.T
-    t145 = _dot(t142, t144)
-    t146, = _loop1(X_d0, t145, b37)
-    t148 = W38.T
-    t149 = _dot(t146, t148)
-    t150, = _loop1(X_d0, t149, b38)
-    t152 = W39.T
-    t153 = _dot(t150, t152)
-    t154, = _loop1(X_d0, t153, b39)
-    t156 = W40.T
-    t157 = _dot(t154, t156)
-    t158, = _loop1(X_d0, t157, b40)
-    t160 = W41.T
-    t161 = _dot(t158, t160)
-    t162, = _loop1(X_d0, t161, b41)
-    t164 = W42.T
-    t165 = _dot(t162, t164)
-    t166, = _loop1(X_d0, t165, b42)
-    t168 = W43.T
-    t169 = _dot(t166, t168)
-    t170, = _loop1(X_d0, t169, b43)
-    t172 = W44.T
-    t173 = _dot(t170, t172)
-    t174, = _loop1(X_d0, t173, b44)
-    t176 = W45.T
-    t177 = _dot(t174, t176)
-    t178, = _loop1(X_d0, t177, b45)
-    t180 = W46.T
-    t181 = _dot(t178, t180)
-    t182, = _loop1(X_d0, t181, b46)
-    t184 = W47.T
-    t185 = _dot(t182, t184)
-    t186, = _loop1(X_d0, t185, b47)
-    t188 = W48.T
-    t189 = _dot(t186, t188)
-    t190, = _loop1(X_d0, t189, b48)
-    t192 = W49.T
-    t193 = _dot(t190, t192)
-    t194, = _loop1(X_d0, t193, b49)
-    t196 = W50.T
-    t197 = _dot(t194, t196)
-    t198, = _loop1(X_d0, t197, b50)
-    t200 = W_out.T
-    t201 = _dot(t198, t200)
-    t202, = _loop2(X_d0, t201, b_out, target)
-    t206 = np.float64(X_d0 * 1)
-    value = t202 / t206
+    # o1 = sigmoid(X @ W1.T + b1)
+    a = W1.T
+    b = _dot(X, a)
+    o1, = _loop1(X_d0, b, b1)
+
+    # o2 = sigmoid(o1 @ W2.T + b2)
+    d = W2.T
+    e = _dot(o1, d)
+    o2, = _loop1(X_d0, e, b2)
+
+    # o3 = sigmoid(o2 @ W3.T + b3)
+    h = W3.T
+    k = _dot(o2, h)
+    o3, = _loop1(X_d0, k, b3)
+
+    # o4 = sigmoid(o3 @ W4.T + b4)
+    m = W4.T
+    n = _dot(o3, m)
+    o4, = _loop1(X_d0, n, b4)
+
+    # o5 = sigmoid(o4 @ W5.T + b5)
+    r = W5.T
+    s = _dot(o4, r)
+    o5, = _loop1(X_d0, s, b5)
+
+    # o6 = sigmoid(o5 @ W6.T + b6)
+    u = W6.T
+    v = _dot(o5, u)
+    o6, = _loop1(X_d0, v, b6)
+
+    # o7 = sigmoid(o6 @ W7.T + b7)
+    x = W7.T
+    z = _dot(o6, x)
+    o7, = _loop1(X_d0, z, b7)
+
+    # o8 = sigmoid(o7 @ W8.T + b8)
+    ab = W8.T
+    ac = _dot(o7, ab)
+    o8, = _loop1(X_d0, ac, b8)
+
+    # o9 = sigmoid(o8 @ W9.T + b9)
+    ae = W9.T
+    af = _dot(o8, ae)
+    o9, = _loop1(X_d0, af, b9)
+
+    # o10 = sigmoid(o9 @ W10.T + b10)
+    ah = W10.T
+    ai = _dot(o9, ah)
+    o10, = _loop1(X_d0, ai, b10)
+
+    # o11 = sigmoid(o10 @ W11.T + b11)
+    ak = W11.T
+    al = _dot(o10, ak)
+    o11, = _loop1(X_d0, al, b11)
+
+    # o12 = sigmoid(o11 @ W12.T + b12)
+    an = W12.T
+    ao = _dot(o11, an)
+    o12, = _loop1(X_d0, ao, b12)
+
+    # o13 = sigmoid(o12 @ W13.T + b13)
+    aq = W13.T
+    ar = _dot(o12, aq)
+    o13, = _loop1(X_d0, ar, b13)
+
+    # o14 = sigmoid(o13 @ W14.T + b14)
+    au = W14.T
+    av = _dot(o13, au)
+    o14, = _loop1(X_d0, av, b14)
+
+    # o15 = sigmoid(o14 @ W15.T + b15)
+    ax = W15.T
+    ay = _dot(o14, ax)
+    o15, = _loop1(X_d0, ay, b15)
+
+    # o16 = sigmoid(o15 @ W16.T + b16)
+    ba = W16.T
+    bb = _dot(o15, ba)
+    o16, = _loop1(X_d0, bb, b16)
+
+    # o17 = sigmoid(o16 @ W17.T + b17)
+    bd = W17.T
+    be = _dot(o16, bd)
+    o17, = _loop1(X_d0, be, b17)
+
+    # o18 = sigmoid(o17 @ W18.T + b18)
+    bg = W18.T
+    bh = _dot(o17, bg)
+    o18, = _loop1(X_d0, bh, b18)
+
+    # o19 = sigmoid(o18 @ W19.T + b19)
+    bj = W19.T
+    bk = _dot(o18, bj)
+    o19, = _loop1(X_d0, bk, b19)
+
+    # o20 = sigmoid(o19 @ W20.T + b20)
+    bm = W20.T
+    bn = _dot(o19, bm)
+    o20, = _loop1(X_d0, bn, b20)
+
+    # o21 = sigmoid(o20 @ W21.T + b21)
+    bp = W21.T
+    bq = _dot(o20, bp)
+    o21, = _loop1(X_d0, bq, b21)
+
+    # o22 = sigmoid(o21 @ W22.T + b22)
+    bs = W22.T
+    bt = _dot(o21, bs)
+    o22, = _loop1(X_d0, bt, b22)
+
+    # o23 = sigmoid(o22 @ W23.T + b23)
+    bv = W23.T
+    bw = _dot(o22, bv)
+    o23, = _loop1(X_d0, bw, b23)
+
+    # o24 = sigmoid(o23 @ W24.T + b24)
+    by = W24.T
+    bz = _dot(o23, by)
+    o24, = _loop1(X_d0, bz, b24)
+
+    # o25 = sigmoid(o24 @ W25.T + b25)
+    cb = W25.T
+    cc = _dot(o24, cb)
+    o25, = _loop1(X_d0, cc, b25)
+
+    # o26 = sigmoid(o25 @ W26.T + b26)
+    ce = W26.T
+    cf = _dot(o25, ce)
+    o26, = _loop1(X_d0, cf, b26)
+
+    # o27 = sigmoid(o26 @ W27.T + b27)
+    ch = W27.T
+    ci = _dot(o26, ch)
+    o27, = _loop1(X_d0, ci, b27)
+
+    # o28 = sigmoid(o27 @ W28.T + b28)
+    ck = W28.T
+    cl = _dot(o27, ck)
+    o28, = _loop1(X_d0, cl, b28)
+
+    # o29 = sigmoid(o28 @ W29.T + b29)
+    cn = W29.T
+    co = _dot(o28, cn)
+    o29, = _loop1(X_d0, co, b29)
+
+    # o30 = sigmoid(o29 @ W30.T + b30)
+    cq = W30.T
+    cr = _dot(o29, cq)
+    o30, = _loop1(X_d0, cr, b30)
+
+    # o31 = sigmoid(o30 @ W31.T + b31)
+    ct = W31.T
+    cu = _dot(o30, ct)
+    o31, = _loop1(X_d0, cu, b31)
+
+    # o32 = sigmoid(o31 @ W32.T + b32)
+    cw = W32.T
+    cx = _dot(o31, cw)
+    o32, = _loop1(X_d0, cx, b32)
+
+    # o33 = sigmoid(o32 @ W33.T + b33)
+    cz = W33.T
+    da = _dot(o32, cz)
+    o33, = _loop1(X_d0, da, b33)
+
+    # o34 = sigmoid(o33 @ W34.T + b34)
+    dc = W34.T
+    dd = _dot(o33, dc)
+    o34, = _loop1(X_d0, dd, b34)
+
+    # o35 = sigmoid(o34 @ W35.T + b35)
+    df = W35.T
+    dg = _dot(o34, df)
+    o35, = _loop1(X_d0, dg, b35)
+
+    # o36 = sigmoid(o35 @ W36.T + b36)
+    di = W36.T
+    dj = _dot(o35, di)
+    o36, = _loop1(X_d0, dj, b36)
+
+    # o37 = sigmoid(o36 @ W37.T + b37)
+    dl = W37.T
+    dm = _dot(o36, dl)
+    o37, = _loop1(X_d0, dm, b37)
+
+    # o38 = sigmoid(o37 @ W38.T + b38)
+    do = W38.T
+    dp = _dot(o37, do)
+    o38, = _loop1(X_d0, dp, b38)
+
+    # o39 = sigmoid(o38 @ W39.T + b39)
+    dr = W39.T
+    ds = _dot(o38, dr)
+    o39, = _loop1(X_d0, ds, b39)
+
+    # o40 = sigmoid(o39 @ W40.T + b40)
+    du = W40.T
+    dv = _dot(o39, du)
+    o40, = _loop1(X_d0, dv, b40)
+
+    # o41 = sigmoid(o40 @ W41.T + b41)
+    dx = W41.T
+    dy = _dot(o40, dx)
+    o41, = _loop1(X_d0, dy, b41)
+
+    # o42 = sigmoid(o41 @ W42.T + b42)
+    ea = W42.T
+    eb = _dot(o41, ea)
+    o42, = _loop1(X_d0, eb, b42)
+
+    # o43 = sigmoid(o42 @ W43.T + b43)
+    ed = W43.T
+    ee = _dot(o42, ed)
+    o43, = _loop1(X_d0, ee, b43)
+
+    # o44 = sigmoid(o43 @ W44.T + b44)
+    eg = W44.T
+    eh = _dot(o43, eg)
+    o44, = _loop1(X_d0, eh, b44)
+
+    # o45 = sigmoid(o44 @ W45.T + b45)
+    ej = W45.T
+    ek = _dot(o44, ej)
+    o45, = _loop1(X_d0, ek, b45)
+
+    # o46 = sigmoid(o45 @ W46.T + b46)
+    em = W46.T
+    en = _dot(o45, em)
+    o46, = _loop1(X_d0, en, b46)
+
+    # o47 = sigmoid(o46 @ W47.T + b47)
+    ep = W47.T
+    eq = _dot(o46, ep)
+    o47, = _loop1(X_d0, eq, b47)
+
+    # o48 = sigmoid(o47 @ W48.T + b48)
+    es = W48.T
+    et = _dot(o47, es)
+    o48, = _loop1(X_d0, et, b48)
+
+    # o49 = sigmoid(o48 @ W49.T + b49)
+    ev = W49.T
+    ew = _dot(o48, ev)
+    o49, = _loop1(X_d0, ew, b49)
+
+    # o50 = sigmoid(o49 @ W50.T + b50)
+    ey = W50.T
+    ez = _dot(o49, ey)
+    o50, = _loop1(X_d0, ez, b50)
+
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    fb = W_out.T
+    fc = _dot(o50, fb)
+    fd, = _loop2(X_d0, fc, b_out, target)
+    fh = np.float64(X_d0 * 1)
+    value = fd / fh
     return (value,)
 
 
@@ -421,365 +522,770 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
 @numba.njit(cache=True, error_model="numpy")
 def _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, t3 = _loop3(X_d0, t1, b1)
-    t6 = W2.T
-    t7 = _dot(t2, t6)
-    t8, t9 = _loop3(X_d0, t7, b2)
-    t12 = W3.T
-    t13 = _dot(t8, t12)
-    t14, t15 = _loop3(X_d0, t13, b3)
-    t18 = W4.T
-    t19 = _dot(t14, t18)
-    t20, t21 = _loop3(X_d0, t19, b4)
-    t24 = W5.T
-    t25 = _dot(t20, t24)
-    t26, t27 = _loop3(X_d0, t25, b5)
-    t30 = W6.T
-    t31 = _dot(t26, t30)
-    t32, t33 = _loop3(X_d0, t31, b6)
-    t36 = W7.T
-    t37 = _dot(t32, t36)
-    t38, t39 = _loop3(X_d0, t37, b7)
-    t42 = W8.T
-    t43 = _dot(t38, t42)
-    t44, t45 = _loop3(X_d0, t43, b8)
-    t48 = W9.T
-    t49 = _dot(t44, t48)
-    t50, t51 = _loop3(X_d0, t49, b9)
-    t54 = W10.T
-    t55 = _dot(t50, t54)
-    t56, t57 = _loop3(X_d0, t55, b10)
-    t60 = W11.T
-    t61 = _dot(t56, t60)
-    t62, t63 = _loop3(X_d0, t61, b11)
-    t66 = W12.T
-    t67 = _dot(t62, t66)
-    t68, t69 = _loop3(X_d0, t67, b12)
-    t72 = W13.T
-    t73 = _dot(t68, t72)
-    t74, t75 = _loop3(X_d0, t73, b13)
-    t78 = W14.T
-    t79 = _dot(t74, t78)
-    t80, t81 = _loop3(X_d0, t79, b14)
-    t84 = W15.T
-    t85 = _dot(t80, t84)
-    t86, t87 = _loop3(X_d0, t85, b15)
-    t90 = W16.T
-    t91 = _dot(t86, t90)
-    t92, t93 = _loop3(X_d0, t91, b16)
-    t96 = W17.T
-    t97 = _dot(t92, t96)
-    t98, t99 = _loop3(X_d0, t97, b17)
-    t102 = W18.T
-    t103 = _dot(t98, t102)
-    t104, t105 = _loop3(X_d0, t103, b18)
-    t108 = W19.T
-    t109 = _dot(t104, t108)
-    t110, t111 = _loop3(X_d0, t109, b19)
-    t114 = W20.T
-    t115 = _dot(t110, t114)
-    t116, t117 = _loop3(X_d0, t115, b20)
-    t120 = W21.T
-    t121 = _dot(t116, t120)
-    t122, t123 = _loop3(X_d0, t121, b21)
-    t126 = W22.T
-    t127 = _dot(t122, t126)
-    t128, t129 = _loop3(X_d0, t127, b22)
-    t132 = W23.T
-    t133 = _dot(t128, t132)
-    t134, t135 = _loop3(X_d0, t133, b23)
-    t138 = W24.T
-    t139 = _dot(t134, t138)
-    t140, t141 = _loop3(X_d0, t139, b24)
-    t144 = W25.T
-    t145 = _dot(t140, t144)
-    t146, t147 = _loop3(X_d0, t145, b25)
-    t150 = W26.T
-    t151 = _dot(t146, t150)
-    t152, t153 = _loop3(X_d0, t151, b26)
-    t156 = W27.T
-    t157 = _dot(t152, t156)
-    t158, t159 = _loop3(X_d0, t157, b27)
-    t162 = W28.T
-    t163 = _dot(t158, t162)
-    t164, t165 = _loop3(X_d0, t163, b28)
-    t168 = W29.T
-    t169 = _dot(t164, t168)
-    t170, t171 = _loop3(X_d0, t169, b29)
-    t174 = W30.T
-    t175 = _dot(t170, t174)
-    t176, t177 = _loop3(X_d0, t175, b30)
-    t180 = W31.T
-    t181 = _dot(t176, t180)
-    t182, t183 = _loop3(X_d0, t181, b31)
-    t186 = W32.T
-    t187 = _dot(t182, t186)
-    t188, t189 = _loop3(X_d0, t187, b32)
-    t192 = W33.T
-    t193 = _dot(t188, t192)
-    t194, t195 = _loop3(X_d0, t193, b33)
-    t198 = W34.T
-    t199 = _dot(t194, t198)
-    t200, t201 = _loop3(X_d0, t199, b34)
-    t204 = W35.T
-    t205 = _dot(t200, t204)
-    t206, t207 = _loop3(X_d0, t205, b35)
-    t210 = W36.T
-    t211 = _dot(t206, t210)
-    t212, t213 = _loop3(X_d0, t211, b36)
-    t216 = W37.T
-    t217 = _dot(t212, t216)
-    t218, t219 = _loop3(X_d0, t217, b37)
-    t222 = W38.T
-    t223 = _dot(t218, t222)
-    t224, t225 = _loop3(X_d0, t223, b38)
-    t228 = W39.T
-    t229 = _dot(t224, t228)
-    t230, t231 = _loop3(X_d0, t229, b39)
-    t234 = W40.T
-    t235 = _dot(t230, t234)
-    t236, t237 = _loop3(X_d0, t235, b40)
-    t240 = W41.T
-    t241 = _dot(t236, t240)
-    t242, t243 = _loop3(X_d0, t241, b41)
-    t246 = W42.T
-    t247 = _dot(t242, t246)
-    t248, t249 = _loop3(X_d0, t247, b42)
-    t252 = W43.T
-    t253 = _dot(t248, t252)
-    t254, t255 = _loop3(X_d0, t253, b43)
-    t258 = W44.T
-    t259 = _dot(t254, t258)
-    t260, t261 = _loop3(X_d0, t259, b44)
-    t264 = W45.T
-    t265 = _dot(t260, t264)
-    t266, t267 = _loop3(X_d0, t265, b45)
-    t270 = W46.T
-    t271 = _dot(t266, t270)
-    t272, t273 = _loop3(X_d0, t271, b46)
-    t276 = W47.T
-    t277 = _dot(t272, t276)
-    t278, t279 = _loop3(X_d0, t277, b47)
-    t282 = W48.T
-    t283 = _dot(t278, t282)
-    t284, t285 = _loop3(X_d0, t283, b48)
-    t288 = W49.T
-    t289 = _dot(t284, t288)
-    t290, t291 = _loop3(X_d0, t289, b49)
-    t294 = W50.T
-    t295 = _dot(t290, t294)
-    t296, t297 = _loop3(X_d0, t295, b50)
-    t300 = W_out.T
-    t301 = _dot(t296, t300)
-    t303, t302 = _loop4(X_d0, t301, b_out, target)
-    t306 = np.float64(X_d0 * 1)
-    value = t302 / t306
-    t307 = 1.0 / t306
-    t308, g_b_out = _loop5(X_d0, t307, t303)
-    t311 = _dot(t308, W_out)
-    t312, g_b50 = _loop6(X_d0, t311, t297)
-    t313 = _dot(t312, W50)
-    t314, g_b49 = _loop6(X_d0, t313, t291)
-    t315 = _dot(t314, W49)
-    t316, g_b48 = _loop6(X_d0, t315, t285)
-    t317 = _dot(t316, W48)
-    t318, g_b47 = _loop6(X_d0, t317, t279)
-    t319 = _dot(t318, W47)
-    t320, g_b46 = _loop6(X_d0, t319, t273)
-    t321 = _dot(t320, W46)
-    t322, g_b45 = _loop6(X_d0, t321, t267)
-    t323 = _dot(t322, W45)
-    t324, g_b44 = _loop6(X_d0, t323, t261)
-    t325 = _dot(t324, W44)
-    t326, g_b43 = _loop6(X_d0, t325, t255)
-    t327 = _dot(t326, W43)
-    t328, g_b42 = _loop6(X_d0, t327, t249)
-    t329 = _dot(t328, W42)
-    t330, g_b41 = _loop6(X_d0, t329, t243)
-    t331 = _dot(t330, W41)
-    t332, g_b40 = _loop6(X_d0, t331, t237)
-    t333 = _dot(t332, W40)
-    t334, g_b39 = _loop6(X_d0, t333, t231)
-    t335 = _dot(t334, W39)
-    t336, g_b38 = _loop6(X_d0, t335, t225)
-    t337 = _dot(t336, W38)
-    t338, g_b37 = _loop6(X_d0, t337, t219)
-    t339 = _dot(t338, W37)
-    t340, g_b36 = _loop6(X_d0, t339, t213)
-    t341 = _dot(t340, W36)
-    t342, g_b35 = _loop6(X_d0, t341, t207)
-    t343 = _dot(t342, W35)
-    t344, g_b34 = _loop6(X_d0, t343, t201)
-    t345 = _dot(t344, W34)
-    t346, g_b33 = _loop6(X_d0, t345, t195)
-    t347 = _dot(t346, W33)
-    t348, g_b32 = _loop6(X_d0, t347, t189)
-    t349 = _dot(t348, W32)
-    t350, g_b31 = _loop6(X_d0, t349, t183)
-    t351 = _dot(t350, W31)
-    t352, g_b30 = _loop6(X_d0, t351, t177)
-    t353 = _dot(t352, W30)
-    t354, g_b29 = _loop6(X_d0, t353, t171)
-    t355 = _dot(t354, W29)
-    t356, g_b28 = _loop6(X_d0, t355, t165)
-    t357 = _dot(t356, W28)
-    t358, g_b27 = _loop6(X_d0, t357, t159)
-    t359 = _dot(t358, W27)
-    t360, g_b26 = _loop6(X_d0, t359, t153)
-    t361 = _dot(t360, W26)
-    t362, g_b25 = _loop6(X_d0, t361, t147)
-    t363 = _dot(t362, W25)
-    t364, g_b24 = _loop6(X_d0, t363, t141)
-    t365 = _dot(t364, W24)
-    t366, g_b23 = _loop6(X_d0, t365, t135)
-    t367 = _dot(t366, W23)
-    t368, g_b22 = _loop6(X_d0, t367, t129)
-    t369 = _dot(t368, W22)
-    t370, g_b21 = _loop6(X_d0, t369, t123)
-    t371 = _dot(t370, W21)
-    t372, g_b20 = _loop6(X_d0, t371, t117)
-    t373 = _dot(t372, W20)
-    t374, g_b19 = _loop6(X_d0, t373, t111)
-    t375 = _dot(t374, W19)
-    t376, g_b18 = _loop6(X_d0, t375, t105)
-    t377 = _dot(t376, W18)
-    t378, g_b17 = _loop6(X_d0, t377, t99)
-    t379 = _dot(t378, W17)
-    t380, g_b16 = _loop6(X_d0, t379, t93)
-    t381 = _dot(t380, W16)
-    t382, g_b15 = _loop6(X_d0, t381, t87)
-    t383 = _dot(t382, W15)
-    t384, g_b14 = _loop6(X_d0, t383, t81)
-    t385 = _dot(t384, W14)
-    t386, g_b13 = _loop6(X_d0, t385, t75)
-    t387 = _dot(t386, W13)
-    t388, g_b12 = _loop6(X_d0, t387, t69)
-    t389 = _dot(t388, W12)
-    t390, g_b11 = _loop6(X_d0, t389, t63)
-    t391 = _dot(t390, W11)
-    t392, g_b10 = _loop6(X_d0, t391, t57)
-    t393 = _dot(t392, W10)
-    t394, g_b9 = _loop6(X_d0, t393, t51)
-    t395 = _dot(t394, W9)
-    t396, g_b8 = _loop6(X_d0, t395, t45)
-    t397 = _dot(t396, W8)
-    t398, g_b7 = _loop6(X_d0, t397, t39)
-    t399 = _dot(t398, W7)
-    t400, g_b6 = _loop6(X_d0, t399, t33)
-    t401 = _dot(t400, W6)
-    t402, g_b5 = _loop6(X_d0, t401, t27)
-    t403 = _dot(t402, W5)
-    t404, g_b4 = _loop6(X_d0, t403, t21)
-    t405 = _dot(t404, W4)
-    t406, g_b3 = _loop6(X_d0, t405, t15)
-    t407 = _dot(t406, W3)
-    t408, g_b2 = _loop6(X_d0, t407, t9)
-    t409 = _dot(t408, W2)
-    t410, g_b1 = _loop6(X_d0, t409, t3)
-    t411 = t410.T
-    g_W1 = _dot(t411, X)
-    t412 = t408.T
-    g_W2 = _dot(t412, t2)
-    t413 = t406.T
-    g_W3 = _dot(t413, t8)
-    t414 = t404.T
-    g_W4 = _dot(t414, t14)
-    t415 = t402.T
-    g_W5 = _dot(t415, t20)
-    t416 = t400.T
-    g_W6 = _dot(t416, t26)
-    t417 = t398.T
-    g_W7 = _dot(t417, t32)
-    t418 = t396.T
-    g_W8 = _dot(t418, t38)
-    t419 = t394.T
-    g_W9 = _dot(t419, t44)
-    t420 = t392.T
-    g_W10 = _dot(t420, t50)
-    t421 = t390.T
-    g_W11 = _dot(t421, t56)
-    t422 = t388.T
-    g_W12 = _dot(t422, t62)
-    t423 = t386.T
-    g_W13 = _dot(t423, t68)
-    t424 = t384.T
-    g_W14 = _dot(t424, t74)
-    t425 = t382.T
-    g_W15 = _dot(t425, t80)
-    t426 = t380.T
-    g_W16 = _dot(t426, t86)
-    t427 = t378.T
-    g_W17 = _dot(t427, t92)
-    t428 = t376.T
-    g_W18 = _dot(t428, t98)
-    t429 = t374.T
-    g_W19 = _dot(t429, t104)
-    t430 = t372.T
-    g_W20 = _dot(t430, t110)
-    t431 = t370.T
-    g_W21 = _dot(t431, t116)
-    t432 = t368.T
-    g_W22 = _dot(t432, t122)
-    t433 = t366.T
-    g_W23 = _dot(t433, t128)
-    t434 = t364.T
-    g_W24 = _dot(t434, t134)
-    t435 = t362.T
-    g_W25 = _dot(t435, t140)
-    t436 = t360.T
-    g_W26 = _dot(t436, t146)
-    t437 = t358.T
-    g_W27 = _dot(t437, t152)
-    t438 = t356.T
-    g_W28 = _dot(t438, t158)
-    t439 = t354.T
-    g_W29 = _dot(t439, t164)
-    t440 = t352.T
-    g_W30 = _dot(t440, t170)
-    t441 = t350.T
-    g_W31 = _dot(t441, t176)
-    t442 = t348.T
-    g_W32 = _dot(t442, t182)
-    t443 = t346.T
-    g_W33 = _dot(t443, t188)
-    t444 = t344.T
-    g_W34 = _dot(t444, t194)
-    t445 = t342.T
-    g_W35 = _dot(t445, t200)
-    t446 = t340.T
-    g_W36 = _dot(t446, t206)
-    t447 = t338.T
-    g_W37 = _dot(t447, t212)
-    t448 = t336.T
-    g_W38 = _dot(t448, t218)
-    t449 = t334.T
-    g_W39 = _dot(t449, t224)
-    t450 = t332.T
-    g_W40 = _dot(t450, t230)
-    t451 = t330.T
-    g_W41 = _dot(t451, t236)
-    t452 = t328.T
-    g_W42 = _dot(t452, t242)
-    t453 = t326.T
-    g_W43 = _dot(t453, t248)
-    t454 = t324.T
-    g_W44 = _dot(t454, t254)
-    t455 = t322.T
-    g_W45 = _dot(t455, t260)
-    t456 = t320.T
-    g_W46 = _dot(t456, t266)
-    t457 = t318.T
-    g_W47 = _dot(t457, t272)
-    t458 = t316.T
-    g_W48 = _dot(t458, t278)
-    t459 = t314.T
-    g_W49 = _dot(t459, t284)
-    t460 = t312.T
-    g_W50 = _dot(t460, t290)
-    t461 = t308.T
-    g_W_out = _dot(t461, t296)
+    # o1 = sigmoid(X @ W1.T + b1)
+    a = W1.T
+    b = _dot(X, a)
+    o1, c = _loop3(X_d0, b, b1)
+
+    # o2 = sigmoid(o1 @ W2.T + b2)
+    f = W2.T
+    h = _dot(o1, f)
+    o2, k = _loop3(X_d0, h, b2)
+
+    # o3 = sigmoid(o2 @ W3.T + b3)
+    n = W3.T
+    o = _dot(o2, n)
+    o3, r = _loop3(X_d0, o, b3)
+
+    # o4 = sigmoid(o3 @ W4.T + b4)
+    u = W4.T
+    v = _dot(o3, u)
+    o4, w = _loop3(X_d0, v, b4)
+
+    # o5 = sigmoid(o4 @ W5.T + b5)
+    aa = W5.T
+    ab = _dot(o4, aa)
+    o5, ac = _loop3(X_d0, ab, b5)
+
+    # o6 = sigmoid(o5 @ W6.T + b6)
+    af = W6.T
+    ag = _dot(o5, af)
+    o6, ah = _loop3(X_d0, ag, b6)
+
+    # o7 = sigmoid(o6 @ W7.T + b7)
+    ak = W7.T
+    al = _dot(o6, ak)
+    o7, am = _loop3(X_d0, al, b7)
+
+    # o8 = sigmoid(o7 @ W8.T + b8)
+    ap = W8.T
+    aq = _dot(o7, ap)
+    o8, ar = _loop3(X_d0, aq, b8)
+
+    # o9 = sigmoid(o8 @ W9.T + b9)
+    av = W9.T
+    aw = _dot(o8, av)
+    o9, ax = _loop3(X_d0, aw, b9)
+
+    # o10 = sigmoid(o9 @ W10.T + b10)
+    ba = W10.T
+    bb = _dot(o9, ba)
+    o10, bc = _loop3(X_d0, bb, b10)
+
+    # o11 = sigmoid(o10 @ W11.T + b11)
+    bf = W11.T
+    bg = _dot(o10, bf)
+    o11, bh = _loop3(X_d0, bg, b11)
+
+    # o12 = sigmoid(o11 @ W12.T + b12)
+    bk = W12.T
+    bl = _dot(o11, bk)
+    o12, bm = _loop3(X_d0, bl, b12)
+
+    # o13 = sigmoid(o12 @ W13.T + b13)
+    bp = W13.T
+    bq = _dot(o12, bp)
+    o13, br = _loop3(X_d0, bq, b13)
+
+    # o14 = sigmoid(o13 @ W14.T + b14)
+    bu = W14.T
+    bv = _dot(o13, bu)
+    o14, bw = _loop3(X_d0, bv, b14)
+
+    # o15 = sigmoid(o14 @ W15.T + b15)
+    bz = W15.T
+    ca = _dot(o14, bz)
+    o15, cb = _loop3(X_d0, ca, b15)
+
+    # o16 = sigmoid(o15 @ W16.T + b16)
+    ce = W16.T
+    cf = _dot(o15, ce)
+    o16, cg = _loop3(X_d0, cf, b16)
+
+    # o17 = sigmoid(o16 @ W17.T + b17)
+    cj = W17.T
+    ck = _dot(o16, cj)
+    o17, cl = _loop3(X_d0, ck, b17)
+
+    # o18 = sigmoid(o17 @ W18.T + b18)
+    co = W18.T
+    cp = _dot(o17, co)
+    o18, cq = _loop3(X_d0, cp, b18)
+
+    # o19 = sigmoid(o18 @ W19.T + b19)
+    ct = W19.T
+    cu = _dot(o18, ct)
+    o19, cv = _loop3(X_d0, cu, b19)
+
+    # o20 = sigmoid(o19 @ W20.T + b20)
+    cy = W20.T
+    cz = _dot(o19, cy)
+    o20, da = _loop3(X_d0, cz, b20)
+
+    # o21 = sigmoid(o20 @ W21.T + b21)
+    dd = W21.T
+    de = _dot(o20, dd)
+    o21, df = _loop3(X_d0, de, b21)
+
+    # o22 = sigmoid(o21 @ W22.T + b22)
+    di = W22.T
+    dj = _dot(o21, di)
+    o22, dk = _loop3(X_d0, dj, b22)
+
+    # o23 = sigmoid(o22 @ W23.T + b23)
+    dn = W23.T
+    do = _dot(o22, dn)
+    o23, dp = _loop3(X_d0, do, b23)
+
+    # o24 = sigmoid(o23 @ W24.T + b24)
+    ds = W24.T
+    dt = _dot(o23, ds)
+    o24, du = _loop3(X_d0, dt, b24)
+
+    # o25 = sigmoid(o24 @ W25.T + b25)
+    dx = W25.T
+    dy = _dot(o24, dx)
+    o25, dz = _loop3(X_d0, dy, b25)
+
+    # o26 = sigmoid(o25 @ W26.T + b26)
+    ec = W26.T
+    ed = _dot(o25, ec)
+    o26, ee = _loop3(X_d0, ed, b26)
+
+    # o27 = sigmoid(o26 @ W27.T + b27)
+    eh = W27.T
+    ei = _dot(o26, eh)
+    o27, ej = _loop3(X_d0, ei, b27)
+
+    # o28 = sigmoid(o27 @ W28.T + b28)
+    em = W28.T
+    en = _dot(o27, em)
+    o28, eo = _loop3(X_d0, en, b28)
+
+    # o29 = sigmoid(o28 @ W29.T + b29)
+    er = W29.T
+    es = _dot(o28, er)
+    o29, et = _loop3(X_d0, es, b29)
+
+    # o30 = sigmoid(o29 @ W30.T + b30)
+    ew = W30.T
+    ex = _dot(o29, ew)
+    o30, ey = _loop3(X_d0, ex, b30)
+
+    # o31 = sigmoid(o30 @ W31.T + b31)
+    fb = W31.T
+    fc = _dot(o30, fb)
+    o31, fd = _loop3(X_d0, fc, b31)
+
+    # o32 = sigmoid(o31 @ W32.T + b32)
+    fg = W32.T
+    fh = _dot(o31, fg)
+    o32, fi = _loop3(X_d0, fh, b32)
+
+    # o33 = sigmoid(o32 @ W33.T + b33)
+    fl = W33.T
+    fm = _dot(o32, fl)
+    o33, fn = _loop3(X_d0, fm, b33)
+
+    # o34 = sigmoid(o33 @ W34.T + b34)
+    fq = W34.T
+    fr = _dot(o33, fq)
+    o34, fs = _loop3(X_d0, fr, b34)
+
+    # o35 = sigmoid(o34 @ W35.T + b35)
+    fv = W35.T
+    fw = _dot(o34, fv)
+    o35, fx = _loop3(X_d0, fw, b35)
+
+    # o36 = sigmoid(o35 @ W36.T + b36)
+    ga = W36.T
+    gb = _dot(o35, ga)
+    o36, gc = _loop3(X_d0, gb, b36)
+
+    # o37 = sigmoid(o36 @ W37.T + b37)
+    gf = W37.T
+    gg = _dot(o36, gf)
+    o37, gh = _loop3(X_d0, gg, b37)
+
+    # o38 = sigmoid(o37 @ W38.T + b38)
+    gk = W38.T
+    gl = _dot(o37, gk)
+    o38, gm = _loop3(X_d0, gl, b38)
+
+    # o39 = sigmoid(o38 @ W39.T + b39)
+    gp = W39.T
+    gq = _dot(o38, gp)
+    o39, gr = _loop3(X_d0, gq, b39)
+
+    # o40 = sigmoid(o39 @ W40.T + b40)
+    gu = W40.T
+    gv = _dot(o39, gu)
+    o40, gw = _loop3(X_d0, gv, b40)
+
+    # o41 = sigmoid(o40 @ W41.T + b41)
+    gz = W41.T
+    ha = _dot(o40, gz)
+    o41, hb = _loop3(X_d0, ha, b41)
+
+    # o42 = sigmoid(o41 @ W42.T + b42)
+    he = W42.T
+    hf = _dot(o41, he)
+    o42, hg = _loop3(X_d0, hf, b42)
+
+    # o43 = sigmoid(o42 @ W43.T + b43)
+    hj = W43.T
+    hk = _dot(o42, hj)
+    o43, hl = _loop3(X_d0, hk, b43)
+
+    # o44 = sigmoid(o43 @ W44.T + b44)
+    ho = W44.T
+    hp = _dot(o43, ho)
+    o44, hq = _loop3(X_d0, hp, b44)
+
+    # o45 = sigmoid(o44 @ W45.T + b45)
+    ht = W45.T
+    hu = _dot(o44, ht)
+    o45, hv = _loop3(X_d0, hu, b45)
+
+    # o46 = sigmoid(o45 @ W46.T + b46)
+    hy = W46.T
+    hz = _dot(o45, hy)
+    o46, ia = _loop3(X_d0, hz, b46)
+
+    # o47 = sigmoid(o46 @ W47.T + b47)
+    ie = W47.T
+    ig = _dot(o46, ie)
+    o47, ih = _loop3(X_d0, ig, b47)
+
+    # o48 = sigmoid(o47 @ W48.T + b48)
+    ik = W48.T
+    il = _dot(o47, ik)
+    o48, im = _loop3(X_d0, il, b48)
+
+    # o49 = sigmoid(o48 @ W49.T + b49)
+    iq = W49.T
+    ir = _dot(o48, iq)
+    o49, it = _loop3(X_d0, ir, b49)
+
+    # o50 = sigmoid(o49 @ W50.T + b50)
+    iw = W50.T
+    ix = _dot(o49, iw)
+    o50, iy = _loop3(X_d0, ix, b50)
+
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    jb = W_out.T
+    jc = _dot(o50, jb)
+    je, jd = _loop4(X_d0, jc, b_out, target)
+    jh = np.float64(X_d0 * 1)
+    value = jd / jh
+
+    # adjoint of b_out
+    g_jd = 1.0 / jh
+    g_je, g_b_out = _loop5(X_d0, g_jd, je)
+
+    # adjoint of o50
+    g_o50 = _dot(g_je, W_out)
+
+    # adjoint of b50
+    g_iz, g_b50 = _loop6(X_d0, g_o50, iy)
+
+    # adjoint of o49
+    g_o49 = _dot(g_iz, W50)
+
+    # adjoint of b49
+    g_iu, g_b49 = _loop6(X_d0, g_o49, it)
+
+    # adjoint of o48
+    g_o48 = _dot(g_iu, W49)
+
+    # adjoint of b48
+    g_io, g_b48 = _loop6(X_d0, g_o48, im)
+
+    # adjoint of o47
+    g_o47 = _dot(g_io, W48)
+
+    # adjoint of b47
+    g_ii, g_b47 = _loop6(X_d0, g_o47, ih)
+
+    # adjoint of o46
+    g_o46 = _dot(g_ii, W47)
+
+    # adjoint of b46
+    g_ib, g_b46 = _loop6(X_d0, g_o46, ia)
+
+    # adjoint of o45
+    g_o45 = _dot(g_ib, W46)
+
+    # adjoint of b45
+    g_hw, g_b45 = _loop6(X_d0, g_o45, hv)
+
+    # adjoint of o44
+    g_o44 = _dot(g_hw, W45)
+
+    # adjoint of b44
+    g_hr, g_b44 = _loop6(X_d0, g_o44, hq)
+
+    # adjoint of o43
+    g_o43 = _dot(g_hr, W44)
+
+    # adjoint of b43
+    g_hm, g_b43 = _loop6(X_d0, g_o43, hl)
+
+    # adjoint of o42
+    g_o42 = _dot(g_hm, W43)
+
+    # adjoint of b42
+    g_hh, g_b42 = _loop6(X_d0, g_o42, hg)
+
+    # adjoint of o41
+    g_o41 = _dot(g_hh, W42)
+
+    # adjoint of b41
+    g_hc, g_b41 = _loop6(X_d0, g_o41, hb)
+
+    # adjoint of o40
+    g_o40 = _dot(g_hc, W41)
+
+    # adjoint of b40
+    g_gx, g_b40 = _loop6(X_d0, g_o40, gw)
+
+    # adjoint of o39
+    g_o39 = _dot(g_gx, W40)
+
+    # adjoint of b39
+    g_gs, g_b39 = _loop6(X_d0, g_o39, gr)
+
+    # adjoint of o38
+    g_o38 = _dot(g_gs, W39)
+
+    # adjoint of b38
+    g_gn, g_b38 = _loop6(X_d0, g_o38, gm)
+
+    # adjoint of o37
+    g_o37 = _dot(g_gn, W38)
+
+    # adjoint of b37
+    g_gi, g_b37 = _loop6(X_d0, g_o37, gh)
+
+    # adjoint of o36
+    g_o36 = _dot(g_gi, W37)
+
+    # adjoint of b36
+    g_gd, g_b36 = _loop6(X_d0, g_o36, gc)
+
+    # adjoint of o35
+    g_o35 = _dot(g_gd, W36)
+
+    # adjoint of b35
+    g_fy, g_b35 = _loop6(X_d0, g_o35, fx)
+
+    # adjoint of o34
+    g_o34 = _dot(g_fy, W35)
+
+    # adjoint of b34
+    g_ft, g_b34 = _loop6(X_d0, g_o34, fs)
+
+    # adjoint of o33
+    g_o33 = _dot(g_ft, W34)
+
+    # adjoint of b33
+    g_fo, g_b33 = _loop6(X_d0, g_o33, fn)
+
+    # adjoint of o32
+    g_o32 = _dot(g_fo, W33)
+
+    # adjoint of b32
+    g_fj, g_b32 = _loop6(X_d0, g_o32, fi)
+
+    # adjoint of o31
+    g_o31 = _dot(g_fj, W32)
+
+    # adjoint of b31
+    g_fe, g_b31 = _loop6(X_d0, g_o31, fd)
+
+    # adjoint of o30
+    g_o30 = _dot(g_fe, W31)
+
+    # adjoint of b30
+    g_ez, g_b30 = _loop6(X_d0, g_o30, ey)
+
+    # adjoint of o29
+    g_o29 = _dot(g_ez, W30)
+
+    # adjoint of b29
+    g_eu, g_b29 = _loop6(X_d0, g_o29, et)
+
+    # adjoint of o28
+    g_o28 = _dot(g_eu, W29)
+
+    # adjoint of b28
+    g_ep, g_b28 = _loop6(X_d0, g_o28, eo)
+
+    # adjoint of o27
+    g_o27 = _dot(g_ep, W28)
+
+    # adjoint of b27
+    g_ek, g_b27 = _loop6(X_d0, g_o27, ej)
+
+    # adjoint of o26
+    g_o26 = _dot(g_ek, W27)
+
+    # adjoint of b26
+    g_ef, g_b26 = _loop6(X_d0, g_o26, ee)
+
+    # adjoint of o25
+    g_o25 = _dot(g_ef, W26)
+
+    # adjoint of b25
+    g_ea, g_b25 = _loop6(X_d0, g_o25, dz)
+
+    # adjoint of o24
+    g_o24 = _dot(g_ea, W25)
+
+    # adjoint of b24
+    g_dv, g_b24 = _loop6(X_d0, g_o24, du)
+
+    # adjoint of o23
+    g_o23 = _dot(g_dv, W24)
+
+    # adjoint of b23
+    g_dq, g_b23 = _loop6(X_d0, g_o23, dp)
+
+    # adjoint of o22
+    g_o22 = _dot(g_dq, W23)
+
+    # adjoint of b22
+    g_dl, g_b22 = _loop6(X_d0, g_o22, dk)
+
+    # adjoint of o21
+    g_o21 = _dot(g_dl, W22)
+
+    # adjoint of b21
+    g_dg, g_b21 = _loop6(X_d0, g_o21, df)
+
+    # adjoint of o20
+    g_o20 = _dot(g_dg, W21)
+
+    # adjoint of b20
+    g_db, g_b20 = _loop6(X_d0, g_o20, da)
+
+    # adjoint of o19
+    g_o19 = _dot(g_db, W20)
+
+    # adjoint of b19
+    g_cw, g_b19 = _loop6(X_d0, g_o19, cv)
+
+    # adjoint of o18
+    g_o18 = _dot(g_cw, W19)
+
+    # adjoint of b18
+    g_cr, g_b18 = _loop6(X_d0, g_o18, cq)
+
+    # adjoint of o17
+    g_o17 = _dot(g_cr, W18)
+
+    # adjoint of b17
+    g_cm, g_b17 = _loop6(X_d0, g_o17, cl)
+
+    # adjoint of o16
+    g_o16 = _dot(g_cm, W17)
+
+    # adjoint of b16
+    g_ch, g_b16 = _loop6(X_d0, g_o16, cg)
+
+    # adjoint of o15
+    g_o15 = _dot(g_ch, W16)
+
+    # adjoint of b15
+    g_cc, g_b15 = _loop6(X_d0, g_o15, cb)
+
+    # adjoint of o14
+    g_o14 = _dot(g_cc, W15)
+
+    # adjoint of b14
+    g_bx, g_b14 = _loop6(X_d0, g_o14, bw)
+
+    # adjoint of o13
+    g_o13 = _dot(g_bx, W14)
+
+    # adjoint of b13
+    g_bs, g_b13 = _loop6(X_d0, g_o13, br)
+
+    # adjoint of o12
+    g_o12 = _dot(g_bs, W13)
+
+    # adjoint of b12
+    g_bn, g_b12 = _loop6(X_d0, g_o12, bm)
+
+    # adjoint of o11
+    g_o11 = _dot(g_bn, W12)
+
+    # adjoint of b11
+    g_bi, g_b11 = _loop6(X_d0, g_o11, bh)
+
+    # adjoint of o10
+    g_o10 = _dot(g_bi, W11)
+
+    # adjoint of b10
+    g_bd, g_b10 = _loop6(X_d0, g_o10, bc)
+
+    # adjoint of o9
+    g_o9 = _dot(g_bd, W10)
+
+    # adjoint of b9
+    g_ay, g_b9 = _loop6(X_d0, g_o9, ax)
+
+    # adjoint of o8
+    g_o8 = _dot(g_ay, W9)
+
+    # adjoint of b8
+    g_at, g_b8 = _loop6(X_d0, g_o8, ar)
+
+    # adjoint of o7
+    g_o7 = _dot(g_at, W8)
+
+    # adjoint of b7
+    g_an, g_b7 = _loop6(X_d0, g_o7, am)
+
+    # adjoint of o6
+    g_o6 = _dot(g_an, W7)
+
+    # adjoint of b6
+    g_ai, g_b6 = _loop6(X_d0, g_o6, ah)
+
+    # adjoint of o5
+    g_o5 = _dot(g_ai, W6)
+
+    # adjoint of b5
+    g_ad, g_b5 = _loop6(X_d0, g_o5, ac)
+
+    # adjoint of o4
+    g_o4 = _dot(g_ad, W5)
+
+    # adjoint of b4
+    g_x, g_b4 = _loop6(X_d0, g_o4, w)
+
+    # adjoint of o3
+    g_o3 = _dot(g_x, W4)
+
+    # adjoint of b3
+    g_s, g_b3 = _loop6(X_d0, g_o3, r)
+
+    # adjoint of o2
+    g_o2 = _dot(g_s, W3)
+
+    # adjoint of b2
+    g_l, g_b2 = _loop6(X_d0, g_o2, k)
+
+    # adjoint of o1
+    g_o1 = _dot(g_l, W2)
+
+    # adjoint of b1
+    g_d, g_b1 = _loop6(X_d0, g_o1, c)
+
+    # adjoint of W1
+    jj = g_d.T
+    g_W1 = _dot(jj, X)
+
+    # adjoint of W2
+    jk = g_l.T
+    g_W2 = _dot(jk, o1)
+
+    # adjoint of W3
+    jl = g_s.T
+    g_W3 = _dot(jl, o2)
+
+    # adjoint of W4
+    jm = g_x.T
+    g_W4 = _dot(jm, o3)
+
+    # adjoint of W5
+    jn = g_ad.T
+    g_W5 = _dot(jn, o4)
+
+    # adjoint of W6
+    jo = g_ai.T
+    g_W6 = _dot(jo, o5)
+
+    # adjoint of W7
+    jp = g_an.T
+    g_W7 = _dot(jp, o6)
+
+    # adjoint of W8
+    jq = g_at.T
+    g_W8 = _dot(jq, o7)
+
+    # adjoint of W9
+    jr = g_ay.T
+    g_W9 = _dot(jr, o8)
+
+    # adjoint of W10
+    js = g_bd.T
+    g_W10 = _dot(js, o9)
+
+    # adjoint of W11
+    jt = g_bi.T
+    g_W11 = _dot(jt, o10)
+
+    # adjoint of W12
+    ju = g_bn.T
+    g_W12 = _dot(ju, o11)
+
+    # adjoint of W13
+    jv = g_bs.T
+    g_W13 = _dot(jv, o12)
+
+    # adjoint of W14
+    jw = g_bx.T
+    g_W14 = _dot(jw, o13)
+
+    # adjoint of W15
+    jx = g_cc.T
+    g_W15 = _dot(jx, o14)
+
+    # adjoint of W16
+    jy = g_ch.T
+    g_W16 = _dot(jy, o15)
+
+    # adjoint of W17
+    jz = g_cm.T
+    g_W17 = _dot(jz, o16)
+
+    # adjoint of W18
+    ka = g_cr.T
+    g_W18 = _dot(ka, o17)
+
+    # adjoint of W19
+    kb = g_cw.T
+    g_W19 = _dot(kb, o18)
+
+    # adjoint of W20
+    kc = g_db.T
+    g_W20 = _dot(kc, o19)
+
+    # adjoint of W21
+    kd = g_dg.T
+    g_W21 = _dot(kd, o20)
+
+    # adjoint of W22
+    ke = g_dl.T
+    g_W22 = _dot(ke, o21)
+
+    # adjoint of W23
+    kf = g_dq.T
+    g_W23 = _dot(kf, o22)
+
+    # adjoint of W24
+    kg = g_dv.T
+    g_W24 = _dot(kg, o23)
+
+    # adjoint of W25
+    kh = g_ea.T
+    g_W25 = _dot(kh, o24)
+
+    # adjoint of W26
+    ki = g_ef.T
+    g_W26 = _dot(ki, o25)
+
+    # adjoint of W27
+    kj = g_ek.T
+    g_W27 = _dot(kj, o26)
+
+    # adjoint of W28
+    kk = g_ep.T
+    g_W28 = _dot(kk, o27)
+
+    # adjoint of W29
+    kl = g_eu.T
+    g_W29 = _dot(kl, o28)
+
+    # adjoint of W30
+    km = g_ez.T
+    g_W30 = _dot(km, o29)
+
+    # adjoint of W31
+    kn = g_fe.T
+    g_W31 = _dot(kn, o30)
+
+    # adjoint of W32
+    ko = g_fj.T
+    g_W32 = _dot(ko, o31)
+
+    # adjoint of W33
+    kp = g_fo.T
+    g_W33 = _dot(kp, o32)
+
+    # adjoint of W34
+    kq = g_ft.T
+    g_W34 = _dot(kq, o33)
+
+    # adjoint of W35
+    kr = g_fy.T
+    g_W35 = _dot(kr, o34)
+
+    # adjoint of W36
+    ks = g_gd.T
+    g_W36 = _dot(ks, o35)
+
+    # adjoint of W37
+    kt = g_gi.T
+    g_W37 = _dot(kt, o36)
+
+    # adjoint of W38
+    ku = g_gn.T
+    g_W38 = _dot(ku, o37)
+
+    # adjoint of W39
+    kv = g_gs.T
+    g_W39 = _dot(kv, o38)
+
+    # adjoint of W40
+    kw = g_gx.T
+    g_W40 = _dot(kw, o39)
+
+    # adjoint of W41
+    kx = g_hc.T
+    g_W41 = _dot(kx, o40)
+
+    # adjoint of W42
+    ky = g_hh.T
+    g_W42 = _dot(ky, o41)
+
+    # adjoint of W43
+    kz = g_hm.T
+    g_W43 = _dot(kz, o42)
+
+    # adjoint of W44
+    la = g_hr.T
+    g_W44 = _dot(la, o43)
+
+    # adjoint of W45
+    lb = g_hw.T
+    g_W45 = _dot(lb, o44)
+
+    # adjoint of W46
+    lc = g_ib.T
+    g_W46 = _dot(lc, o45)
+
+    # adjoint of W47
+    ld = g_ii.T
+    g_W47 = _dot(ld, o46)
+
+    # adjoint of W48
+    le = g_io.T
+    g_W48 = _dot(le, o47)
+
+    # adjoint of W49
+    lf = g_iu.T
+    g_W49 = _dot(lf, o48)
+
+    # adjoint of W50
+    lg = g_iz.T
+    g_W50 = _dot(lg, o49)
+
+    # adjoint of W_out
+    lh = g_je.T
+    g_W_out = _dot(lh, o50)
     return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3, g_W4, g_b4, g_W5, g_b5, g_W6, g_b6, g_W7, g_b7, g_W8, g_b8, g_W9, g_b9, g_W10, g_b10, g_W11, g_b11, g_W12, g_b12, g_W13, g_b13, g_W14, g_b14, g_W15, g_b15, g_W16, g_b16, g_W17, g_b17, g_W18, g_b18, g_W19, g_b19, g_W20, g_b20, g_W21, g_b21, g_W22, g_b22, g_W23, g_b23, g_W24, g_b24, g_W25, g_b25, g_W26, g_b26, g_W27, g_b27, g_W28, g_b28, g_W29, g_b29, g_W30, g_b30, g_W31, g_b31, g_W32, g_b32, g_W33, g_b33, g_W34, g_b34, g_W35, g_b35, g_W36, g_b36, g_W37, g_b37, g_W38, g_b38, g_W39, g_b39, g_W40, g_b40, g_W41, g_b41, g_W42, g_b42, g_W43, g_b43, g_W44, g_b44, g_W45, g_b45, g_W46, g_b46, g_W47, g_b47, g_W48, g_b48, g_W49, g_b49, g_W50, g_b50, g_W_out, g_b_out)
 
 

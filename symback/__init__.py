@@ -1,6 +1,6 @@
 """symback: compile models declared as expression DAGs into gradient code."""
 from .version import __version__
-from .ir import Node, var, const, variables
+from .ir import Node, var, const, variables, name
 from .shapes import ShapeError
 from . import ops  # noqa: F401  (registers every op)
 from .dsl import (

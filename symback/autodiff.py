@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ops import build as F
-from .ir import FLOAT_DTYPES, Node, topo_order
+from .ir import FLOAT_DTYPES, Node, mark_adjoint, topo_order
 from .ops.registry import OPS, as_node
 from .shapes import ShapeError, broadcast_axes, resolve, show
 
@@ -106,6 +106,9 @@ def grad(y, wrt):
     for _, arg, c in sweep(y, wrt, lambda node: adjoint.get(id(node))):
         previous = adjoint.get(id(arg))
         adjoint[id(arg)] = c if previous is None else previous + c
+    nodes = {id(n): n for n in topo_order([y])}
+    for key, g in adjoint.items():
+        mark_adjoint(g, nodes[key])
     result = [adjoint[id(w)] if id(w) in adjoint else F.zeros_like(w) for w in wrt]
     result = [F.astype(r, w.dtype) for r, w in zip(result, wrt)]
     return result[0] if single else result
