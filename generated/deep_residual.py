@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 170d505b08afb978
+Content hash (sha256 of the generated functions): 3e4e002097b7c32d
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_170d505b08afb978"
+__name__ = "symback_generated_deep_residual_3e4e002097b7c32d"
 
 
 def _scalar(value, name, dtype):
@@ -63,12 +63,12 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dot(a0, a1):
     return np.dot(a0, a1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop1(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -79,7 +79,7 @@ def _loop1(a0, a1, a2):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop2(a0, a1, a2, a3):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -90,7 +90,7 @@ def _loop2(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop3(a0, a1, a2, a3):
     o0 = 0.0
     for v0 in range(a0):
@@ -102,7 +102,7 @@ def _loop3(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop4(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in numba.prange(a0):
@@ -113,7 +113,7 @@ def _loop4(a0, a1, a2):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop5(a0, a1, a2, a3):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in numba.prange(a0):
@@ -124,7 +124,7 @@ def _loop5(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop6(a0, a1, a2, a3):
     o0 = 0.0
     for v0 in numba.prange(a0):
@@ -136,7 +136,7 @@ def _loop6(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop7(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     o1 = np.empty((a0, 32), dtype=np.float64)
@@ -151,7 +151,7 @@ def _loop7(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop8(a0, a1, a2, a3):
     o1 = 0.0
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -166,7 +166,7 @@ def _loop8(a0, a1, a2, a3):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop9(a0, a1, a2):
     o1 = np.zeros((1,), dtype=np.float64)
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -179,7 +179,7 @@ def _loop9(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop10(a0, a1, a2, a3):
     o1 = np.zeros((32,), dtype=np.float64)
     o2 = np.zeros((32,), dtype=np.float64)
@@ -193,7 +193,7 @@ def _loop10(a0, a1, a2, a3):
     return o0, o1, o2
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop11(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
@@ -205,7 +205,7 @@ def _loop11(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop12(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
@@ -217,7 +217,7 @@ def _loop12(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop13(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     o1 = np.empty((a0, 32), dtype=np.float64)
@@ -232,7 +232,7 @@ def _loop13(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop14(a0, a1, a2, a3):
     o1 = 0.0
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -247,7 +247,7 @@ def _loop14(a0, a1, a2, a3):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
@@ -559,7 +559,7 @@ def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5,
     return (value,)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward_parallel(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
@@ -1086,7 +1086,7 @@ def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, 
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
@@ -1801,7 +1801,7 @@ def _value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, 
     return (value, g_W1, g_c1, g_V1, g_b1, g_W2, g_c2, g_V2, g_b2, g_W3, g_c3, g_V3, g_b3, g_W4, g_c4, g_V4, g_b4, g_W5, g_c5, g_V5, g_b5, g_W6, g_c6, g_V6, g_b6, g_W7, g_c7, g_V7, g_b7, g_W8, g_c8, g_V8, g_b8, g_W9, g_c9, g_V9, g_b9, g_W10, g_c10, g_V10, g_b10, g_W11, g_c11, g_V11, g_b11, g_W12, g_c12, g_V12, g_b12, g_W13, g_c13, g_V13, g_b13, g_W14, g_c14, g_V14, g_b14, g_W15, g_c15, g_V15, g_b15, g_W16, g_c16, g_V16, g_b16, g_W17, g_c17, g_V17, g_b17, g_W18, g_c18, g_V18, g_b18, g_W19, g_c19, g_V19, g_b19, g_W20, g_c20, g_V20, g_b20, g_W21, g_c21, g_V21, g_b21, g_W22, g_c22, g_V22, g_b22, g_W23, g_c23, g_V23, g_b23, g_W24, g_c24, g_V24, g_b24, g_W25, g_c25, g_V25, g_b25, g_W26, g_c26, g_V26, g_b26, g_W27, g_c27, g_V27, g_b27, g_W28, g_c28, g_V28, g_b28, g_W29, g_c29, g_V29, g_b29, g_W30, g_c30, g_V30, g_b30, g_W31, g_c31, g_V31, g_b31, g_W32, g_c32, g_V32, g_b32, g_W33, g_c33, g_V33, g_b33, g_W34, g_c34, g_V34, g_b34, g_W35, g_c35, g_V35, g_b35, g_W36, g_c36, g_V36, g_b36, g_W37, g_c37, g_V37, g_b37, g_W38, g_c38, g_V38, g_b38, g_W39, g_c39, g_V39, g_b39, g_W40, g_c40, g_V40, g_b40, g_W41, g_c41, g_V41, g_b41, g_W42, g_c42, g_V42, g_b42, g_W43, g_c43, g_V43, g_b43, g_W44, g_c44, g_V44, g_b44, g_W45, g_c45, g_V45, g_b45, g_W46, g_c46, g_V46, g_b46, g_W47, g_c47, g_V47, g_b47, g_W48, g_c48, g_V48, g_b48, g_W49, g_c49, g_V49, g_b49, g_W50, g_c50, g_V50, g_b50, g_W_out, g_b_out)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad_parallel(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]

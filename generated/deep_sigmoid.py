@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 9942f97b709dd124
+Content hash (sha256 of the generated functions): 98aa2021616be690
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_9942f97b709dd124"
+__name__ = "symback_generated_deep_sigmoid_98aa2021616be690"
 
 
 def _scalar(value, name, dtype):
@@ -63,12 +63,12 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dot(a0, a1):
     return np.dot(a0, a1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop1(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -79,7 +79,7 @@ def _loop1(a0, a1, a2):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop2(a0, a1, a2, a3):
     o0 = 0.0
     for v0 in range(a0):
@@ -91,7 +91,7 @@ def _loop2(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop3(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in numba.prange(a0):
@@ -102,7 +102,7 @@ def _loop3(a0, a1, a2):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop4(a0, a1, a2, a3):
     o0 = 0.0
     for v0 in numba.prange(a0):
@@ -114,7 +114,7 @@ def _loop4(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop5(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     o1 = np.empty((a0, 32), dtype=np.float64)
@@ -129,7 +129,7 @@ def _loop5(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop6(a0, a1, a2, a3):
     o1 = 0.0
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -144,7 +144,7 @@ def _loop6(a0, a1, a2, a3):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop7(a0, a1, a2):
     o1 = np.zeros((1,), dtype=np.float64)
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -157,7 +157,7 @@ def _loop7(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop8(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
@@ -169,7 +169,7 @@ def _loop8(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop9(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     o1 = np.empty((a0, 32), dtype=np.float64)
@@ -184,7 +184,7 @@ def _loop9(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _loop10(a0, a1, a2, a3):
     o1 = 0.0
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -199,7 +199,7 @@ def _loop10(a0, a1, a2, a3):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
@@ -361,7 +361,7 @@ def _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9,
     return (value,)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward_parallel(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
@@ -638,7 +638,7 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]
@@ -1004,7 +1004,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, 
     return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3, g_W4, g_b4, g_W5, g_b5, g_W6, g_b6, g_W7, g_b7, g_W8, g_b8, g_W9, g_b9, g_W10, g_b10, g_W11, g_b11, g_W12, g_b12, g_W13, g_b13, g_W14, g_b14, g_W15, g_b15, g_W16, g_b16, g_W17, g_b17, g_W18, g_b18, g_W19, g_b19, g_W20, g_b20, g_W21, g_b21, g_W22, g_b22, g_W23, g_b23, g_W24, g_b24, g_W25, g_b25, g_W26, g_b26, g_W27, g_b27, g_W28, g_b28, g_W29, g_b29, g_W30, g_b30, g_W31, g_b31, g_W32, g_b32, g_W33, g_b33, g_W34, g_b34, g_W35, g_b35, g_W36, g_b36, g_W37, g_b37, g_W38, g_b38, g_W39, g_b39, g_W40, g_b40, g_W41, g_b41, g_W42, g_b42, g_W43, g_b43, g_W44, g_b44, g_W45, g_b45, g_W46, g_b46, g_W47, g_b47, g_W48, g_b48, g_W49, g_b49, g_W50, g_b50, g_W_out, g_b_out)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad_parallel(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     target_d0 = target.shape[0]

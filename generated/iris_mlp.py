@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 742fdaf86561beed
+Content hash (sha256 of the generated functions): 1dbb3329f324d326
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_742fdaf86561beed"
+__name__ = "symback_generated_iris_mlp_1dbb3329f324d326"
 
 
 def _scalar(value, name, dtype):
@@ -63,7 +63,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]
@@ -104,7 +104,7 @@ def _forward(V, b1, W, b2, X, labels):
     return (value,)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _forward_parallel(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]
@@ -162,7 +162,7 @@ def forward(V, b1, W, b2, X, labels):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]
@@ -251,7 +251,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     return (value, g_V, g_b1, g_W, g_b2)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _value_and_grad_parallel(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]

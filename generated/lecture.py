@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 080cac3feb834c6e
+Content hash (sha256 of the generated functions): d3c721fcda464216
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_080cac3feb834c6e"
+__name__ = "symback_generated_lecture_d3c721fcda464216"
 
 
 def _scalar(value, name, dtype):
@@ -63,7 +63,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(x, z):
     t0 = x * z
     t1 = math.exp(t0)
@@ -86,7 +86,7 @@ def forward(x, z):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(x, z):
     t0 = x * z
     t1 = math.exp(t0)

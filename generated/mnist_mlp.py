@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 18699bb5204a5bb9
+Content hash (sha256 of the generated functions): c864c5ef71a68d3d
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_18699bb5204a5bb9"
+__name__ = "symback_generated_mnist_mlp_c864c5ef71a68d3d"
 
 
 def _scalar(value, name, dtype):
@@ -63,7 +63,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]
@@ -112,7 +112,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     return (value,)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _forward_parallel(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]
@@ -180,7 +180,7 @@ def forward(W1, b1, W2, b2, W3, b3, X, labels):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]
@@ -289,7 +289,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _value_and_grad_parallel(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     labels_d0 = labels.shape[0]
