@@ -161,15 +161,19 @@ class _Analysis:
     def _matmul(self, node, classes):
         a, b = node.args
         ka, kb = classes
+        a_contracted = ka != FREE and ka[1] == a.ndim - 1     # a's last axis meets b's first
+        b_contracted = kb != FREE and kb[1] == 0
         if ka != FREE and kb != FREE:
-            self.fail(node, f"multiplies {_what(a)} by {_what(b)}, both per-row: it pairs different rows")
+            if a_contracted and b_contracted:    # sum_i a[..., i] b[i, ...]: a sum over rows
+                return _summed(f"the sum over the batch rows in 'matmul' of {_what(a)} and {_what(b)}")
+            self.fail(node, f"multiplies {_what(a)} by {_what(b)}, both per-row, pairing different rows")
+        if a_contracted or b_contracted:
+            rows, other = (a, b) if a_contracted else (b, a)
+            self.fail(node, f"contracts the batch axis of {_what(rows)} with {_what(other)}, "
+                            "which is not a batch input (list it in batch=)")
         if ka != FREE:
-            if a.ndim == 2 and ka[1] == 0:
-                return _rows(0)
-            self.fail(node, f"contracts the batch axis of {_what(a)} (a sum over rows inside the model)")
-        if b.ndim == 2 and kb[1] == 1:
-            return _rows(node.ndim - 1)
-        self.fail(node, f"contracts the batch axis of {_what(b)} (a sum over rows inside the model)")
+            return _rows(0)
+        return _rows(node.ndim - 1)
 
     def _index(self, node, classes):
         r = classes[0][1]
