@@ -26,7 +26,6 @@ import argparse
 import importlib.util
 import os
 import platform
-import resource
 import time
 from pathlib import Path
 
@@ -60,8 +59,21 @@ def rel_error(got, want):
     return max(errs)
 
 
+def reset_peak_rss():
+    """Start a new peak-RSS window (Linux >= 4.0).  ru_maxrss would not do: it
+    survives fork and exec, so a worker started by a big client reports the
+    client's peak."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak RSS since :func:`reset_peak_rss` (VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def rss_mib():
@@ -81,8 +93,9 @@ def main(argv=None):
 
     import dask
     import dask.array as da
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client, LocalCluster, wait
 
+    load = os.getloadavg()
     ex = example()
     N, F, C = args.rows, args.features, args.chunk_rows
     dp = ex.model(F)
@@ -125,17 +138,19 @@ def main(argv=None):
         warm = da.from_array(X[:4000], chunks=(1000, F)), da.from_array(y[:4000], chunks=1000)
         dp.value_and_grad(params, *warm, scheduler=client)
         before, peak_before = client.run(rss_mib), client.run(peak_rss_mib)
+        client.run(reset_peak_rss)
         t_lazy, out = best(lambda: dp.value_and_grad(params, Xd, yd, scheduler=client), 1)
         peak = client.run(peak_rss_mib)
         log("LocalCluster 2 workers, data generated lazily in the pass", t_lazy, rel_error(out, ref),
             "includes drawing the random data")
         Xp, yp = client.persist([Xd, yd])
-        from dask.distributed import wait
         wait([Xp, yp])
         t_cluster, out = best(lambda: dp.value_and_grad(params, Xp, yp, scheduler=client), args.repeat)
         log("LocalCluster 2 workers x 1 thread, data persisted on workers", t_cluster, rel_error(out, ref))
         del Xp, yp
-        t_tiny_cluster, _ = best(lambda: dp.value_and_grad(params, Xt, yt, scheduler=client), args.repeat)
+        Xtp, ytp = client.persist([Xt, yt])        # on the workers: the overhead, not the transfer
+        wait([Xtp, ytp])
+        t_tiny_cluster, _ = best(lambda: dp.value_and_grad(params, Xtp, ytp, scheduler=client), args.repeat)
         overhead["LocalCluster"] = t_tiny_cluster / args.tiny_chunks - t_kernel
         dashboard = client.dashboard_link
     chunk_mib = C * (F + 1) * 8 / 2**20
@@ -147,7 +162,8 @@ def main(argv=None):
         "",
         f"`python -m benchmarks.bench_dask --rows {N} --features {F} --chunk-rows {C}` on "
         f"{platform.machine()}, {os.cpu_count()} cores (shared with other work: noisy), "
-        f"dask {dask.__version__}, numpy {np.__version__}; best of {args.repeat}.",
+        f"dask {dask.__version__}, numpy {np.__version__}; best of {args.repeat}; load average at the "
+        f"start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}.",
         "",
         f"Model: logistic regression + L2 (examples/data_parallel), {N:,} rows x {F} features "
         f"({N * F * 8 / 2**30:.2f} GiB), chunks of {C:,} rows ({N // C} chunks, {chunk_mib:.0f} MiB each).",
@@ -166,7 +182,7 @@ def main(argv=None):
         "",
         "Worker memory during a lazy pass (each worker draws its chunks and reduces them; "
         "nothing is gathered): RSS before the pass "
-        + ", ".join(f"{v:.0f}" for v in before.values()) + " MiB (peak so far "
+        + ", ".join(f"{v:.0f}" for v in before.values()) + " MiB (peak before, since the worker started "
         + ", ".join(f"{v:.0f}" for v in peak_before.values()) + " MiB); peak RSS after it "
         + ", ".join(f"{v:.0f}" for v in peak.values()) + f" MiB, against a chunk of {chunk_mib:.0f} MiB "
         f"and a data set of {N * (F + 1) * 8 / 2**20:.0f} MiB.",
