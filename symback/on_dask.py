@@ -92,6 +92,9 @@ def row_blocks(arrays, names):
     arrays = [a if hasattr(a, "to_delayed") else da.from_array(np.asarray(a)) for a in arrays]
     n = arrays[0].shape[0]
     for a, name in zip(arrays, names):
+        if a.ndim and any(c != c for c in a.chunks[0]):      # NaN: sizes unknown until computed
+            raise ValueError(f"data_parallel: the row chunks of {name!r} have unknown sizes; "
+                             "call .compute_chunk_sizes() on it first")
         if a.ndim == 0:
             raise ValueError(f"data_parallel: batch input {name!r} must have a row axis, got a scalar")
         if a.shape[0] != n:
