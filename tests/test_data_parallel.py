@@ -49,6 +49,7 @@ SEPARABLE = {
     "mean over all axes": (sb.mean(sb.square(X * w - 1.0)), [X]),
     "whole-row reshape, slice": (sb.mean(sb.reshape(X * w, (-1, 2, 2))) + sb.mean(X[:, 1:3] @ w[:2]), [X]),
     "gram matrix, dot over rows": (sb.sum(X.T @ X * w) + (X @ w) @ y / 7.0 + sb.sum(W @ (X.T @ X)), [X, y]),
+    "a parameter spread over the rows": (sb.sum(sb.dsl.broadcast_like(b, X @ w)) + sb.nn.mse(X @ W.T, X[:, :3]), [X]),
     "two means": (sb.mean(X @ w) * 2.0 + sb.mean(sb.logsumexp(X @ W.T, axis=1)) / 3.0, [X]),
 }
 
@@ -81,6 +82,8 @@ NOT_SEPARABLE = {
     "log of a mean": (lambda: sb.log(sb.mean(sb.exp(X @ w))), [X], ["'log'", "mean over the batch rows"]),
     "square of a sum": (lambda: sb.sum(X @ w) * sb.sum(X @ w), [X], ["'mul'"]),
     "flattening reshape": (lambda: sb.sum(sb.reshape(X * w, (-1,))), [X], ["'reshape'", "across rows"]),
+    "a mean spread over the rows": (lambda: sb.sum(sb.dsl.broadcast_like(sb.mean(X @ w), X @ w)), [X],
+                                    ["'broadcast'", "spreads the mean over the batch rows"]),
     "rows not in batch": (lambda: sb.mean((X @ w - y) ** 2), [X], ["'sub'", "variable 'y'", "batch="]),
 }
 

@@ -94,16 +94,19 @@ class _Analysis:
             elif node.op == "count":
                 c = FREE
             elif any(k[0] == "summed" for k in classes):
-                c = self.summed(node, classes)
+                c = self.summed(node, classes, shape_classes)
             else:
                 c = self.rows(node, op, classes)
         self.cls[id(node)] = c
         return c
 
     # --- summed: linear functions of sums over rows -----------------------------
-    def summed(self, node, classes):
+    def summed(self, node, classes, shape_classes=()):
         origin = next(k[1] for k in classes if k[0] == "summed")
         kinds = [k[0] for k in classes]
+        if any(k[0] == "rows" for k in shape_classes):
+            self.fail(node, f"spreads {origin} over the batch rows: a sum of it over rows would count "
+                            "each chunk's rows, not all of them")
         if "rows" in kinds:
             self.fail(node, f"combines per-row values with {origin}, so one row's term depends on the "
                             "other rows (batch norm and other batch statistics do this)")
