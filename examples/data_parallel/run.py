@@ -3,6 +3,7 @@
     pip install -e ".[dask]"
     python examples/data_parallel/run.py                 # 1e7 rows x 32 features, 2 workers
     python examples/data_parallel/run.py --rows 200000   # a quick run
+    python examples/data_parallel/run.py --lazy          # draw the data in every pass: little memory
 
 The loss is declared once; ``sb.data_parallel`` proves from the IR that it is a
 mean of per-row terms plus an L2 term, and compiles the per-chunk kernel.  The
@@ -51,8 +52,9 @@ def main(argv=None):
     ap.add_argument("--chunk-rows", type=int, default=500_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=50, help="at most this many L-BFGS iterations")
-    ap.add_argument("--persist", action="store_true",
-                    help="keep the data in the workers' memory (faster iterations, rows x features x 8 bytes)")
+    ap.add_argument("--lazy", action="store_true",
+                    help="draw the data anew in every pass instead of keeping it in the workers' memory "
+                         "(each worker then holds a few chunks at a time, never its share of the data)")
     args = ap.parse_args(argv)
 
     from dask.distributed import Client, LocalCluster
@@ -68,8 +70,9 @@ def main(argv=None):
         print(f"dashboard: {client.dashboard_link}")
         X, y, (w_true, b_true) = synthetic(args.rows, args.features, args.chunk_rows)
         print(f"data: {args.rows:,} rows x {args.features} features in {X.numblocks[0]} chunks of "
-              f"{args.chunk_rows:,} rows ({X.nbytes / 2**30:.2f} GiB, generated on the workers)")
-        if args.persist:
+              f"{args.chunk_rows:,} rows ({X.nbytes / 2**30:.2f} GiB, generated on the workers"
+              f"{', anew in every pass' if args.lazy else ''})")
+        if not args.lazy:   # drawn once, kept on the workers (rows x features x 8 bytes in all)
             X, y = client.persist([X, y])
         params0 = [np.zeros(args.features), 0.0]
         bar = tqdm(total=args.iterations, desc="L-BFGS", unit="it") if tqdm else None
