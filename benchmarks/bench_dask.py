@@ -156,7 +156,7 @@ def main(argv=None):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         # warm up: each worker imports symback and loads (or compiles) the chunk kernel
-        warm = da.from_array(X[:4000], chunks=(1000, F)), da.from_array(y[:4000], chunks=1000)
+        warm = ex.synthetic(4000, F, 1000)[:2]
         dp.value_and_grad(params, *warm, scheduler=client)
         before, peak_before = client.run(rss_mib), client.run(peak_rss_mib)
         client.run(reset_peak_rss)
@@ -169,7 +169,8 @@ def main(argv=None):
         t_cluster, out = best(lambda: dp.value_and_grad(params, Xp, yp, scheduler=client), args.repeat)
         log("LocalCluster 2 workers x 1 thread, data persisted on workers", t_cluster, rel_error(out, ref))
         del Xp, yp
-        Xtp, ytp = client.persist([Xt, yt])        # on the workers: the overhead, not the transfer
+        # drawn on the workers and kept there: the overhead, not the transfer of the data
+        Xtp, ytp = client.persist(list(ex.synthetic(tiny_rows * args.tiny_chunks, F, tiny_rows)[:2]))
         wait([Xtp, ytp])
         t_tiny_cluster, _ = best(lambda: dp.value_and_grad(params, Xtp, ytp, scheduler=client), args.repeat)
         overhead["LocalCluster"] = t_tiny_cluster / args.tiny_chunks - t_kernel

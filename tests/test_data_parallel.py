@@ -9,7 +9,8 @@
   value and gradient to 1e-12; a worker compiles from the shipped source into its
   own cache directory;
 * scipy L-BFGS on the distributed gradient converges to the one-process optimum;
-* sb.fit trains on dask arrays; the flat parameter helpers round trip.
+* sb.fit trains on dask arrays; the flat parameter helpers round trip;
+* the example runs (small) in a fresh process with its own LocalCluster.
 """
 import os
 
@@ -246,3 +247,17 @@ def test_fit_on_dask_arrays(model):
     with pytest.raises(TypeError, match="data-parallel kernel"):
         sb.fit(model["full"], opt, (Xa, ya), epochs=1, progress=False)
     assert dp is model["dp"]
+
+
+def test_example_runs_from_the_readme():
+    """examples/data_parallel/run.py, small: its own LocalCluster, dashboard printed, L-BFGS done."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "examples/data_parallel/run.py", "--rows", "40000", "--chunk-rows",
+                           "10000", "--features", "4", "--iterations", "30"],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "dashboard: http" in out and "4 chunks of 10,000 rows" in out
+    assert "CONVERGENCE" in out and "training accuracy" in out
