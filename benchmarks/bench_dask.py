@@ -168,7 +168,6 @@ def main(argv=None):
         wait([Xp, yp])
         t_cluster, out = best(lambda: dp.value_and_grad(params, Xp, yp, scheduler=client), args.repeat)
         log("LocalCluster 2 workers x 1 thread, data persisted on workers", t_cluster, rel_error(out, ref))
-        del Xp, yp
         # drawn on the workers and kept there: the overhead, not the transfer of the data
         Xtp, ytp = client.persist(list(ex.synthetic(tiny_rows * args.tiny_chunks, F, tiny_rows)[:2]))
         wait([Xtp, ytp])

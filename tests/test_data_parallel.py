@@ -75,7 +75,8 @@ def test_chunk_losses_add_up_to_the_loss(case):
 
 
 NOT_SEPARABLE = {
-    "batch norm": (lambda: sb.mean(sb.nn.batch_norm(X, gain, bias) @ w), [X], ["'sub'", "batch norm", "mean over the batch rows"]),
+    "batch norm": (lambda: sb.mean(sb.nn.batch_norm(X, gain, bias) @ w), [X],
+                   ["'sub'", "batch norm", "mean over the batch rows"]),
     "outer product over rows": (lambda: sb.sum((X @ W.T) @ (W @ X.T)), [X], ["'matmul'", "pairing different rows"]),
     "matmul with rows not in batch": (lambda: (X @ w) @ y, [X], ["'matmul'", "contracts the batch axis", "variable 'y'"]),
     "softmax over rows": (lambda: sb.sum(sb.softmax(X @ w, axis=0) * y), [X, y], ["'softmax'", "batch axis"]),
