@@ -152,7 +152,10 @@ class DataParallel:
         active) and ``split_every=`` (fan-in of the tree sum), see
         :func:`symback.on_dask.value_and_grad_flat`."""
         flat = self.value_and_grad_flat(params, *data, chunk_rows=chunk_rows, **dask_options)
-        return flat[0], tuple(self.unflatten(flat[1:]))
+        # chunks are added in float64; the results come back in the model's dtypes
+        dtype = np.dtype(self.loss.dtype).type
+        grads = [np.asarray(g).astype(p.dtype)[()] for g, p in zip(self.unflatten(flat[1:]), self.params)]
+        return dtype(flat[0]), tuple(grads)
 
     def __call__(self, *args):
         """As a ``sb.value_and_grad`` kernel: ``dp(*params, *data) -> (value, grads)``

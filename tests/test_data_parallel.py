@@ -262,3 +262,18 @@ def test_example_runs_from_the_readme():
     out = proc.stdout
     assert "dashboard: http" in out and "4 chunks of 10,000 rows" in out
     assert "CONVERGENCE" in out and "training accuracy" in out
+
+
+def test_float32_model_stays_float32():
+    Xf, yf = sb.var("X", (None, 3), "float32"), sb.var("y", (None,), "float32")
+    wf, bf = sb.var("w", (3,), "float32"), sb.var("b", (), "float32")
+    loss = sb.mean((Xf @ wf + bf - yf) ** 2) + 0.1 * sb.sum(wf * wf)
+    dp = sb.data_parallel(loss, batch=[Xf, yf], name="f32")
+    rng = np.random.default_rng(0)
+    env = {"X": rng.normal(size=(50, 3)).astype(np.float32), "y": rng.normal(size=50).astype(np.float32),
+           "w": np.ones(3, np.float32), "b": np.float32(0.5)}
+    value, (g_w, g_b) = dp.value_and_grad([env["w"], env["b"]], env["X"], env["y"], chunk_rows=7)
+    assert value.dtype == g_w.dtype == g_b.dtype == np.float32
+    want = sb.evaluate([loss] + sb.grad(loss, [wf, bf]), env)
+    for got, ref in zip([value, g_w, g_b], want, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-5)
