@@ -23,6 +23,7 @@ from symback.passes.separable import separate
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")
 
 RTOL = 1e-12
 
@@ -183,11 +184,16 @@ def client(tmp_path_factory):
                                        dashboard_address=":0", env={"SYMBACK_CACHE_DIR": str(worker_cache)})
     c = distributed.Client(cluster)
     c.worker_cache = worker_cache
+    # the worker processes (multiprocessing's resource tracker, also a child, lives as long as
+    # this process does, whatever the cluster does)
+    started = [k for k in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(k.cmdline())]
+    assert len(started) == 2
     yield c
     c.close()
     cluster.close()
     assert cluster.status.name == "closed"
-    assert all(not p.is_alive() for p in getattr(cluster, "_processes", []))
+    _, alive = psutil.wait_procs(started, timeout=30)
+    assert not alive, f"processes left running: {alive}"
 
 
 def test_local_cluster_equals_one_process(model, client):
