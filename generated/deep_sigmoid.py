@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 98aa2021616be690
+Content hash (sha256 of the generated functions): 4af5a946a899120c
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_98aa2021616be690"
+__name__ = "symback_generated_deep_sigmoid_4af5a946a899120c"
 
 
 def _scalar(value, name, dtype):
@@ -83,39 +83,15 @@ def _loop1(a0, a1, a2):
 def _loop2(a0, a1, a2, a3):
     o0 = 0.0
     for v0 in range(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            o0 += v4
-    return o0,
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _loop3(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in numba.prange(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = 1.0 / (1.0 + math.exp(-v2))
-            o0[v0, v1] = v3
-    return o0,
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _loop4(a0, a1, a2, a3):
-    o0 = 0.0
-    for v0 in numba.prange(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            o0 += v4
+        v1 = a1[v0, 0] + a2[0]
+        v2 = v1 - a3[v0, 0]
+        v3 = v2 * v2
+        o0 += v3
     return o0,
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _loop5(a0, a1, a2):
+def _loop3(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     o1 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -130,35 +106,33 @@ def _loop5(a0, a1, a2):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _loop6(a0, a1, a2, a3):
+def _loop4(a0, a1, a2, a3):
     o1 = 0.0
     o0 = np.empty((a0, 1), dtype=np.float64)
     for v0 in range(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            v5 = 2.0 * v3
-            o0[v0, v1] = v5
-            o1 += v4
+        v1 = a1[v0, 0] + a2[0]
+        v2 = v1 - a3[v0, 0]
+        o0[v0, 0] = v2
+        v3 = v2 * v2
+        o1 += v3
     return o0, o1
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _loop7(a0, a1, a2):
+def _loop5(a0, a1, a2):
     o1 = np.zeros((1,), dtype=np.float64)
     o0 = np.empty((a0, 1), dtype=np.float64)
     for v0 in range(a0):
-        for v1 in range(1):
-            v2 = a1
-            v3 = 0.0 if v2 == 0.0 else v2 * a2[v0, v1]
-            o0[v0, v1] = v3
-            o1[v1] += v3
+        v1 = a1
+        v2 = v1 * a2[v0, 0]
+        v3 = v2 + v2
+        o0[v0, 0] = v3
+        o1[0] += v3
     return o0, o1
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _loop8(a0, a1, a2):
+def _loop6(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -169,40 +143,9 @@ def _loop8(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _loop9(a0, a1, a2):
-    o0 = np.empty((a0, 32), dtype=np.float64)
-    o1 = np.empty((a0, 32), dtype=np.float64)
-    for v0 in numba.prange(a0):
-        for v1 in range(32):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = 1.0 / (1.0 + math.exp(-v2))
-            o0[v0, v1] = v3
-            v4 = 1.0 - v3
-            v5 = v3 * v4
-            o1[v0, v1] = v5
-    return o0, o1
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _loop10(a0, a1, a2, a3):
-    o1 = 0.0
-    o0 = np.empty((a0, 1), dtype=np.float64)
-    for v0 in numba.prange(a0):
-        for v1 in range(1):
-            v2 = a1[v0, v1] + a2[v1]
-            v3 = v2 - a3[v0, v1]
-            v4 = v3 * v3
-            v5 = 2.0 * v3
-            o0[v0, v1] = v5
-            o1 += v4
-    return o0, o1
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
-    target_d0 = target.shape[0]
     t0 = W1.T
     t1 = _dot(X, t0)
     t2, = _loop1(X_d0, t1, b1)
@@ -361,168 +304,6 @@ def _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9,
     return (value,)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _forward_parallel(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
-    X_d0 = X.shape[0]
-    target_d0 = target.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, = _loop3(X_d0, t1, b1)
-    t4 = W2.T
-    t5 = _dot(t2, t4)
-    t6, = _loop3(X_d0, t5, b2)
-    t8 = W3.T
-    t9 = _dot(t6, t8)
-    t10, = _loop3(X_d0, t9, b3)
-    t12 = W4.T
-    t13 = _dot(t10, t12)
-    t14, = _loop3(X_d0, t13, b4)
-    t16 = W5.T
-    t17 = _dot(t14, t16)
-    t18, = _loop3(X_d0, t17, b5)
-    t20 = W6.T
-    t21 = _dot(t18, t20)
-    t22, = _loop3(X_d0, t21, b6)
-    t24 = W7.T
-    t25 = _dot(t22, t24)
-    t26, = _loop3(X_d0, t25, b7)
-    t28 = W8.T
-    t29 = _dot(t26, t28)
-    t30, = _loop3(X_d0, t29, b8)
-    t32 = W9.T
-    t33 = _dot(t30, t32)
-    t34, = _loop3(X_d0, t33, b9)
-    t36 = W10.T
-    t37 = _dot(t34, t36)
-    t38, = _loop3(X_d0, t37, b10)
-    t40 = W11.T
-    t41 = _dot(t38, t40)
-    t42, = _loop3(X_d0, t41, b11)
-    t44 = W12.T
-    t45 = _dot(t42, t44)
-    t46, = _loop3(X_d0, t45, b12)
-    t48 = W13.T
-    t49 = _dot(t46, t48)
-    t50, = _loop3(X_d0, t49, b13)
-    t52 = W14.T
-    t53 = _dot(t50, t52)
-    t54, = _loop3(X_d0, t53, b14)
-    t56 = W15.T
-    t57 = _dot(t54, t56)
-    t58, = _loop3(X_d0, t57, b15)
-    t60 = W16.T
-    t61 = _dot(t58, t60)
-    t62, = _loop3(X_d0, t61, b16)
-    t64 = W17.T
-    t65 = _dot(t62, t64)
-    t66, = _loop3(X_d0, t65, b17)
-    t68 = W18.T
-    t69 = _dot(t66, t68)
-    t70, = _loop3(X_d0, t69, b18)
-    t72 = W19.T
-    t73 = _dot(t70, t72)
-    t74, = _loop3(X_d0, t73, b19)
-    t76 = W20.T
-    t77 = _dot(t74, t76)
-    t78, = _loop3(X_d0, t77, b20)
-    t80 = W21.T
-    t81 = _dot(t78, t80)
-    t82, = _loop3(X_d0, t81, b21)
-    t84 = W22.T
-    t85 = _dot(t82, t84)
-    t86, = _loop3(X_d0, t85, b22)
-    t88 = W23.T
-    t89 = _dot(t86, t88)
-    t90, = _loop3(X_d0, t89, b23)
-    t92 = W24.T
-    t93 = _dot(t90, t92)
-    t94, = _loop3(X_d0, t93, b24)
-    t96 = W25.T
-    t97 = _dot(t94, t96)
-    t98, = _loop3(X_d0, t97, b25)
-    t100 = W26.T
-    t101 = _dot(t98, t100)
-    t102, = _loop3(X_d0, t101, b26)
-    t104 = W27.T
-    t105 = _dot(t102, t104)
-    t106, = _loop3(X_d0, t105, b27)
-    t108 = W28.T
-    t109 = _dot(t106, t108)
-    t110, = _loop3(X_d0, t109, b28)
-    t112 = W29.T
-    t113 = _dot(t110, t112)
-    t114, = _loop3(X_d0, t113, b29)
-    t116 = W30.T
-    t117 = _dot(t114, t116)
-    t118, = _loop3(X_d0, t117, b30)
-    t120 = W31.T
-    t121 = _dot(t118, t120)
-    t122, = _loop3(X_d0, t121, b31)
-    t124 = W32.T
-    t125 = _dot(t122, t124)
-    t126, = _loop3(X_d0, t125, b32)
-    t128 = W33.T
-    t129 = _dot(t126, t128)
-    t130, = _loop3(X_d0, t129, b33)
-    t132 = W34.T
-    t133 = _dot(t130, t132)
-    t134, = _loop3(X_d0, t133, b34)
-    t136 = W35.T
-    t137 = _dot(t134, t136)
-    t138, = _loop3(X_d0, t137, b35)
-    t140 = W36.T
-    t141 = _dot(t138, t140)
-    t142, = _loop3(X_d0, t141, b36)
-    t144 = W37.T
-    t145 = _dot(t142, t144)
-    t146, = _loop3(X_d0, t145, b37)
-    t148 = W38.T
-    t149 = _dot(t146, t148)
-    t150, = _loop3(X_d0, t149, b38)
-    t152 = W39.T
-    t153 = _dot(t150, t152)
-    t154, = _loop3(X_d0, t153, b39)
-    t156 = W40.T
-    t157 = _dot(t154, t156)
-    t158, = _loop3(X_d0, t157, b40)
-    t160 = W41.T
-    t161 = _dot(t158, t160)
-    t162, = _loop3(X_d0, t161, b41)
-    t164 = W42.T
-    t165 = _dot(t162, t164)
-    t166, = _loop3(X_d0, t165, b42)
-    t168 = W43.T
-    t169 = _dot(t166, t168)
-    t170, = _loop3(X_d0, t169, b43)
-    t172 = W44.T
-    t173 = _dot(t170, t172)
-    t174, = _loop3(X_d0, t173, b44)
-    t176 = W45.T
-    t177 = _dot(t174, t176)
-    t178, = _loop3(X_d0, t177, b45)
-    t180 = W46.T
-    t181 = _dot(t178, t180)
-    t182, = _loop3(X_d0, t181, b46)
-    t184 = W47.T
-    t185 = _dot(t182, t184)
-    t186, = _loop3(X_d0, t185, b47)
-    t188 = W48.T
-    t189 = _dot(t186, t188)
-    t190, = _loop3(X_d0, t189, b48)
-    t192 = W49.T
-    t193 = _dot(t190, t192)
-    t194, = _loop3(X_d0, t193, b49)
-    t196 = W50.T
-    t197 = _dot(t194, t196)
-    t198, = _loop3(X_d0, t197, b50)
-    t200 = W_out.T
-    t201 = _dot(t198, t200)
-    t202, = _loop4(X_d0, t201, b_out, target)
-    t206 = np.float64(X_d0 * 1)
-    value = t202 / t206
-    return (value,)
-
-
 def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     """forward(W1: float64(32, 32), b1: float64(32,), W2: float64(32, 32), b2: float64(32,), W3: float64(32, 32), b3: float64(32,), W4: float64(32, 32), b4: float64(32,), W5: float64(32, 32), b5: float64(32,), W6: float64(32, 32), b6: float64(32,), W7: float64(32, 32), b7: float64(32,), W8: float64(32, 32), b8: float64(32,), W9: float64(32, 32), b9: float64(32,), W10: float64(32, 32), b10: float64(32,), W11: float64(32, 32), b11: float64(32,), W12: float64(32, 32), b12: float64(32,), W13: float64(32, 32), b13: float64(32,), W14: float64(32, 32), b14: float64(32,), W15: float64(32, 32), b15: float64(32,), W16: float64(32, 32), b16: float64(32,), W17: float64(32, 32), b17: float64(32,), W18: float64(32, 32), b18: float64(32,), W19: float64(32, 32), b19: float64(32,), W20: float64(32, 32), b20: float64(32,), W21: float64(32, 32), b21: float64(32,), W22: float64(32, 32), b22: float64(32,), W23: float64(32, 32), b23: float64(32,), W24: float64(32, 32), b24: float64(32,), W25: float64(32, 32), b25: float64(32,), W26: float64(32, 32), b26: float64(32,), W27: float64(32, 32), b27: float64(32,), W28: float64(32, 32), b28: float64(32,), W29: float64(32, 32), b29: float64(32,), W30: float64(32, 32), b30: float64(32,), W31: float64(32, 32), b31: float64(32,), W32: float64(32, 32), b32: float64(32,), W33: float64(32, 32), b33: float64(32,), W34: float64(32, 32), b34: float64(32,), W35: float64(32, 32), b35: float64(32,), W36: float64(32, 32), b36: float64(32,), W37: float64(32, 32), b37: float64(32,), W38: float64(32, 32), b38: float64(32,), W39: float64(32, 32), b39: float64(32,), W40: float64(32, 32), b40: float64(32,), W41: float64(32, 32), b41: float64(32,), W42: float64(32, 32), b42: float64(32,), W43: float64(32, 32), b43: float64(32,), W44: float64(32, 32), b44: float64(32,), W45: float64(32, 32), b45: float64(32,), W46: float64(32, 32), b46: float64(32,), W47: float64(32, 32), b47: float64(32,), W48: float64(32, 32), b48: float64(32,), W49: float64(32, 32), b49: float64(32,), W50: float64(32, 32), b50: float64(32,), W_out: float64(1, 32), b_out: float64(1,), X: float64(?, 32), target: float64(?, 1)) -> value"""
     W1 = _array(W1, 'W1', (32, 32), 'float64')
@@ -633,272 +414,270 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
-    out = (_forward_parallel if parallel else _forward)(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
+    out = _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
     return (np.float64(out[0]))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
-    target_d0 = target.shape[0]
     t0 = W1.T
     t1 = _dot(X, t0)
-    t2, t3 = _loop5(X_d0, t1, b1)
+    t2, t3 = _loop3(X_d0, t1, b1)
     t6 = W2.T
     t7 = _dot(t2, t6)
-    t8, t9 = _loop5(X_d0, t7, b2)
+    t8, t9 = _loop3(X_d0, t7, b2)
     t12 = W3.T
     t13 = _dot(t8, t12)
-    t14, t15 = _loop5(X_d0, t13, b3)
+    t14, t15 = _loop3(X_d0, t13, b3)
     t18 = W4.T
     t19 = _dot(t14, t18)
-    t20, t21 = _loop5(X_d0, t19, b4)
+    t20, t21 = _loop3(X_d0, t19, b4)
     t24 = W5.T
     t25 = _dot(t20, t24)
-    t26, t27 = _loop5(X_d0, t25, b5)
+    t26, t27 = _loop3(X_d0, t25, b5)
     t30 = W6.T
     t31 = _dot(t26, t30)
-    t32, t33 = _loop5(X_d0, t31, b6)
+    t32, t33 = _loop3(X_d0, t31, b6)
     t36 = W7.T
     t37 = _dot(t32, t36)
-    t38, t39 = _loop5(X_d0, t37, b7)
+    t38, t39 = _loop3(X_d0, t37, b7)
     t42 = W8.T
     t43 = _dot(t38, t42)
-    t44, t45 = _loop5(X_d0, t43, b8)
+    t44, t45 = _loop3(X_d0, t43, b8)
     t48 = W9.T
     t49 = _dot(t44, t48)
-    t50, t51 = _loop5(X_d0, t49, b9)
+    t50, t51 = _loop3(X_d0, t49, b9)
     t54 = W10.T
     t55 = _dot(t50, t54)
-    t56, t57 = _loop5(X_d0, t55, b10)
+    t56, t57 = _loop3(X_d0, t55, b10)
     t60 = W11.T
     t61 = _dot(t56, t60)
-    t62, t63 = _loop5(X_d0, t61, b11)
+    t62, t63 = _loop3(X_d0, t61, b11)
     t66 = W12.T
     t67 = _dot(t62, t66)
-    t68, t69 = _loop5(X_d0, t67, b12)
+    t68, t69 = _loop3(X_d0, t67, b12)
     t72 = W13.T
     t73 = _dot(t68, t72)
-    t74, t75 = _loop5(X_d0, t73, b13)
+    t74, t75 = _loop3(X_d0, t73, b13)
     t78 = W14.T
     t79 = _dot(t74, t78)
-    t80, t81 = _loop5(X_d0, t79, b14)
+    t80, t81 = _loop3(X_d0, t79, b14)
     t84 = W15.T
     t85 = _dot(t80, t84)
-    t86, t87 = _loop5(X_d0, t85, b15)
+    t86, t87 = _loop3(X_d0, t85, b15)
     t90 = W16.T
     t91 = _dot(t86, t90)
-    t92, t93 = _loop5(X_d0, t91, b16)
+    t92, t93 = _loop3(X_d0, t91, b16)
     t96 = W17.T
     t97 = _dot(t92, t96)
-    t98, t99 = _loop5(X_d0, t97, b17)
+    t98, t99 = _loop3(X_d0, t97, b17)
     t102 = W18.T
     t103 = _dot(t98, t102)
-    t104, t105 = _loop5(X_d0, t103, b18)
+    t104, t105 = _loop3(X_d0, t103, b18)
     t108 = W19.T
     t109 = _dot(t104, t108)
-    t110, t111 = _loop5(X_d0, t109, b19)
+    t110, t111 = _loop3(X_d0, t109, b19)
     t114 = W20.T
     t115 = _dot(t110, t114)
-    t116, t117 = _loop5(X_d0, t115, b20)
+    t116, t117 = _loop3(X_d0, t115, b20)
     t120 = W21.T
     t121 = _dot(t116, t120)
-    t122, t123 = _loop5(X_d0, t121, b21)
+    t122, t123 = _loop3(X_d0, t121, b21)
     t126 = W22.T
     t127 = _dot(t122, t126)
-    t128, t129 = _loop5(X_d0, t127, b22)
+    t128, t129 = _loop3(X_d0, t127, b22)
     t132 = W23.T
     t133 = _dot(t128, t132)
-    t134, t135 = _loop5(X_d0, t133, b23)
+    t134, t135 = _loop3(X_d0, t133, b23)
     t138 = W24.T
     t139 = _dot(t134, t138)
-    t140, t141 = _loop5(X_d0, t139, b24)
+    t140, t141 = _loop3(X_d0, t139, b24)
     t144 = W25.T
     t145 = _dot(t140, t144)
-    t146, t147 = _loop5(X_d0, t145, b25)
+    t146, t147 = _loop3(X_d0, t145, b25)
     t150 = W26.T
     t151 = _dot(t146, t150)
-    t152, t153 = _loop5(X_d0, t151, b26)
+    t152, t153 = _loop3(X_d0, t151, b26)
     t156 = W27.T
     t157 = _dot(t152, t156)
-    t158, t159 = _loop5(X_d0, t157, b27)
+    t158, t159 = _loop3(X_d0, t157, b27)
     t162 = W28.T
     t163 = _dot(t158, t162)
-    t164, t165 = _loop5(X_d0, t163, b28)
+    t164, t165 = _loop3(X_d0, t163, b28)
     t168 = W29.T
     t169 = _dot(t164, t168)
-    t170, t171 = _loop5(X_d0, t169, b29)
+    t170, t171 = _loop3(X_d0, t169, b29)
     t174 = W30.T
     t175 = _dot(t170, t174)
-    t176, t177 = _loop5(X_d0, t175, b30)
+    t176, t177 = _loop3(X_d0, t175, b30)
     t180 = W31.T
     t181 = _dot(t176, t180)
-    t182, t183 = _loop5(X_d0, t181, b31)
+    t182, t183 = _loop3(X_d0, t181, b31)
     t186 = W32.T
     t187 = _dot(t182, t186)
-    t188, t189 = _loop5(X_d0, t187, b32)
+    t188, t189 = _loop3(X_d0, t187, b32)
     t192 = W33.T
     t193 = _dot(t188, t192)
-    t194, t195 = _loop5(X_d0, t193, b33)
+    t194, t195 = _loop3(X_d0, t193, b33)
     t198 = W34.T
     t199 = _dot(t194, t198)
-    t200, t201 = _loop5(X_d0, t199, b34)
+    t200, t201 = _loop3(X_d0, t199, b34)
     t204 = W35.T
     t205 = _dot(t200, t204)
-    t206, t207 = _loop5(X_d0, t205, b35)
+    t206, t207 = _loop3(X_d0, t205, b35)
     t210 = W36.T
     t211 = _dot(t206, t210)
-    t212, t213 = _loop5(X_d0, t211, b36)
+    t212, t213 = _loop3(X_d0, t211, b36)
     t216 = W37.T
     t217 = _dot(t212, t216)
-    t218, t219 = _loop5(X_d0, t217, b37)
+    t218, t219 = _loop3(X_d0, t217, b37)
     t222 = W38.T
     t223 = _dot(t218, t222)
-    t224, t225 = _loop5(X_d0, t223, b38)
+    t224, t225 = _loop3(X_d0, t223, b38)
     t228 = W39.T
     t229 = _dot(t224, t228)
-    t230, t231 = _loop5(X_d0, t229, b39)
+    t230, t231 = _loop3(X_d0, t229, b39)
     t234 = W40.T
     t235 = _dot(t230, t234)
-    t236, t237 = _loop5(X_d0, t235, b40)
+    t236, t237 = _loop3(X_d0, t235, b40)
     t240 = W41.T
     t241 = _dot(t236, t240)
-    t242, t243 = _loop5(X_d0, t241, b41)
+    t242, t243 = _loop3(X_d0, t241, b41)
     t246 = W42.T
     t247 = _dot(t242, t246)
-    t248, t249 = _loop5(X_d0, t247, b42)
+    t248, t249 = _loop3(X_d0, t247, b42)
     t252 = W43.T
     t253 = _dot(t248, t252)
-    t254, t255 = _loop5(X_d0, t253, b43)
+    t254, t255 = _loop3(X_d0, t253, b43)
     t258 = W44.T
     t259 = _dot(t254, t258)
-    t260, t261 = _loop5(X_d0, t259, b44)
+    t260, t261 = _loop3(X_d0, t259, b44)
     t264 = W45.T
     t265 = _dot(t260, t264)
-    t266, t267 = _loop5(X_d0, t265, b45)
+    t266, t267 = _loop3(X_d0, t265, b45)
     t270 = W46.T
     t271 = _dot(t266, t270)
-    t272, t273 = _loop5(X_d0, t271, b46)
+    t272, t273 = _loop3(X_d0, t271, b46)
     t276 = W47.T
     t277 = _dot(t272, t276)
-    t278, t279 = _loop5(X_d0, t277, b47)
+    t278, t279 = _loop3(X_d0, t277, b47)
     t282 = W48.T
     t283 = _dot(t278, t282)
-    t284, t285 = _loop5(X_d0, t283, b48)
+    t284, t285 = _loop3(X_d0, t283, b48)
     t288 = W49.T
     t289 = _dot(t284, t288)
-    t290, t291 = _loop5(X_d0, t289, b49)
+    t290, t291 = _loop3(X_d0, t289, b49)
     t294 = W50.T
     t295 = _dot(t290, t294)
-    t296, t297 = _loop5(X_d0, t295, b50)
+    t296, t297 = _loop3(X_d0, t295, b50)
     t300 = W_out.T
     t301 = _dot(t296, t300)
-    t303, t302 = _loop6(X_d0, t301, b_out, target)
-    t307 = np.float64(X_d0 * 1)
-    value = t302 / t307
-    t308 = 1.0 / t307
-    t309, g_b_out = _loop7(X_d0, t308, t303)
-    t311 = _dot(t309, W_out)
-    t312, g_b50 = _loop8(X_d0, t311, t297)
+    t303, t302 = _loop4(X_d0, t301, b_out, target)
+    t306 = np.float64(X_d0 * 1)
+    value = t302 / t306
+    t307 = 1.0 / t306
+    t308, g_b_out = _loop5(X_d0, t307, t303)
+    t311 = _dot(t308, W_out)
+    t312, g_b50 = _loop6(X_d0, t311, t297)
     t313 = _dot(t312, W50)
-    t314, g_b49 = _loop8(X_d0, t313, t291)
+    t314, g_b49 = _loop6(X_d0, t313, t291)
     t315 = _dot(t314, W49)
-    t316, g_b48 = _loop8(X_d0, t315, t285)
+    t316, g_b48 = _loop6(X_d0, t315, t285)
     t317 = _dot(t316, W48)
-    t318, g_b47 = _loop8(X_d0, t317, t279)
+    t318, g_b47 = _loop6(X_d0, t317, t279)
     t319 = _dot(t318, W47)
-    t320, g_b46 = _loop8(X_d0, t319, t273)
+    t320, g_b46 = _loop6(X_d0, t319, t273)
     t321 = _dot(t320, W46)
-    t322, g_b45 = _loop8(X_d0, t321, t267)
+    t322, g_b45 = _loop6(X_d0, t321, t267)
     t323 = _dot(t322, W45)
-    t324, g_b44 = _loop8(X_d0, t323, t261)
+    t324, g_b44 = _loop6(X_d0, t323, t261)
     t325 = _dot(t324, W44)
-    t326, g_b43 = _loop8(X_d0, t325, t255)
+    t326, g_b43 = _loop6(X_d0, t325, t255)
     t327 = _dot(t326, W43)
-    t328, g_b42 = _loop8(X_d0, t327, t249)
+    t328, g_b42 = _loop6(X_d0, t327, t249)
     t329 = _dot(t328, W42)
-    t330, g_b41 = _loop8(X_d0, t329, t243)
+    t330, g_b41 = _loop6(X_d0, t329, t243)
     t331 = _dot(t330, W41)
-    t332, g_b40 = _loop8(X_d0, t331, t237)
+    t332, g_b40 = _loop6(X_d0, t331, t237)
     t333 = _dot(t332, W40)
-    t334, g_b39 = _loop8(X_d0, t333, t231)
+    t334, g_b39 = _loop6(X_d0, t333, t231)
     t335 = _dot(t334, W39)
-    t336, g_b38 = _loop8(X_d0, t335, t225)
+    t336, g_b38 = _loop6(X_d0, t335, t225)
     t337 = _dot(t336, W38)
-    t338, g_b37 = _loop8(X_d0, t337, t219)
+    t338, g_b37 = _loop6(X_d0, t337, t219)
     t339 = _dot(t338, W37)
-    t340, g_b36 = _loop8(X_d0, t339, t213)
+    t340, g_b36 = _loop6(X_d0, t339, t213)
     t341 = _dot(t340, W36)
-    t342, g_b35 = _loop8(X_d0, t341, t207)
+    t342, g_b35 = _loop6(X_d0, t341, t207)
     t343 = _dot(t342, W35)
-    t344, g_b34 = _loop8(X_d0, t343, t201)
+    t344, g_b34 = _loop6(X_d0, t343, t201)
     t345 = _dot(t344, W34)
-    t346, g_b33 = _loop8(X_d0, t345, t195)
+    t346, g_b33 = _loop6(X_d0, t345, t195)
     t347 = _dot(t346, W33)
-    t348, g_b32 = _loop8(X_d0, t347, t189)
+    t348, g_b32 = _loop6(X_d0, t347, t189)
     t349 = _dot(t348, W32)
-    t350, g_b31 = _loop8(X_d0, t349, t183)
+    t350, g_b31 = _loop6(X_d0, t349, t183)
     t351 = _dot(t350, W31)
-    t352, g_b30 = _loop8(X_d0, t351, t177)
+    t352, g_b30 = _loop6(X_d0, t351, t177)
     t353 = _dot(t352, W30)
-    t354, g_b29 = _loop8(X_d0, t353, t171)
+    t354, g_b29 = _loop6(X_d0, t353, t171)
     t355 = _dot(t354, W29)
-    t356, g_b28 = _loop8(X_d0, t355, t165)
+    t356, g_b28 = _loop6(X_d0, t355, t165)
     t357 = _dot(t356, W28)
-    t358, g_b27 = _loop8(X_d0, t357, t159)
+    t358, g_b27 = _loop6(X_d0, t357, t159)
     t359 = _dot(t358, W27)
-    t360, g_b26 = _loop8(X_d0, t359, t153)
+    t360, g_b26 = _loop6(X_d0, t359, t153)
     t361 = _dot(t360, W26)
-    t362, g_b25 = _loop8(X_d0, t361, t147)
+    t362, g_b25 = _loop6(X_d0, t361, t147)
     t363 = _dot(t362, W25)
-    t364, g_b24 = _loop8(X_d0, t363, t141)
+    t364, g_b24 = _loop6(X_d0, t363, t141)
     t365 = _dot(t364, W24)
-    t366, g_b23 = _loop8(X_d0, t365, t135)
+    t366, g_b23 = _loop6(X_d0, t365, t135)
     t367 = _dot(t366, W23)
-    t368, g_b22 = _loop8(X_d0, t367, t129)
+    t368, g_b22 = _loop6(X_d0, t367, t129)
     t369 = _dot(t368, W22)
-    t370, g_b21 = _loop8(X_d0, t369, t123)
+    t370, g_b21 = _loop6(X_d0, t369, t123)
     t371 = _dot(t370, W21)
-    t372, g_b20 = _loop8(X_d0, t371, t117)
+    t372, g_b20 = _loop6(X_d0, t371, t117)
     t373 = _dot(t372, W20)
-    t374, g_b19 = _loop8(X_d0, t373, t111)
+    t374, g_b19 = _loop6(X_d0, t373, t111)
     t375 = _dot(t374, W19)
-    t376, g_b18 = _loop8(X_d0, t375, t105)
+    t376, g_b18 = _loop6(X_d0, t375, t105)
     t377 = _dot(t376, W18)
-    t378, g_b17 = _loop8(X_d0, t377, t99)
+    t378, g_b17 = _loop6(X_d0, t377, t99)
     t379 = _dot(t378, W17)
-    t380, g_b16 = _loop8(X_d0, t379, t93)
+    t380, g_b16 = _loop6(X_d0, t379, t93)
     t381 = _dot(t380, W16)
-    t382, g_b15 = _loop8(X_d0, t381, t87)
+    t382, g_b15 = _loop6(X_d0, t381, t87)
     t383 = _dot(t382, W15)
-    t384, g_b14 = _loop8(X_d0, t383, t81)
+    t384, g_b14 = _loop6(X_d0, t383, t81)
     t385 = _dot(t384, W14)
-    t386, g_b13 = _loop8(X_d0, t385, t75)
+    t386, g_b13 = _loop6(X_d0, t385, t75)
     t387 = _dot(t386, W13)
-    t388, g_b12 = _loop8(X_d0, t387, t69)
+    t388, g_b12 = _loop6(X_d0, t387, t69)
     t389 = _dot(t388, W12)
-    t390, g_b11 = _loop8(X_d0, t389, t63)
+    t390, g_b11 = _loop6(X_d0, t389, t63)
     t391 = _dot(t390, W11)
-    t392, g_b10 = _loop8(X_d0, t391, t57)
+    t392, g_b10 = _loop6(X_d0, t391, t57)
     t393 = _dot(t392, W10)
-    t394, g_b9 = _loop8(X_d0, t393, t51)
+    t394, g_b9 = _loop6(X_d0, t393, t51)
     t395 = _dot(t394, W9)
-    t396, g_b8 = _loop8(X_d0, t395, t45)
+    t396, g_b8 = _loop6(X_d0, t395, t45)
     t397 = _dot(t396, W8)
-    t398, g_b7 = _loop8(X_d0, t397, t39)
+    t398, g_b7 = _loop6(X_d0, t397, t39)
     t399 = _dot(t398, W7)
-    t400, g_b6 = _loop8(X_d0, t399, t33)
+    t400, g_b6 = _loop6(X_d0, t399, t33)
     t401 = _dot(t400, W6)
-    t402, g_b5 = _loop8(X_d0, t401, t27)
+    t402, g_b5 = _loop6(X_d0, t401, t27)
     t403 = _dot(t402, W5)
-    t404, g_b4 = _loop8(X_d0, t403, t21)
+    t404, g_b4 = _loop6(X_d0, t403, t21)
     t405 = _dot(t404, W4)
-    t406, g_b3 = _loop8(X_d0, t405, t15)
+    t406, g_b3 = _loop6(X_d0, t405, t15)
     t407 = _dot(t406, W3)
-    t408, g_b2 = _loop8(X_d0, t407, t9)
+    t408, g_b2 = _loop6(X_d0, t407, t9)
     t409 = _dot(t408, W2)
-    t410, g_b1 = _loop8(X_d0, t409, t3)
+    t410, g_b1 = _loop6(X_d0, t409, t3)
     t411 = t410.T
     g_W1 = _dot(t411, X)
     t412 = t408.T
@@ -999,373 +778,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, 
     g_W49 = _dot(t459, t284)
     t460 = t312.T
     g_W50 = _dot(t460, t290)
-    t461 = t309.T
-    g_W_out = _dot(t461, t296)
-    return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3, g_W4, g_b4, g_W5, g_b5, g_W6, g_b6, g_W7, g_b7, g_W8, g_b8, g_W9, g_b9, g_W10, g_b10, g_W11, g_b11, g_W12, g_b12, g_W13, g_b13, g_W14, g_b14, g_W15, g_b15, g_W16, g_b16, g_W17, g_b17, g_W18, g_b18, g_W19, g_b19, g_W20, g_b20, g_W21, g_b21, g_W22, g_b22, g_W23, g_b23, g_W24, g_b24, g_W25, g_b25, g_W26, g_b26, g_W27, g_b27, g_W28, g_b28, g_W29, g_b29, g_W30, g_b30, g_W31, g_b31, g_W32, g_b32, g_W33, g_b33, g_W34, g_b34, g_W35, g_b35, g_W36, g_b36, g_W37, g_b37, g_W38, g_b38, g_W39, g_b39, g_W40, g_b40, g_W41, g_b41, g_W42, g_b42, g_W43, g_b43, g_W44, g_b44, g_W45, g_b45, g_W46, g_b46, g_W47, g_b47, g_W48, g_b48, g_W49, g_b49, g_W50, g_b50, g_W_out, g_b_out)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _value_and_grad_parallel(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
-    X_d0 = X.shape[0]
-    target_d0 = target.shape[0]
-    t0 = W1.T
-    t1 = _dot(X, t0)
-    t2, t3 = _loop9(X_d0, t1, b1)
-    t6 = W2.T
-    t7 = _dot(t2, t6)
-    t8, t9 = _loop9(X_d0, t7, b2)
-    t12 = W3.T
-    t13 = _dot(t8, t12)
-    t14, t15 = _loop9(X_d0, t13, b3)
-    t18 = W4.T
-    t19 = _dot(t14, t18)
-    t20, t21 = _loop9(X_d0, t19, b4)
-    t24 = W5.T
-    t25 = _dot(t20, t24)
-    t26, t27 = _loop9(X_d0, t25, b5)
-    t30 = W6.T
-    t31 = _dot(t26, t30)
-    t32, t33 = _loop9(X_d0, t31, b6)
-    t36 = W7.T
-    t37 = _dot(t32, t36)
-    t38, t39 = _loop9(X_d0, t37, b7)
-    t42 = W8.T
-    t43 = _dot(t38, t42)
-    t44, t45 = _loop9(X_d0, t43, b8)
-    t48 = W9.T
-    t49 = _dot(t44, t48)
-    t50, t51 = _loop9(X_d0, t49, b9)
-    t54 = W10.T
-    t55 = _dot(t50, t54)
-    t56, t57 = _loop9(X_d0, t55, b10)
-    t60 = W11.T
-    t61 = _dot(t56, t60)
-    t62, t63 = _loop9(X_d0, t61, b11)
-    t66 = W12.T
-    t67 = _dot(t62, t66)
-    t68, t69 = _loop9(X_d0, t67, b12)
-    t72 = W13.T
-    t73 = _dot(t68, t72)
-    t74, t75 = _loop9(X_d0, t73, b13)
-    t78 = W14.T
-    t79 = _dot(t74, t78)
-    t80, t81 = _loop9(X_d0, t79, b14)
-    t84 = W15.T
-    t85 = _dot(t80, t84)
-    t86, t87 = _loop9(X_d0, t85, b15)
-    t90 = W16.T
-    t91 = _dot(t86, t90)
-    t92, t93 = _loop9(X_d0, t91, b16)
-    t96 = W17.T
-    t97 = _dot(t92, t96)
-    t98, t99 = _loop9(X_d0, t97, b17)
-    t102 = W18.T
-    t103 = _dot(t98, t102)
-    t104, t105 = _loop9(X_d0, t103, b18)
-    t108 = W19.T
-    t109 = _dot(t104, t108)
-    t110, t111 = _loop9(X_d0, t109, b19)
-    t114 = W20.T
-    t115 = _dot(t110, t114)
-    t116, t117 = _loop9(X_d0, t115, b20)
-    t120 = W21.T
-    t121 = _dot(t116, t120)
-    t122, t123 = _loop9(X_d0, t121, b21)
-    t126 = W22.T
-    t127 = _dot(t122, t126)
-    t128, t129 = _loop9(X_d0, t127, b22)
-    t132 = W23.T
-    t133 = _dot(t128, t132)
-    t134, t135 = _loop9(X_d0, t133, b23)
-    t138 = W24.T
-    t139 = _dot(t134, t138)
-    t140, t141 = _loop9(X_d0, t139, b24)
-    t144 = W25.T
-    t145 = _dot(t140, t144)
-    t146, t147 = _loop9(X_d0, t145, b25)
-    t150 = W26.T
-    t151 = _dot(t146, t150)
-    t152, t153 = _loop9(X_d0, t151, b26)
-    t156 = W27.T
-    t157 = _dot(t152, t156)
-    t158, t159 = _loop9(X_d0, t157, b27)
-    t162 = W28.T
-    t163 = _dot(t158, t162)
-    t164, t165 = _loop9(X_d0, t163, b28)
-    t168 = W29.T
-    t169 = _dot(t164, t168)
-    t170, t171 = _loop9(X_d0, t169, b29)
-    t174 = W30.T
-    t175 = _dot(t170, t174)
-    t176, t177 = _loop9(X_d0, t175, b30)
-    t180 = W31.T
-    t181 = _dot(t176, t180)
-    t182, t183 = _loop9(X_d0, t181, b31)
-    t186 = W32.T
-    t187 = _dot(t182, t186)
-    t188, t189 = _loop9(X_d0, t187, b32)
-    t192 = W33.T
-    t193 = _dot(t188, t192)
-    t194, t195 = _loop9(X_d0, t193, b33)
-    t198 = W34.T
-    t199 = _dot(t194, t198)
-    t200, t201 = _loop9(X_d0, t199, b34)
-    t204 = W35.T
-    t205 = _dot(t200, t204)
-    t206, t207 = _loop9(X_d0, t205, b35)
-    t210 = W36.T
-    t211 = _dot(t206, t210)
-    t212, t213 = _loop9(X_d0, t211, b36)
-    t216 = W37.T
-    t217 = _dot(t212, t216)
-    t218, t219 = _loop9(X_d0, t217, b37)
-    t222 = W38.T
-    t223 = _dot(t218, t222)
-    t224, t225 = _loop9(X_d0, t223, b38)
-    t228 = W39.T
-    t229 = _dot(t224, t228)
-    t230, t231 = _loop9(X_d0, t229, b39)
-    t234 = W40.T
-    t235 = _dot(t230, t234)
-    t236, t237 = _loop9(X_d0, t235, b40)
-    t240 = W41.T
-    t241 = _dot(t236, t240)
-    t242, t243 = _loop9(X_d0, t241, b41)
-    t246 = W42.T
-    t247 = _dot(t242, t246)
-    t248, t249 = _loop9(X_d0, t247, b42)
-    t252 = W43.T
-    t253 = _dot(t248, t252)
-    t254, t255 = _loop9(X_d0, t253, b43)
-    t258 = W44.T
-    t259 = _dot(t254, t258)
-    t260, t261 = _loop9(X_d0, t259, b44)
-    t264 = W45.T
-    t265 = _dot(t260, t264)
-    t266, t267 = _loop9(X_d0, t265, b45)
-    t270 = W46.T
-    t271 = _dot(t266, t270)
-    t272, t273 = _loop9(X_d0, t271, b46)
-    t276 = W47.T
-    t277 = _dot(t272, t276)
-    t278, t279 = _loop9(X_d0, t277, b47)
-    t282 = W48.T
-    t283 = _dot(t278, t282)
-    t284, t285 = _loop9(X_d0, t283, b48)
-    t288 = W49.T
-    t289 = _dot(t284, t288)
-    t290, t291 = _loop9(X_d0, t289, b49)
-    t294 = W50.T
-    t295 = _dot(t290, t294)
-    t296, t297 = _loop9(X_d0, t295, b50)
-    t300 = W_out.T
-    t301 = _dot(t296, t300)
-    t303, t302 = _loop10(X_d0, t301, b_out, target)
-    t307 = np.float64(X_d0 * 1)
-    value = t302 / t307
-    t308 = 1.0 / t307
-    t309, g_b_out = _loop7(X_d0, t308, t303)
-    t311 = _dot(t309, W_out)
-    t312, g_b50 = _loop8(X_d0, t311, t297)
-    t313 = _dot(t312, W50)
-    t314, g_b49 = _loop8(X_d0, t313, t291)
-    t315 = _dot(t314, W49)
-    t316, g_b48 = _loop8(X_d0, t315, t285)
-    t317 = _dot(t316, W48)
-    t318, g_b47 = _loop8(X_d0, t317, t279)
-    t319 = _dot(t318, W47)
-    t320, g_b46 = _loop8(X_d0, t319, t273)
-    t321 = _dot(t320, W46)
-    t322, g_b45 = _loop8(X_d0, t321, t267)
-    t323 = _dot(t322, W45)
-    t324, g_b44 = _loop8(X_d0, t323, t261)
-    t325 = _dot(t324, W44)
-    t326, g_b43 = _loop8(X_d0, t325, t255)
-    t327 = _dot(t326, W43)
-    t328, g_b42 = _loop8(X_d0, t327, t249)
-    t329 = _dot(t328, W42)
-    t330, g_b41 = _loop8(X_d0, t329, t243)
-    t331 = _dot(t330, W41)
-    t332, g_b40 = _loop8(X_d0, t331, t237)
-    t333 = _dot(t332, W40)
-    t334, g_b39 = _loop8(X_d0, t333, t231)
-    t335 = _dot(t334, W39)
-    t336, g_b38 = _loop8(X_d0, t335, t225)
-    t337 = _dot(t336, W38)
-    t338, g_b37 = _loop8(X_d0, t337, t219)
-    t339 = _dot(t338, W37)
-    t340, g_b36 = _loop8(X_d0, t339, t213)
-    t341 = _dot(t340, W36)
-    t342, g_b35 = _loop8(X_d0, t341, t207)
-    t343 = _dot(t342, W35)
-    t344, g_b34 = _loop8(X_d0, t343, t201)
-    t345 = _dot(t344, W34)
-    t346, g_b33 = _loop8(X_d0, t345, t195)
-    t347 = _dot(t346, W33)
-    t348, g_b32 = _loop8(X_d0, t347, t189)
-    t349 = _dot(t348, W32)
-    t350, g_b31 = _loop8(X_d0, t349, t183)
-    t351 = _dot(t350, W31)
-    t352, g_b30 = _loop8(X_d0, t351, t177)
-    t353 = _dot(t352, W30)
-    t354, g_b29 = _loop8(X_d0, t353, t171)
-    t355 = _dot(t354, W29)
-    t356, g_b28 = _loop8(X_d0, t355, t165)
-    t357 = _dot(t356, W28)
-    t358, g_b27 = _loop8(X_d0, t357, t159)
-    t359 = _dot(t358, W27)
-    t360, g_b26 = _loop8(X_d0, t359, t153)
-    t361 = _dot(t360, W26)
-    t362, g_b25 = _loop8(X_d0, t361, t147)
-    t363 = _dot(t362, W25)
-    t364, g_b24 = _loop8(X_d0, t363, t141)
-    t365 = _dot(t364, W24)
-    t366, g_b23 = _loop8(X_d0, t365, t135)
-    t367 = _dot(t366, W23)
-    t368, g_b22 = _loop8(X_d0, t367, t129)
-    t369 = _dot(t368, W22)
-    t370, g_b21 = _loop8(X_d0, t369, t123)
-    t371 = _dot(t370, W21)
-    t372, g_b20 = _loop8(X_d0, t371, t117)
-    t373 = _dot(t372, W20)
-    t374, g_b19 = _loop8(X_d0, t373, t111)
-    t375 = _dot(t374, W19)
-    t376, g_b18 = _loop8(X_d0, t375, t105)
-    t377 = _dot(t376, W18)
-    t378, g_b17 = _loop8(X_d0, t377, t99)
-    t379 = _dot(t378, W17)
-    t380, g_b16 = _loop8(X_d0, t379, t93)
-    t381 = _dot(t380, W16)
-    t382, g_b15 = _loop8(X_d0, t381, t87)
-    t383 = _dot(t382, W15)
-    t384, g_b14 = _loop8(X_d0, t383, t81)
-    t385 = _dot(t384, W14)
-    t386, g_b13 = _loop8(X_d0, t385, t75)
-    t387 = _dot(t386, W13)
-    t388, g_b12 = _loop8(X_d0, t387, t69)
-    t389 = _dot(t388, W12)
-    t390, g_b11 = _loop8(X_d0, t389, t63)
-    t391 = _dot(t390, W11)
-    t392, g_b10 = _loop8(X_d0, t391, t57)
-    t393 = _dot(t392, W10)
-    t394, g_b9 = _loop8(X_d0, t393, t51)
-    t395 = _dot(t394, W9)
-    t396, g_b8 = _loop8(X_d0, t395, t45)
-    t397 = _dot(t396, W8)
-    t398, g_b7 = _loop8(X_d0, t397, t39)
-    t399 = _dot(t398, W7)
-    t400, g_b6 = _loop8(X_d0, t399, t33)
-    t401 = _dot(t400, W6)
-    t402, g_b5 = _loop8(X_d0, t401, t27)
-    t403 = _dot(t402, W5)
-    t404, g_b4 = _loop8(X_d0, t403, t21)
-    t405 = _dot(t404, W4)
-    t406, g_b3 = _loop8(X_d0, t405, t15)
-    t407 = _dot(t406, W3)
-    t408, g_b2 = _loop8(X_d0, t407, t9)
-    t409 = _dot(t408, W2)
-    t410, g_b1 = _loop8(X_d0, t409, t3)
-    t411 = t410.T
-    g_W1 = _dot(t411, X)
-    t412 = t408.T
-    g_W2 = _dot(t412, t2)
-    t413 = t406.T
-    g_W3 = _dot(t413, t8)
-    t414 = t404.T
-    g_W4 = _dot(t414, t14)
-    t415 = t402.T
-    g_W5 = _dot(t415, t20)
-    t416 = t400.T
-    g_W6 = _dot(t416, t26)
-    t417 = t398.T
-    g_W7 = _dot(t417, t32)
-    t418 = t396.T
-    g_W8 = _dot(t418, t38)
-    t419 = t394.T
-    g_W9 = _dot(t419, t44)
-    t420 = t392.T
-    g_W10 = _dot(t420, t50)
-    t421 = t390.T
-    g_W11 = _dot(t421, t56)
-    t422 = t388.T
-    g_W12 = _dot(t422, t62)
-    t423 = t386.T
-    g_W13 = _dot(t423, t68)
-    t424 = t384.T
-    g_W14 = _dot(t424, t74)
-    t425 = t382.T
-    g_W15 = _dot(t425, t80)
-    t426 = t380.T
-    g_W16 = _dot(t426, t86)
-    t427 = t378.T
-    g_W17 = _dot(t427, t92)
-    t428 = t376.T
-    g_W18 = _dot(t428, t98)
-    t429 = t374.T
-    g_W19 = _dot(t429, t104)
-    t430 = t372.T
-    g_W20 = _dot(t430, t110)
-    t431 = t370.T
-    g_W21 = _dot(t431, t116)
-    t432 = t368.T
-    g_W22 = _dot(t432, t122)
-    t433 = t366.T
-    g_W23 = _dot(t433, t128)
-    t434 = t364.T
-    g_W24 = _dot(t434, t134)
-    t435 = t362.T
-    g_W25 = _dot(t435, t140)
-    t436 = t360.T
-    g_W26 = _dot(t436, t146)
-    t437 = t358.T
-    g_W27 = _dot(t437, t152)
-    t438 = t356.T
-    g_W28 = _dot(t438, t158)
-    t439 = t354.T
-    g_W29 = _dot(t439, t164)
-    t440 = t352.T
-    g_W30 = _dot(t440, t170)
-    t441 = t350.T
-    g_W31 = _dot(t441, t176)
-    t442 = t348.T
-    g_W32 = _dot(t442, t182)
-    t443 = t346.T
-    g_W33 = _dot(t443, t188)
-    t444 = t344.T
-    g_W34 = _dot(t444, t194)
-    t445 = t342.T
-    g_W35 = _dot(t445, t200)
-    t446 = t340.T
-    g_W36 = _dot(t446, t206)
-    t447 = t338.T
-    g_W37 = _dot(t447, t212)
-    t448 = t336.T
-    g_W38 = _dot(t448, t218)
-    t449 = t334.T
-    g_W39 = _dot(t449, t224)
-    t450 = t332.T
-    g_W40 = _dot(t450, t230)
-    t451 = t330.T
-    g_W41 = _dot(t451, t236)
-    t452 = t328.T
-    g_W42 = _dot(t452, t242)
-    t453 = t326.T
-    g_W43 = _dot(t453, t248)
-    t454 = t324.T
-    g_W44 = _dot(t454, t254)
-    t455 = t322.T
-    g_W45 = _dot(t455, t260)
-    t456 = t320.T
-    g_W46 = _dot(t456, t266)
-    t457 = t318.T
-    g_W47 = _dot(t457, t272)
-    t458 = t316.T
-    g_W48 = _dot(t458, t278)
-    t459 = t314.T
-    g_W49 = _dot(t459, t284)
-    t460 = t312.T
-    g_W50 = _dot(t460, t290)
-    t461 = t309.T
+    t461 = t308.T
     g_W_out = _dot(t461, t296)
     return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3, g_W4, g_b4, g_W5, g_b5, g_W6, g_b6, g_W7, g_b7, g_W8, g_b8, g_W9, g_b9, g_W10, g_b10, g_W11, g_b11, g_W12, g_b12, g_W13, g_b13, g_W14, g_b14, g_W15, g_b15, g_W16, g_b16, g_W17, g_b17, g_W18, g_b18, g_W19, g_b19, g_W20, g_b20, g_W21, g_b21, g_W22, g_b22, g_W23, g_b23, g_W24, g_b24, g_W25, g_b25, g_W26, g_b26, g_W27, g_b27, g_W28, g_b28, g_W29, g_b29, g_W30, g_b30, g_W31, g_b31, g_W32, g_b32, g_W33, g_b33, g_W34, g_b34, g_W35, g_b35, g_W36, g_b36, g_W37, g_b37, g_W38, g_b38, g_W39, g_b39, g_W40, g_b40, g_W41, g_b41, g_W42, g_b42, g_W43, g_b43, g_W44, g_b44, g_W45, g_b45, g_W46, g_b46, g_W47, g_b47, g_W48, g_b48, g_W49, g_b49, g_W50, g_b50, g_W_out, g_b_out)
 
@@ -1480,8 +893,7 @@ def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
-    out = (_value_and_grad_parallel if parallel else _value_and_grad)(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
+    out = _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
     return (np.float64(out[0]), (out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9], out[10], out[11], out[12], out[13], out[14], out[15], out[16], out[17], out[18], out[19], out[20], out[21], out[22], out[23], out[24], out[25], out[26], out[27], out[28], out[29], out[30], out[31], out[32], out[33], out[34], out[35], out[36], out[37], out[38], out[39], out[40], out[41], out[42], out[43], out[44], out[45], out[46], out[47], out[48], out[49], out[50], out[51], out[52], out[53], out[54], out[55], out[56], out[57], out[58], out[59], out[60], out[61], out[62], out[63], out[64], out[65], out[66], out[67], out[68], out[69], out[70], out[71], out[72], out[73], out[74], out[75], out[76], out[77], out[78], out[79], out[80], out[81], out[82], out[83], out[84], out[85], out[86], out[87], out[88], out[89], out[90], out[91], out[92], out[93], out[94], out[95], out[96], out[97], out[98], out[99], out[100], out[101], out[102]))
 
 

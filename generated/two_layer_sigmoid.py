@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): b587dc5d333b9b22
+Content hash (sha256 of the generated functions): 201ffe8fabc26560
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_b587dc5d333b9b22"
+__name__ = "symback_generated_two_layer_sigmoid_201ffe8fabc26560"
 
 
 def _scalar(value, name, dtype):
@@ -73,12 +73,11 @@ def _forward(W1, b1, W2, b2, x, y_star):
         t1[i0] = t1_i
     t3 = np.dot(W2, t1)
     t4 = 0.0
-    for i0 in range(1):
-        t5 = t3[i0] + b2[i0]
-        t6 = 1.0 / (1.0 + math.exp(-t5))
-        t7 = t6 - y_star[i0]
-        t8 = t7 * t7
-        t4 += t8
+    t5 = t3[0] + b2[0]
+    t6 = 1.0 / (1.0 + math.exp(-t5))
+    t7 = t6 - y_star[0]
+    t8 = t7 * t7
+    t4 += t8
     value = 0.5 * t4
     return (value,)
 
@@ -110,19 +109,18 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     t5 = np.dot(W2, t1)
     t6 = 0.0
     g_b2 = np.empty((1,), dtype=np.float64)
-    for i0 in range(1):
-        t7 = t5[i0] + b2[i0]
-        t8 = 1.0 / (1.0 + math.exp(-t7))
-        t9 = t8 - y_star[i0]
-        t10 = t9 * t9
-        t11 = 0.5
-        t12 = 2.0 * t9
-        t13 = t11 * t12
-        t14 = 1.0 - t8
-        t15 = t8 * t14
-        g_b2_i = t13 * t15
-        g_b2[i0] = g_b2_i
-        t6 += t10
+    t7 = t5[0] + b2[0]
+    t8 = 1.0 / (1.0 + math.exp(-t7))
+    t9 = t8 - y_star[0]
+    t10 = t9 * t9
+    t11 = 0.5
+    t12 = t11 * t9
+    t13 = t12 + t12
+    t14 = 1.0 - t8
+    t15 = t8 * t14
+    g_b2_i = t13 * t15
+    g_b2[0] = g_b2_i
+    t6 += t10
     value = 0.5 * t6
     t16 = W2.T
     t17 = np.dot(t16, g_b2)

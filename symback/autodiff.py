@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dsl as F
+from .ops import build as F
 from .ir import FLOAT_DTYPES, Node, topo_order
 from .ops.registry import OPS, as_node
 from .shapes import ShapeError, broadcast_axes, resolve, show
 
 
-def _check_wrt(wrt, what):
+def check_wrt(wrt, what):
     for w in wrt:
         if not isinstance(w, Node):
             raise TypeError(f"{what}: can only differentiate with respect to symback variables, got {w!r}")
@@ -45,14 +45,44 @@ def fit(c, target):
     if c.shape == target.shape:
         return c
     if len(c.shape) >= len(target.shape):
+        lead = len(c.shape) - len(target.shape)
         axes = broadcast_axes(target.shape, c.shape)
-        if axes:
-            c = F.sum(c, axes)
-        if c.shape != target.shape and len(c.shape) < len(target.shape):
-            c = F.reshape(c, tuple(-1 if d is None else d for d in target.shape))
+        kept = tuple(a for a in axes if a >= lead)
+        if kept:   # target's size-1 axes: summed in place, so no reshape (and
+            c = F.sum(c, kept, keepdims=True)   # no guess of run-time sizes)
+        if lead:
+            c = F.sum(c, tuple(range(lead)))
     if c.shape != target.shape:
         c = F.broadcast_like(c, target)
     return c
+
+
+def sweep(y, wrt, adjoint_of, what="grad"):
+    """The reverse sweep, as a generator of ``(node, arg, contribution)``.
+
+    Nodes are visited in reverse topological order; ``adjoint_of(node)`` gives
+    the IR that stands for ``node``'s adjoint (``None``: no adjoint reaches it)
+    and is called only after every contribution to ``node`` has been yielded,
+    so a caller that accumulates them (``grad``) or evaluates them
+    (``explain``) sees complete adjoints.  Each contribution is the op's VJP
+    brought to ``arg``'s shape; integer and boolean values, shape-only and
+    non-differentiable arguments get none."""
+    check_wrt(wrt, what)
+    order = topo_order([y])
+    active = _active(order, wrt)
+    for node in reversed(order):
+        if not node.args or id(node) not in active:
+            continue
+        g = adjoint_of(node)
+        if g is None:
+            continue
+        op = OPS[node.op]
+        if op.vjp is None:
+            raise NotImplementedError(f"{what}: op {node.op!r} has no reverse-mode rule")
+        for i, (arg, c) in enumerate(zip(node.args, op.vjp(node, g))):
+            if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
+                continue
+            yield node, arg, fit(as_node(c, like=arg), arg)
 
 
 def grad(y, wrt):
@@ -66,29 +96,16 @@ def grad(y, wrt):
     y = as_node(y)
     single = isinstance(wrt, Node)
     wrt = [wrt] if single else list(wrt)
-    _check_wrt(wrt, "grad")
+    check_wrt(wrt, "grad")
     if y.shape != ():
         raise ShapeError(f"grad: the output must be a scalar, got shape {show(y.shape)}; "
                          "reduce it first (sb.sum, sb.mean) or use sb.jacobian / sb.jvp")
     if y.dtype not in FLOAT_DTYPES:
         raise TypeError(f"grad: the output must be floating point, got dtype {y.dtype}")
-    order = topo_order([y])
-    active = _active(order, wrt)
     adjoint = {id(y): as_node(1.0, like=y)}
-    for node in reversed(order):
-        g = adjoint.get(id(node))
-        if g is None or not node.args or id(node) not in active:
-            continue
-        op = OPS[node.op]
-        if op.vjp is None:
-            raise NotImplementedError(f"grad: op {node.op!r} has no reverse-mode rule")
-        contributions = op.vjp(node, g)
-        for i, (arg, c) in enumerate(zip(node.args, contributions)):
-            if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
-                continue
-            c = fit(as_node(c, like=arg), arg)
-            previous = adjoint.get(id(arg))
-            adjoint[id(arg)] = c if previous is None else previous + c
+    for _, arg, c in sweep(y, wrt, lambda node: adjoint.get(id(node))):
+        previous = adjoint.get(id(arg))
+        adjoint[id(arg)] = c if previous is None else previous + c
     result = [adjoint[id(w)] if id(w) in adjoint else F.zeros_like(w) for w in wrt]
     result = [F.astype(r, w.dtype) for r, w in zip(result, wrt)]
     return result[0] if single else result
@@ -101,7 +118,7 @@ def jvp(ys, tangents):
     ys = [ys] if single else [as_node(y) for y in ys]
     if not isinstance(tangents, dict):
         raise TypeError("jvp: tangents must be a dict mapping variables to expressions or values")
-    _check_wrt(list(tangents), "jvp")
+    check_wrt(list(tangents), "jvp")
     tangent = {}
     for v, t in tangents.items():
         t = as_node(t, like=v)
@@ -148,7 +165,7 @@ def jacobian(ys, wrt, mode="rev"):
     single_y, single_w = isinstance(ys, Node), isinstance(wrt, Node)
     ys = [ys] if single_y else [as_node(y) for y in ys]
     wrt = [wrt] if single_w else list(wrt)
-    _check_wrt(wrt, "jacobian")
+    check_wrt(wrt, "jacobian")
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
     table = []

@@ -12,7 +12,7 @@ import itertools
 import string
 
 from . import ir
-from .autodiff import _active, _check_wrt, fit
+from .autodiff import check_wrt, sweep
 from .errors import InputError
 from .interpret import evaluate, point
 from .ops.registry import OPS, as_node
@@ -65,7 +65,7 @@ def explain(y, wrt, at):
     (a dict keyed by variable or by name: ``{x: 2.0}`` or ``{"x": 2.0}``)."""
     y = as_node(y)
     wrt = [wrt] if isinstance(wrt, ir.Node) else list(wrt)
-    _check_wrt(wrt, "explain")
+    check_wrt(wrt, "explain")
     order = ir.topo_order([y])
     used = [n for n in order if n.op == "var"]
     at = point(at, used, "explain: at")
@@ -83,21 +83,20 @@ def explain(y, wrt, at):
                                                                            if k != id(n)})
         forward.append((f"{names[id(n)]} = {rhs} = {format_value(values[id(n)])}", values[id(n)]))
 
-    active = _active(order, wrt)
     at_nodes = {n: at[n.name] for n in order if n.op == "var"}
-    adjoint, terms = {id(y): 1.0}, {}
-    for k, n in enumerate(reversed(order)):
-        if id(n) not in adjoint or not n.args or id(n) not in active:
-            continue
-        g = ir.var(f"adjoint{k}", n.shape, n.dtype)   # a stand-in for g_n in the VJP rule
-        op = OPS[n.op]
-        for i, (arg, c) in enumerate(zip(n.args, op.vjp(n, g))):
-            if c is None or id(arg) not in active or i in op.shape_args or i in op.nondiff:
-                continue
-            c = fit(as_node(c, like=arg), arg)
-            value = evaluate(c, {**at_nodes, g: adjoint[id(n)]})
-            terms.setdefault(id(arg), []).append(infix(c, {**names, id(g): f"g_{names[id(n)]}"}))
-            adjoint[id(arg)] = adjoint[id(arg)] + value if id(arg) in adjoint else value
+    adjoint, terms, stand_in = {id(y): 1.0}, {}, {}
+
+    def symbolic_adjoint(n):   # a stand-in var for g_n in n's VJP rule
+        if id(n) not in adjoint:
+            return None
+        stand_in[id(n)] = ir.var(f"adjoint{len(stand_in)}", n.shape, n.dtype)
+        return stand_in[id(n)]
+
+    for n, arg, c in sweep(y, wrt, symbolic_adjoint, "explain"):
+        g = stand_in[id(n)]
+        value = evaluate(c, {**at_nodes, g: adjoint[id(n)]})
+        terms.setdefault(id(arg), []).append(infix(c, {**names, id(g): f"g_{names[id(n)]}"}))
+        adjoint[id(arg)] = adjoint[id(arg)] + value if id(arg) in adjoint else value
 
     backward = [("g_y = 1", 1.0)]
     for n in reversed(order):

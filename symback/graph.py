@@ -8,7 +8,7 @@ together with its gradient (the adjoint graph, sharing the forward nodes).
 from __future__ import annotations
 
 from . import ir
-from .autodiff import grad as _grad
+from . import autodiff
 from .explain import lecture_names
 from .ops.registry import as_node
 from .printing import BINARY, format_value
@@ -32,7 +32,7 @@ def to_dot(expr, grad=False, wrt=None, name="symback"):
     if grad:
         y = outputs[0]
         wrt = list(wrt) if wrt is not None else [v for v in ir.variables([y]) if v.dtype in ir.FLOAT_DTYPES]
-        gs = _grad(y, wrt)
+        gs = autodiff.grad(y, wrt)
         for w, g in zip(wrt, gs):
             labels[id(g)] = f"g_{w.name}"
         outputs = outputs + gs

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import dsl as F
+from .ops import build as F
 from .ir import const, var
 
 # --- activations -------------------------------------------------------------------

@@ -136,7 +136,7 @@ def from_sympy(expr, variables):
     (each becomes a float64 scalar variable of its name) or both.  Anything the
     op table cannot map raises.  Each scalar variable remembers the Symbol it
     came from, for :func:`to_sympy` (see the module's docstring)."""
-    from . import dsl as F
+    from .ops import build as F
     from .ir import var
     from .ops.registry import as_node
     sp = _sympy()

@@ -416,10 +416,18 @@ def test_model_names_appear_in_the_source(w3):
         assert re.search(rf"\b{name}\b", src), name
     assert "def value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):" in src
     assert "def forward(W1, b1, W2, b2, W3, b3, X, labels):" in src
-    # one flat njit function per entry point, plus its parallel twin (the batch
-    # size is known only at call time, so the wrapper picks one by size)
-    jitted = re.findall(r"@numba\.njit\([^)]*\)\ndef (\w+)\(", src)
-    assert sorted(jitted) == ["_forward", "_forward_parallel", "_value_and_grad", "_value_and_grad_parallel"]
+    # one body per entry point, compiled serial and as its parallel twin (the
+    # batch size is known only at call time, so the wrapper picks one by size)
+    bodies = re.findall(r"^def (_\w+)\(", src, re.M)
+    assert sorted(b for b in bodies if not b.startswith(("_scalar", "_array", "_show", "_parallel_twin"))) \
+        == ["_forward", "_value_and_grad"]
+    for name in ("_forward", "_value_and_grad"):
+        assert f"{name}_parallel = _parallel_twin({name})" in src
+        assert f'{name} = numba.njit(cache=True, error_model="numpy")({name})' in src
+    assert "range(1)" not in src
+    module = kernel.module
+    assert module._forward_parallel.targetoptions.get("parallel") is True
+    assert not module._forward.targetoptions.get("parallel")
     assert "np.dot(" in src
 
 
@@ -582,3 +590,22 @@ def test_w5_small_kernel_matches_numpy_reference():
     assert_rel(value, ref_value)
     assert_rel(gx, rgx, rtol=1e-10)
     assert_rel(ga, rga, rtol=1e-10)
+
+
+def test_parallel_twin_is_cached_apart_and_agrees(tmp_path, monkeypatch):
+    """The serial and the parallel compilation of one body are two entries of
+    Numba's on-disk cache (same code, different flags), and compute the same."""
+    monkeypatch.setenv("SYMBACK_CACHE_DIR", str(tmp_path))
+    X, w = sb.var("X", (None, 3)), sb.var("w", (3,))
+    kernel = sb.value_and_grad(sb.sum(sb.tanh(X @ w) ** 2), [w], name="twin_cache")
+    rng = np.random.default_rng(0)
+    wv, Xv = rng.normal(size=3), rng.normal(size=(40, 3))
+    serial = kernel.module._value_and_grad(wv, Xv)
+    parallel = kernel.module._value_and_grad_parallel(wv, Xv)
+    np.testing.assert_allclose(parallel[0], serial[0], rtol=1e-12)
+    np.testing.assert_allclose(parallel[1], serial[1], rtol=1e-12)
+    t = np.tanh(Xv @ wv)
+    np.testing.assert_allclose(serial[1], Xv.T @ (2 * t * (1 - t * t)), rtol=1e-12)
+    index = sorted(p.name.split("-")[0] for p in tmp_path.rglob("*.nbi"))
+    assert any(n.endswith("._value_and_grad") for n in index), index
+    assert any(n.endswith("._value_and_grad_parallel") for n in index), index

@@ -70,13 +70,15 @@ def literal(value, dtype):
 class FunctionEmitter:
     """Emits one entry point; the ``em`` that block rules receive."""
 
-    def __init__(self, entry, sched, module, dynamic_parallel=False):
+    def __init__(self, entry, sched, module):
         self.entry, self.s, self.module = entry, sched, module
-        # auto mode: loops sized only at call time run in parallel in a second
-        # variant of the function, ``_name_parallel``, which the wrapper calls
-        # when the run-time sizes are large (see ``dynamic_sizes``)
-        self.dynamic_parallel = dynamic_parallel
+        # auto mode: loops sized only at call time are ``prange`` loops, and the
+        # body is compiled twice, ``_name`` (serial: prange is range there) and
+        # ``_name_parallel``, which the wrapper calls when the run-time sizes
+        # are large (see ``dynamic_sizes``); a body with a big static loop is
+        # compiled once, parallel
         self.dynamic_sizes = []
+        self.static_parallel = False
         self.names = {}
         # inputs go by their local names: ``max`` is ``max_`` here (symback.names)
         self.taken = (set(GLOBALS) | {v.name for v in entry.inputs} | set(sched.local_names.values())
@@ -152,8 +154,6 @@ class FunctionEmitter:
     def emit(self):
         e = self.entry
         body = []
-        for sym in self.s.context.syms:
-            body.append(f"{sym.name} = {sym.expr}")
         for step in self.s.steps:
             lines = getattr(self, "_" + type(step).__name__.lower())(step)
             if isinstance(step, Loop) and self.outlined:
@@ -170,10 +170,17 @@ class FunctionEmitter:
             returned.add(id(node))
             results.append(src)
         body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
-        out = [njit_decorator(any("numba.prange" in line for line in body)),
-               f"def _{e.name}{'_parallel' if self.dynamic_parallel else ''}({', '.join(self.names[id(v)] for v in e.inputs)}):"]
-        out.extend("    " + line for line in body)
-        return out
+        body = _used_sizes(self.s.context.syms, body) + body
+        params = ", ".join(self.names[id(v)] for v in e.inputs)
+        name = f"_{e.name}"
+        if self.dynamic_sizes and not self.static_parallel:
+            # one body, two compilations: prange is range without parallel=True
+            return [f"def {name}({params}):"] + ["    " + line for line in body] + [
+                "", "",
+                f"{name}_parallel = _parallel_twin({name})",
+                f"{name} = {njit_decorator(False)[1:]}({name})"]
+        parallel = any("numba.prange" in line for line in body)
+        return [njit_decorator(parallel), f"def {name}({params}):"] + ["    " + line for line in body]
 
     def _scalar(self, step):
         node = step.node
@@ -187,7 +194,8 @@ class FunctionEmitter:
 
     def _loop(self, step):
         space = [dim_expr(d) for d in step.shape]
-        idx = [f"{self.loop_prefix}{k}" for k in range(len(space))]
+        # an axis of static size 1 is index 0, not a loop
+        idx = ["0" if resolve(d) == 1 else f"{self.loop_prefix}{k}" for k, d in enumerate(step.shape)]
         lines = []
         for r in step.reductions:
             zero = literal(0, r.dtype)
@@ -223,9 +231,11 @@ class FunctionEmitter:
                 body.append(f"{self.name(r)}[{', '.join(out_idx)}] += {value}")
         indent = ""
         outer = "numba.prange" if self._parallel(step) else "range"
-        for k, (i, d) in enumerate(zip(idx, space)):
-            lines.append(f"{indent}for {i} in {outer if k == 0 else 'range'}({d}):")
-            indent += "    "
+        for i, d in zip(idx, space):
+            if i == "0":
+                continue
+            lines.append(f"{indent}for {i} in {outer}({d}):")
+            outer, indent = "range", indent + "    "
         lines.extend(indent + b for b in body)
         return lines
 
@@ -233,7 +243,7 @@ class FunctionEmitter:
         """Run this loop nest's outer axis on all cores?  Only when every write
         of an iteration lands in its own slice (reductions into arrays must keep
         axis 0) and the loop is big enough to repay starting the threads."""
-        if self.module.parallel is False or not step.shape:
+        if self.module.parallel is False or not step.shape or all(resolve(d) == 1 for d in step.shape):
             return False
         for r in step.reductions:
             if r.shape and 0 in r.attr("axes"):
@@ -244,10 +254,15 @@ class FunctionEmitter:
             if not isinstance(d, int):
                 if self.module.parallel is True:
                     return True
+                if self.outlined:   # a shared helper cannot be serial in one
+                    return False    # compilation and parallel in the other
                 self.dynamic_sizes.append(" * ".join(dim_expr(x) for x in step.shape))
-                return self.dynamic_parallel
+                return True
             size *= d
-        return size >= (PARALLEL_MIN_FORCED if self.module.parallel is True else PARALLEL_MIN_AUTO)
+        if size >= (PARALLEL_MIN_FORCED if self.module.parallel is True else PARALLEL_MIN_AUTO):
+            self.static_parallel = True
+            return True
+        return False
 
     def _read(self, node, idx, space):
         """``node``'s element at loop index ``idx`` of ``space`` (numpy broadcasting)."""
@@ -309,15 +324,15 @@ class ModuleEmitter:
             sched = schedule(e.outputs, e.inputs)
             fe = FunctionEmitter(e, sched, self)
             functions.append(fe.emit())
-            if fe.dynamic_sizes:
-                functions.append(FunctionEmitter(e, sched, self, dynamic_parallel=True).emit())
-            functions.append(_wrapper(e, sched, fe.dynamic_sizes))
+            functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else ()))
         lines = []
         for name, node in self.consts.values():
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
         if self.consts:
             lines.append("")
         lines += _HELPERS.splitlines()
+        if any("_parallel_twin(" in line for f in functions for line in f):
+            lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for text, name in self.helpers.items():
             lines += ["", ""] + helper_source(text, name)
         for f in functions:
@@ -327,6 +342,19 @@ class ModuleEmitter:
         module_name = f"symback_generated_{self.model_name}_{digest}"
         body = _PROLOGUE.format(module_name=module_name) + code + _EPILOGUE
         return "\n".join(_header(self.entries, self.model_name, doc, digest)) + "\n" + body
+
+
+def _used_sizes(syms, body):
+    """The size bindings (``X_d0 = X.shape[0]``) that ``body`` reads, with the
+    ones they read in turn, in binding order."""
+    text = "\n".join(body)
+    used = set(re.findall(r"\w+", text))
+    keep = []
+    for sym in reversed(syms):
+        if sym.name in used:
+            keep.append(sym)
+            used |= set(re.findall(r"\w+", sym.expr))
+    return [f"{sym.name} = {sym.expr}" for sym in reversed(keep)]
 
 
 def _signature(e):
@@ -412,6 +440,18 @@ def _array(value, name, shape, dtype):
 
 def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+'''
+
+_PARALLEL_TWIN = '''
+
+def _parallel_twin(f):
+    """``f`` compiled with ``parallel=True``, its ``prange`` loops on all cores.
+    A copy of the function under its own name, so that the serial and the
+    parallel machine code have separate entries in Numba's on-disk cache."""
+    import types
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
+    twin.__qualname__ = twin.__name__
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 '''
 
 

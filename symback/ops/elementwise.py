@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dsl as F
+from . import build as F
 from ..shapes import broadcast_shapes
 from .registry import Op, apply, float_dtype, register, result_dtype
 

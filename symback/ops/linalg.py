@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dsl as F
-from ..shapes import ShapeError, broadcast_shapes, derived_dim, dims_equal, resolve, show, size_of
+from . import build as F
+from ..shapes import ShapeError, broadcast_shapes, derived_dim, dims_equal, normalize_key, resolve, show, size_of  # noqa: F401
 from .registry import Op, apply, float_dtype, register
 
 # --- matmul -----------------------------------------------------------------------
@@ -154,52 +154,6 @@ register(Op(
 ))
 
 # --- indexing ---------------------------------------------------------------------------
-
-
-def normalize_key(key, shape):
-    """A numpy basic-indexing key (ints, slices, None, Ellipsis) as a hashable
-    tuple of ``("i", k)``, ``("s", start, stop, step)`` and ``("new",)``, with
-    every index checked against the static shape."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
-    if n_real > len(shape):
-        raise IndexError(f"index: too many indices ({n_real}) for shape {show(shape)}")
-    if sum(1 for k in key if k is Ellipsis) > 1:
-        raise IndexError("index: at most one Ellipsis")
-    expanded = []
-    for k in key:
-        if k is Ellipsis:
-            expanded.extend([slice(None)] * (len(shape) - n_real))
-        else:
-            expanded.append(k)
-    expanded.extend([slice(None)] * (len(shape) - sum(1 for k in expanded if k is not None)))
-    out, axis = [], 0
-    for k in expanded:
-        if k is None:
-            out.append(("new",))
-            continue
-        d = shape[axis]
-        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-            if d is None:
-                raise IndexError(f"index: integer index on axis {axis}, whose size is known only at call time")
-            if not -d <= k < d:
-                raise IndexError(f"index: index {k} is out of bounds for axis {axis} with size {d}")
-            out.append(("i", int(k) % d))
-        elif isinstance(k, slice):
-            if d is None:
-                if k != slice(None):
-                    raise IndexError(f"index: only ':' can slice axis {axis}, whose size is known only at call time")
-                out.append(("s", None, None, None))
-            else:
-                start, stop, step = k.indices(d)
-                # a negative step that runs to the start ends "before 0": stored as
-                # None, since a stop of -1 would mean "the last element"
-                out.append(("s", start, None if stop < 0 else stop, step))
-        else:
-            raise TypeError(f"index: unsupported index {k!r} (ints, slices, None and ... are supported)")
-        axis += 1
-    return tuple(out)
 
 
 def to_slice(k):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dsl as F
+from . import build as F
 from .registry import Op, float_dtype, register, result_dtype
 
 
@@ -69,7 +69,7 @@ register(Op(
 
 # --- logsumexp and softmax: stable loops over one axis --------------------------------
 
-def _np_logsumexp(x, axis, keepdims):
+def np_logsumexp(x, axis, keepdims):
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
@@ -202,7 +202,7 @@ register(Op(
     name="logsumexp", kind="block",
     infer=lambda shapes, dtypes, attrs: (
         _reduced(shapes[0], (attrs["axis"],), attrs["keepdims"]), float_dtype([dtypes[0]], "logsumexp")),
-    eval=lambda values, attrs: _np_logsumexp(values[0], attrs["axis"], attrs["keepdims"]),
+    eval=lambda values, attrs: np_logsumexp(values[0], attrs["axis"], attrs["keepdims"]),
     vjp=lambda n, g: (expand_reduced(g, n, n.args[0]) * F.softmax(n.args[0], n.attr("axis")),),
     jvp=lambda n, t: F.sum(F.softmax(n.args[0], n.attr("axis")) * t[0], n.attr("axis"), n.attr("keepdims")),
     block=_logsumexp_block, sympy=_sympy_logsumexp,

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .. import ir
-from ..passes import simplify
+from . import simplify
 from ..shapes import ShapeError
 
 OPS: dict[str, "Op"] = {}
@@ -89,14 +89,14 @@ def as_node(x, like=None):
 def apply(name, *args, **attrs):
     """Build ``name(*args, **attrs)``: infer its shape and dtype, simplify, fold
     constants, then hash-cons.  The only way ops make nodes."""
-    from ..passes import simplify
-
     op = OPS[name]
     nodes = [a for a in args if isinstance(a, ir.Node)]
     like = next((a for a in nodes if a.dtype in ir.FLOAT_DTYPES), nodes[0] if nodes else None)
     args = tuple(as_node(a, like) for a in args)
     shape, dtype = op.infer([a.shape for a in args], [a.dtype for a in args], attrs)
     rewritten = simplify.rewrite(name, args, attrs, shape, dtype)
+    if isinstance(rewritten, simplify.Build):
+        return _build(rewritten)
     if rewritten is not None:
         return rewritten
     if args and all(a.op == "const" for a in args) and ir.shapes_static(shape) \
@@ -105,6 +105,11 @@ def apply(name, *args, **attrs):
             value = op.eval([a.value for a in args], attrs)
         return ir.const(np.asarray(value).astype(dtype).reshape(shape), dtype=dtype)
     return ir.intern(name, args, attrs, shape, dtype, commutative=op.commutative)
+
+
+def _build(request):
+    args = tuple(_build(a) if isinstance(a, simplify.Build) else a for a in request.args)
+    return apply(request.op, *args, **request.attrs)
 
 
 def result_dtype(dtypes, what, allow=("float64", "float32", "int64")):

@@ -1,23 +1,27 @@
 """The fuzzer: random programs over every registered op, checked by every oracle.
 
-Two profiles, both driven by hypothesis (``HypothesisChooser``):
+Programs are drawn by hypothesis (``HypothesisChooser``, seeded per shard so
+runs are reproducible) and go through one of two tiers:
 
-* ``test_fuzz_ci`` -- a fixed, derandomized set of batches that CI runs (a few
-  hundred programs, a few minutes with Numba's compile of one kernel per batch);
-* ``test_fuzz_long`` -- ``pytest -m fuzz_long``: 10,000 programs (500 batches of
-  20), on demand; every failing program is reported, not only the first.
+* the **Python tier** runs the generated module with CPython (Numba's JIT
+  disabled): every oracle, thousands of programs a minute, checking what
+  symback writes;
+* the **Numba tier** compiles the same kind of module with Numba, one entry
+  point per program in one module per batch: about a second a program, so it
+  runs on a sample, checking what Numba makes of it.
 
-Programs are batched into one kernel per hypothesis example: Numba's compile
-time is the fuzzer's cost, and one larger kernel costs far less than many small.
-The programs are generated with the ops of the registry in mind; a new op gets a
-step in ``programs.Builder`` and ``test_every_op_is_generated`` keeps that so.
+CI runs ``test_fuzz_ci_*`` (1,200 programs in Python, 24 in Numba, about a
+minute); ``pytest -m fuzz_long`` runs 10,000 programs in Python and 1,000 in
+Numba (``SYMBACK_FUZZ_PROGRAMS``, ``SYMBACK_FUZZ_JIT``), reporting every
+failing program, each with its source as a reproduction.  A new op gets a step
+in ``programs.Builder``; ``test_every_op_is_generated`` keeps that so.
 """
 from __future__ import annotations
 
 import os
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 import symback as sb
@@ -36,35 +40,62 @@ def _batch(data, size):
     return [build_program(chooser, f"p{i}_", scalar_only=(i % 6 == 0)) for i in range(size)]
 
 
-def _profile(batches, size, tag, failures):
-    @settings(max_examples=batches, derandomize=True, deadline=None, database=None,
+class Tally:
+    """What a profile saw: programs run, failures, programs left to the other tier."""
+
+    def __init__(self):
+        self.programs, self.failures, self.skipped = 0, [], []
+
+    def report(self, tier):
+        kinds = {}
+        for f in self.failures:
+            kinds[f.what] = kinds.get(f.what, 0) + 1
+        failing = len({id(f.program) for f in self.failures})
+        reasons = {}
+        for _, why in self.skipped:
+            reasons[why] = reasons.get(why, 0) + 1
+        head = f"{tier}: {failing} of {self.programs} programs fail {kinds}; not compared: {reasons}\n"
+        return head + "\n".join(str(f) for f in self.failures[:20])
+
+
+def _profile(shard, batches, size, jit, tally):
+    """``batches`` hypothesis examples of ``size`` programs each; ``shard``
+    seeds hypothesis, so the shards of a profile draw different programs."""
+    tag = f"{'jit' if jit else 'py'}{shard}"
+
+    @seed(shard)
+    @settings(max_examples=batches, deadline=None, database=None,
               phases=(Phase.generate,), print_blob=False,
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def run(data):
         programs = _batch(data, size)
         run.count += 1
-        failures.extend(check_batch(programs, f"fuzz_{tag}_{run.count}"))
+        tally.programs += len(programs)
+        tally.failures.extend(check_batch(programs, f"fuzz_{tag}_{run.count}", jit=jit,
+                                          skipped=tally.skipped))
     run.count = 0
     run()
-    return run.count
+    assert run.count == batches, f"hypothesis ran {run.count} of {batches} batches"
+    return tally
 
 
-def _report(failures, total):
-    kinds = {}
-    for f in failures:
-        kinds.setdefault(f.what, 0)
-        kinds[f.what] += 1
-    head = f"{len({id(f.program) for f in failures})} of {total} programs fail: {kinds}\n"
-    return head + "\n".join(str(f) for f in failures[:20])
+#: CI: four shards of 300 programs through the Python tier, two batches of 12
+#: through Numba; ``SYMBACK_FUZZ_SCALE`` multiplies both (e.g. 0 < s < 1 locally)
+SCALE = float(os.environ.get("SYMBACK_FUZZ_SCALE", "1"))
 
 
-def test_fuzz_ci():
-    failures = []
-    batches = int(os.environ.get("SYMBACK_FUZZ_BATCHES", "8"))
-    n = _profile(batches, 12, "ci", failures)
-    assert n == batches
-    assert not failures, _report(failures, n * 12)
+@pytest.mark.parametrize("shard", range(4))
+def test_fuzz_ci_python(shard):
+    tally = _profile(shard, max(1, round(15 * SCALE)), 20, False, Tally())
+    assert not tally.failures, tally.report("Python tier")
+    assert len(tally.skipped) < tally.programs / 5, tally.report("Python tier")
+
+
+@pytest.mark.parametrize("shard", range(2))
+def test_fuzz_ci_numba(shard):
+    tally = _profile(100 + shard, max(1, round(SCALE)), 12, True, Tally())
+    assert not tally.failures, tally.report("Numba tier")
 
 
 def test_every_op_is_generated():
@@ -81,8 +112,18 @@ def test_every_op_is_generated():
 
 
 @pytest.mark.fuzz_long
-def test_fuzz_long():
-    failures = []
-    n = _profile(500, 20, "long", failures)
-    print(f"fuzz_long: {n * 20} programs, {len({id(f.program) for f in failures})} failing")
-    assert not failures, _report(failures, n * 20)
+def test_fuzz_long_python():
+    """10,000 programs (``SYMBACK_FUZZ_PROGRAMS``) through the Python tier."""
+    n = int(os.environ.get("SYMBACK_FUZZ_PROGRAMS", "10000"))
+    tally = _profile(1000, -(-n // 20), 20, False, Tally())
+    print(tally.report("Python tier").splitlines()[0])
+    assert not tally.failures, tally.report("Python tier")
+
+
+@pytest.mark.fuzz_long
+def test_fuzz_long_numba():
+    """``SYMBACK_FUZZ_JIT`` programs (1,000) through Numba: about a second each."""
+    n = int(os.environ.get("SYMBACK_FUZZ_JIT", "1000"))
+    tally = _profile(2000, -(-n // 20), 20, True, Tally())
+    print(tally.report("Numba tier").splitlines()[0])
+    assert not tally.failures, tally.report("Numba tier")

@@ -52,6 +52,27 @@ def sympy_of_bool_cast(p):
     return {x: 0.7}, step * x + sb.astype(x * 2.5, "int64") * 1.0
 
 
+@case
+def adjoint_onto_size1_axis_between_runtime_sizes(p):
+    """The adjoint of an (N, 1, M) operand broadcast to (N, N, M): summed over
+    axis 1 without keepdims, then reshaped to (-1, 1, -1), which no reshape
+    can be (ShapeError at grad).  Now summed with keepdims: no reshape."""
+    v0 = sb.var(p + "v0", (None, 1, None))
+    t1 = sb.logsumexp(v0, axis=1)
+    return {v0: [[[0.38, -1.19]], [[-0.48, 0.49]]]}, sb.tan(t1 * v0)
+
+
+@case
+def sympy_at_a_min_tie(p):
+    """min(a, a) through a where: SymPy's derivative of Min at a tie is
+    Heaviside(0) evaluated on 50-digit rounding (0 or 1, not 1/2).  An oracle
+    bug: SymPy derivatives are not compared at kinks and branch switches."""
+    x = sb.var(p + "x")
+    t0 = sb.grad(sb.sum(sb.sin(x) * x), [x])[0]
+    t1 = sb.where(sb.logical_not(t0 <= x), t0, x)
+    return {x: 0.9559763539460042}, -t1 + sb.minimum(t1, t0)
+
+
 @pytest.fixture(scope="module")
 def failures():
     programs = {}

@@ -2,7 +2,10 @@
 
 ``apply`` consults :data:`RULES` before it interns a node, so every graph --
 the model and its derivatives -- is built already simplified.  A rule takes
-``(args, attrs, shape, dtype)`` and returns a replacement node or ``None``.
+``(args, attrs, shape, dtype)`` and returns an existing node that stands for
+the result, a :class:`Build` (another op to apply instead), or ``None``.
+Rules never build nodes themselves: ``apply`` is their only caller and the
+only constructor, so this module imports nothing of the ops.
 
 Deliberately absent: ``x * 0 -> 0`` (and ``0 * x``, ``x - x -> 0``,
 ``x / x -> 1``).  Under IEEE semantics ``inf * 0`` and ``nan * 0`` are nan, so
@@ -12,7 +15,18 @@ and are never materialised.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Build:
+    """A rewrite's result still to be built: ``apply(op, *args, **attrs)``;
+    an argument may itself be a ``Build``."""
+    op: str
+    args: tuple
+    attrs: dict = field(default_factory=dict)
 
 
 def is_const(node, value=None):
@@ -50,15 +64,13 @@ def _identity(position, value):
 
 def _sub_from_zero(args, attrs, shape, dtype):
     if is_const(args[0], 0) and _same(args[1], shape, dtype):
-        from ..dsl import negative
-        return negative(args[1])
+        return Build("neg", (args[1],))
 
 
 def _times_minus_one(args, attrs, shape, dtype):
     for i in (0, 1):
         if is_const(args[1 - i], -1) and _same(args[i], shape, dtype):
-            from ..dsl import negative
-            return negative(args[i])
+            return Build("neg", (args[i],))
 
 
 def _double_negation(args, attrs, shape, dtype):
@@ -79,10 +91,14 @@ def _noop_shape(args, attrs, shape, dtype):
 def _transpose_of_transpose(args, attrs, shape, dtype):
     inner = args[0]
     if inner.op == "transpose":
-        from ..dsl import transpose
         outer = attrs["axes"]
         first = inner.attr("axes")
-        return transpose(inner.args[0], tuple(first[a] for a in outer))
+        return Build("transpose", (inner.args[0],), {"axes": tuple(first[a] for a in outer)})
+
+
+def _identity_transpose(args, attrs, shape, dtype):
+    if attrs["axes"] == tuple(range(len(attrs["axes"]))):
+        return args[0]
 
 
 def _transpose_of_matmul(args, attrs, shape, dtype):
@@ -90,15 +106,14 @@ def _transpose_of_matmul(args, attrs, shape, dtype):
     while transposing a product's result would cost a copy."""
     inner = args[0]
     if inner.op == "matmul" and inner.args[0].ndim == 2 and inner.args[1].ndim == 2:
-        from ..dsl import matmul, transpose
         a, b = inner.args
-        return matmul(transpose(b), transpose(a))
+        return Build("matmul", (Build("transpose", (b,), {"axes": (1, 0)}),
+                                Build("transpose", (a,), {"axes": (1, 0)})))
 
 
 def _reshape_of_reshape(args, attrs, shape, dtype):
     if args[0].op == "reshape":
-        from ..dsl import reshape
-        return reshape(args[0].args[0], attrs["shape"])
+        return Build("reshape", (args[0].args[0],), {"shape": attrs["shape"]})
 
 
 def _index_everything(args, attrs, shape, dtype):
@@ -108,12 +123,19 @@ def _index_everything(args, attrs, shape, dtype):
         return args[0]
 
 
+def _square_is_product(args, attrs, shape, dtype):
+    """``x ** 2`` is ``x * x``: one node for both spellings, so the square in a
+    loss and the ``n * n`` of tanh's derivative are computed once."""
+    if args[0].dtype in ("float64", "float32") and scalar_value(args[1]) == 2 \
+            and args[1].shape == () and _same(args[0], shape, dtype):
+        return Build("mul", (args[0], args[0]))
+
+
 def _adjoint_of_constant(args, attrs, shape, dtype):
     """``adjoint_mul(c, d)`` with a nonzero constant ``c`` is plain ``c * d``."""
     c = scalar_value(args[0])
     if c is not None and c != 0:
-        from ..dsl import multiply
-        return multiply(args[0], args[1])
+        return Build("mul", (args[0], args[1]))
 
 
 RULES = {
@@ -122,12 +144,12 @@ RULES = {
     "sub": [_identity(0, 0), _sub_from_zero],
     "mul": [_identity(0, 1), _identity(1, 1), _times_minus_one],
     "div": [_identity(0, 1)],
-    "pow": [_identity(0, 1)],
+    "pow": [_identity(0, 1), _square_is_product],
     "neg": [_double_negation],
     "where": [_same_branches],
     "broadcast": [_noop_shape],
     "reshape": [_noop_shape, _reshape_of_reshape],
-    "transpose": [_transpose_of_transpose, _transpose_of_matmul],
+    "transpose": [_identity_transpose, _transpose_of_transpose, _transpose_of_matmul],
     "astype": [_noop_shape],
     "index": [_index_everything],
 }
