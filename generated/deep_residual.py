@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): afbf090ec5b0f780
+Content hash (sha256 of the generated functions): 49f8795999439af8
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_afbf090ec5b0f780"
+__name__ = "symback_generated_deep_residual_49f8795999439af8"
 
 
 def _scalar(value, name, dtype):
@@ -63,12 +63,12 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dot(a0, a1):
     return np.dot(a0, a1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop1(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -79,7 +79,7 @@ def _loop1(a0, a1, a2):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop2(a0, a1, a2, a3):
     o0 = np.empty((a0, 32), dtype=np.float64)
     for v0 in range(a0):
@@ -90,7 +90,7 @@ def _loop2(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop3(a0, a1, a2, a3):
     o0 = 0.0
     for v0 in range(a0):
@@ -101,7 +101,7 @@ def _loop3(a0, a1, a2, a3):
     return o0,
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop4(a0, a1, a2):
     o0 = np.empty((a0, 32), dtype=np.float64)
     o1 = np.empty((a0, 32), dtype=np.float64)
@@ -116,7 +116,7 @@ def _loop4(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop5(a0, a1, a2, a3):
     o1 = 0.0
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -129,7 +129,7 @@ def _loop5(a0, a1, a2, a3):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop6(a0, a1, a2):
     o1 = np.zeros((1,), dtype=np.float64)
     o0 = np.empty((a0, 1), dtype=np.float64)
@@ -142,7 +142,7 @@ def _loop6(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop7(a0, a1, a2, a3):
     o1 = np.zeros((32,), dtype=np.float64)
     o2 = np.zeros((32,), dtype=np.float64)
@@ -156,7 +156,7 @@ def _loop7(a0, a1, a2, a3):
     return o0, o1, o2
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop8(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
@@ -168,7 +168,7 @@ def _loop8(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _loop9(a0, a1, a2):
     o1 = np.zeros((32,), dtype=np.float64)
     o0 = np.empty((a0, 32), dtype=np.float64)
@@ -180,7 +180,7 @@ def _loop9(a0, a1, a2):
     return o0, o1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     # o1 = X + sigmoid(... + c1) @ V1.T + b1
@@ -806,7 +806,7 @@ def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, 
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
     X_d0 = X.shape[0]
     # o1 = X + sigmoid(... + c1) @ V1.T + b1

@@ -10,7 +10,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): ce15aec8932662cd
+Content hash (sha256 of the generated functions): 057376afb79688e8
 """
 import math
 import sys
@@ -20,7 +20,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_forward_mode_ce15aec8932662cd"
+__name__ = "symback_generated_forward_mode_057376afb79688e8"
 
 
 def _scalar(value, name, dtype):
@@ -65,7 +65,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(w0, w1, x, u1, u2):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x
@@ -94,7 +94,7 @@ def forward(w0, w1, x, u1, u2):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(w0, w1, x, u1, u2):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x
@@ -132,7 +132,7 @@ def value_and_grad(w0, w1, x, u1, u2):
     return (np.float64(out[0]), (np.float64(out[1]), np.float64(out[2])))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _jvp(w0, w1, x, u1, u2, t_w0, t_w1):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 4ab9e4e1e68bb1af
+Content hash (sha256 of the generated functions): e46cdb0413f710da
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_4ab9e4e1e68bb1af"
+__name__ = "symback_generated_iris_mlp_e46cdb0413f710da"
 
 
 def _scalar(value, name, dtype):
@@ -70,7 +70,7 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 
 
 def _forward(V, b1, W, b2, X, labels):
@@ -118,7 +118,7 @@ def _forward(V, b1, W, b2, X, labels):
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, error_model="numpy")(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy")(_forward)
 
 
 def forward(V, b1, W, b2, X, labels):
@@ -242,7 +242,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, error_model="numpy")(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy")(_value_and_grad)
 
 
 def value_and_grad(V, b1, W, b2, X, labels):

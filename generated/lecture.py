@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): c5293b59a4fa7139
+Content hash (sha256 of the generated functions): 1d10453fc8b6d859
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_c5293b59a4fa7139"
+__name__ = "symback_generated_lecture_1d10453fc8b6d859"
 
 
 def _scalar(value, name, dtype):
@@ -63,7 +63,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(x, z):
     # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
     a = x * z
@@ -87,7 +87,7 @@ def forward(x, z):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(x, z):
     # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
     a = x * z

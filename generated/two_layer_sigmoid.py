@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 101dbacd1f258018
+Content hash (sha256 of the generated functions): 10a4c7243f7aa45d
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_101dbacd1f258018"
+__name__ = "symback_generated_two_layer_sigmoid_10a4c7243f7aa45d"
 
 
 def _scalar(value, name, dtype):
@@ -63,7 +63,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
     a = np.dot(W1, x)
@@ -99,7 +99,7 @@ def forward(W1, b1, W2, b2, x, y_star):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
     a = np.dot(W1, x)

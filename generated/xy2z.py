@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 87f3e29759505149
+Content hash (sha256 of the generated functions): 80fd6b9caf46853c
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_xy2z_87f3e29759505149"
+__name__ = "symback_generated_xy2z_80fd6b9caf46853c"
 
 
 def _scalar(value, name, dtype):
@@ -63,7 +63,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(x, y, z):
     # adjoint of x
     a = y * y
@@ -86,7 +86,7 @@ def forward(x, y, z):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(x, y, z):
     # adjoint of x
     a = y * y

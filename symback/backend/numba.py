@@ -44,6 +44,8 @@ class Entry:
     doc: str = ""
 
 
+#: Every generated njit function: cached on disk, numpy's float semantics, GIL released.
+NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 _DOT_HELPER = "return np.dot(a0, a1)"
@@ -519,7 +521,7 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 '''
 
 
@@ -598,5 +600,7 @@ def emit_module(entries, model_name="model", doc="", parallel=None):
 
 
 def njit_decorator(parallel=False):
-    flags = 'cache=True, error_model="numpy"' + (", parallel=True" if parallel else "")
+    """``nogil=True``: the kernels touch no Python object, so they let other
+    threads run (a threaded Dask scheduler then scales over row chunks)."""
+    flags = NJIT_FLAGS + (", parallel=True" if parallel else "")
     return f"@numba.njit({flags})"
