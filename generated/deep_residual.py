@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): cf42a869c363021a
+Content hash (sha256 of the generated functions): 92d2ba2a2ed13106
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_cf42a869c363021a"
+__name__ = "symback_generated_deep_residual_92d2ba2a2ed13106"
 
 
 def _scalar(value, name, dtype):
@@ -70,49 +70,50 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 
 
 def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
-    t1 = np.ascontiguousarray(X)
-    for k_2 in range(50):   # loop of 50 steps
-        x_3 = _stack0[k_2]
-        x_4 = _stack1[k_2]
-        x_5 = _stack2[k_2]
-        x_6 = _stack3[k_2]
-        t7 = x_3.T
-        t8 = np.dot(t1, t7)
-        t9 = np.empty((X_d0, 32), dtype=np.float64)
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    b = np.ascontiguousarray(X)
+    for k_0 in range(50):   # loop of 50 steps
+        x_1 = _stack0[k_0]
+        x_2 = _stack1[k_0]
+        x_3 = _stack2[k_0]
+        x_4 = _stack3[k_0]
+        c = x_1.T
+        d = np.dot(b, c)
+        e = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
-                t10 = t8[i0, i1] + x_4[i1]
-                t9_i = 1.0 / (1.0 + math.exp(-t10))
-                t9[i0, i1] = t9_i
-        t11 = x_5.T
-        t12 = np.dot(t9, t11)
-        t13 = np.empty((X_d0, 32), dtype=np.float64)
+                f = d[i0, i1] + x_2[i1]
+                e_i = 1.0 / (1.0 + math.exp(-f))
+                e[i0, i1] = e_i
+        h = x_3.T
+        k = np.dot(e, h)
+        l = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
-                t14 = t1[i0, i1] + t12[i0, i1]
-                t13_i = t14 + x_6[i1]
-                t13[i0, i1] = t13_i
-        t1 = t13
-    t15 = W_out.T
-    t16 = np.dot(t1, t15)
-    t17 = 0.0
+                m = b[i0, i1] + k[i0, i1]
+                l_i = m + x_4[i1]
+                l[i0, i1] = l_i
+        b = l
+    n = W_out.T
+    o = np.dot(b, n)
+    r = 0.0
     for i0 in numba.prange(X_d0):
-        t18 = t16[i0, 0] + b_out[0]
-        t19 = t18 - target[i0, 0]
-        t20 = t19 * t19
-        t17 += t20
-    t21 = np.float64(X_d0 * 1)
-    value = t17 / t21
+        s = o[i0, 0] + b_out[0]
+        t = s - target[i0, 0]
+        u = t * t
+        r += u
+    v = np.float64(X_d0 * 1)
+    value = r / v
     return (value,)
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, error_model="numpy")(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy")(_forward)
 
 
 def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
@@ -336,110 +337,115 @@ def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, 
 
 def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
-    t1 = np.ascontiguousarray(X)
-    t2 = np.empty((50, X_d0, 32), dtype=np.float64)
-    t3 = np.empty((50, X_d0, 32), dtype=np.float64)
-    t4 = np.empty((50, X_d0, 32), dtype=np.float64)
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    b = np.ascontiguousarray(X)
+    c = np.empty((50, X_d0, 32), dtype=np.float64)
+    d = np.empty((50, X_d0, 32), dtype=np.float64)
+    e = np.empty((50, X_d0, 32), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(32):
-            t3[0, i0, i1] = t1[i0, i1]
-    for k_5 in range(50):   # loop of 50 steps
-        x_6 = _stack0[k_5]
-        x_7 = _stack1[k_5]
-        x_8 = _stack2[k_5]
-        x_9 = _stack3[k_5]
-        t10 = x_6.T
-        t11 = np.dot(t1, t10)
-        t12 = t4[k_5]
-        t13 = t2[k_5]
+            d[0, i0, i1] = b[i0, i1]
+    for k_0 in range(50):   # loop of 50 steps
+        x_1 = _stack0[k_0]
+        x_2 = _stack1[k_0]
+        x_3 = _stack2[k_0]
+        x_4 = _stack3[k_0]
+        f = x_1.T
+        h = np.dot(b, f)
+        k = e[k_0]
+        l = c[k_0]
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
-                t14 = t11[i0, i1] + x_7[i1]
-                t12_i = 1.0 / (1.0 + math.exp(-t14))
-                t12[i0, i1] = t12_i
-                t15 = 1.0 - t12_i
-                t13_i = t12_i * t15
-                t13[i0, i1] = t13_i
-        t16 = x_8.T
-        t17 = np.dot(t12, t16)
-        t18 = t3[k_5 + 1] if k_5 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
+                m = h[i0, i1] + x_2[i1]
+                k_i = 1.0 / (1.0 + math.exp(-m))
+                k[i0, i1] = k_i
+                n = 1.0 - k_i
+                l_i = k_i * n
+                l[i0, i1] = l_i
+        o = x_3.T
+        r = np.dot(k, o)
+        s = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
-                t19 = t1[i0, i1] + t17[i0, i1]
-                t18_i = t19 + x_9[i1]
-                t18[i0, i1] = t18_i
-        t1 = t18
-    t20 = W_out.T
-    t21 = np.dot(t1, t20)
-    t22 = 0.0
-    t23 = np.empty((X_d0, 1), dtype=np.float64)
+                t = b[i0, i1] + r[i0, i1]
+                s_i = t + x_4[i1]
+                s[i0, i1] = s_i
+        b = s
+    u = W_out.T
+    v = np.dot(b, u)
+    w = 0.0
+    x = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in numba.prange(X_d0):
-        t24 = t21[i0, 0] + b_out[0]
-        t23_i = t24 - target[i0, 0]
-        t23[i0, 0] = t23_i
-        t25 = t23_i * t23_i
-        t22 += t25
-    t26 = np.float64(X_d0 * 1)
-    value = t22 / t26
-    t27 = 1.0 / t26
+        z = v[i0, 0] + b_out[0]
+        x_i = z - target[i0, 0]
+        x[i0, 0] = x_i
+        aa = x_i * x_i
+        w += aa
+    ab = np.float64(X_d0 * 1)
+    value = w / ab
+
+    # g_b_out = sum(1 / ... * (... + b_out - target) + 1 / ... * (... + b_out - target), axis=0)
+    ac = 1.0 / ab
     g_b_out = np.zeros((1,), dtype=np.float64)
-    t28 = np.empty((X_d0, 1), dtype=np.float64)
+    ad = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in range(X_d0):
-        t29 = t27
-        t30 = t29 * t23[i0, 0]
-        t28_i = t30 + t30
-        t28[i0, 0] = t28_i
-        g_b_out[0] += t28_i
-    t31 = np.dot(t28, W_out)
-    c_33 = t31
-    t34 = np.empty((50, 32, 32), dtype=np.float64)
-    t35 = np.empty((50, 32), dtype=np.float64)
-    t36 = np.empty((50, 32, 32), dtype=np.float64)
-    t37 = np.empty((50, 32), dtype=np.float64)
-    for k_38 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
-        x_39 = t2[k_38]
-        x_40 = t3[k_38]
-        x_41 = t4[k_38]
-        x_42 = _stack0[k_38]
-        x_43 = _stack2[k_38]
-        t44 = np.dot(c_33, x_43)
-        t45 = np.zeros((32,), dtype=np.float64)
-        t46 = np.zeros((32,), dtype=np.float64)
-        t47 = np.empty((X_d0, 32), dtype=np.float64)
+        ae = ac
+        af = ae * x[i0, 0]
+        ad_i = af + af
+        ad[i0, 0] = ad_i
+        g_b_out[0] += ad_i
+
+    # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1, _stack2, _stack3;...
+    ag = np.dot(ad, W_out)
+    c_5 = ag
+    ai = np.empty((50, 32, 32), dtype=np.float64)
+    aj = np.empty((50, 32), dtype=np.float64)
+    ak = np.empty((50, 32, 32), dtype=np.float64)
+    al = np.empty((50, 32), dtype=np.float64)
+    for k_6 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
+        x_7 = c[k_6]
+        x_8 = d[k_6]
+        x_9 = e[k_6]
+        x_10 = _stack0[k_6]
+        x_11 = _stack2[k_6]
+        am = np.dot(c_5, x_11)
+        an = np.zeros((32,), dtype=np.float64)
+        ao = np.zeros((32,), dtype=np.float64)
+        ap = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in range(X_d0):
             for i1 in range(32):
-                t47_i = t44[i0, i1] * x_39[i0, i1]
-                t47[i0, i1] = t47_i
-                t45[i1] += t47_i
-                t46[i1] += c_33[i0, i1]
-        t48 = np.dot(t47, x_42)
-        t49 = np.empty((X_d0, 32), dtype=np.float64)
+                ap_i = am[i0, i1] * x_7[i0, i1]
+                ap[i0, i1] = ap_i
+                an[i1] += ap_i
+                ao[i1] += c_5[i0, i1]
+        aq = np.dot(ap, x_10)
+        ar = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
-                t49_i = c_33[i0, i1] + t48[i0, i1]
-                t49[i0, i1] = t49_i
-        t50 = t47.T
-        t51 = np.dot(t50, x_40)
-        t52 = c_33.T
-        t53 = np.dot(t52, x_41)
+                ar_i = c_5[i0, i1] + aq[i0, i1]
+                ar[i0, i1] = ar_i
+        at = ap.T
+        au = np.dot(at, x_8)
+        av = c_5.T
+        aw = np.dot(av, x_9)
         for i0 in range(32):
             for i1 in range(32):
-                t34[k_38, i0, i1] = t51[i0, i1]
+                ai[k_6, i0, i1] = au[i0, i1]
         for i0 in range(32):
-            t35[k_38, i0] = t45[i0]
+            aj[k_6, i0] = an[i0]
         for i0 in range(32):
             for i1 in range(32):
-                t36[k_38, i0, i1] = t53[i0, i1]
+                ak[k_6, i0, i1] = aw[i0, i1]
         for i0 in range(32):
-            t37[k_38, i0] = t46[i0]
-        c_33 = t49
-    t54 = t28.T
-    g_W_out = np.dot(t54, t1)
-    return (value, t34, t35, t36, t37, g_W_out, g_b_out)
+            al[k_6, i0] = ao[i0]
+        c_5 = ar
+    ax = ad.T
+    g_W_out = np.dot(ax, b)
+    return (value, ai, aj, ak, al, g_W_out, g_b_out)
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, error_model="numpy")(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy")(_value_and_grad)
 
 
 def value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): c299d95c19829d2b
+Content hash (sha256 of the generated functions): ffbdf3a494e504cf
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_c299d95c19829d2b"
+__name__ = "symback_generated_deep_sigmoid_ffbdf3a494e504cf"
 
 
 def _scalar(value, name, dtype):
@@ -70,39 +70,40 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 
 
 def _forward(W_out, b_out, X, target, _stack0, _stack1):
     X_d0 = X.shape[0]
-    t1 = np.ascontiguousarray(X)
-    for k_2 in range(50):   # loop of 50 steps
-        x_3 = _stack0[k_2]
-        x_4 = _stack1[k_2]
-        t5 = x_3.T
-        t6 = np.dot(t1, t5)
-        t7 = np.empty((X_d0, 32), dtype=np.float64)
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    b = np.ascontiguousarray(X)
+    for k_0 in range(50):   # loop of 50 steps
+        x_1 = _stack0[k_0]
+        x_2 = _stack1[k_0]
+        c = x_1.T
+        d = np.dot(b, c)
+        e = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
-                t8 = t6[i0, i1] + x_4[i1]
-                t7_i = 1.0 / (1.0 + math.exp(-t8))
-                t7[i0, i1] = t7_i
-        t1 = t7
-    t9 = W_out.T
-    t10 = np.dot(t1, t9)
-    t11 = 0.0
+                f = d[i0, i1] + x_2[i1]
+                e_i = 1.0 / (1.0 + math.exp(-f))
+                e[i0, i1] = e_i
+        b = e
+    h = W_out.T
+    k = np.dot(b, h)
+    l = 0.0
     for i0 in numba.prange(X_d0):
-        t12 = t10[i0, 0] + b_out[0]
-        t13 = t12 - target[i0, 0]
-        t14 = t13 * t13
-        t11 += t14
-    t15 = np.float64(X_d0 * 1)
-    value = t11 / t15
+        m = k[i0, 0] + b_out[0]
+        n = m - target[i0, 0]
+        o = n * n
+        l += o
+    r = np.float64(X_d0 * 1)
+    value = l / r
     return (value,)
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, error_model="numpy")(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy")(_forward)
 
 
 def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
@@ -224,80 +225,85 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
 
 def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     X_d0 = X.shape[0]
-    t1 = np.ascontiguousarray(X)
-    t2 = np.empty((50, X_d0, 32), dtype=np.float64)
-    t3 = np.empty((50, X_d0, 32), dtype=np.float64)
+    # value = mean((... + b_out - target) * (... + b_out - target))
+    b = np.ascontiguousarray(X)
+    c = np.empty((50, X_d0, 32), dtype=np.float64)
+    d = np.empty((50, X_d0, 32), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(32):
-            t3[0, i0, i1] = t1[i0, i1]
-    for k_4 in range(50):   # loop of 50 steps
-        x_5 = _stack0[k_4]
-        x_6 = _stack1[k_4]
-        t7 = x_5.T
-        t8 = np.dot(t1, t7)
-        t9 = t3[k_4 + 1] if k_4 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
-        t10 = t2[k_4]
+            d[0, i0, i1] = b[i0, i1]
+    for k_0 in range(50):   # loop of 50 steps
+        x_1 = _stack0[k_0]
+        x_2 = _stack1[k_0]
+        e = x_1.T
+        f = np.dot(b, e)
+        h = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
+        k = c[k_0]
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
-                t11 = t8[i0, i1] + x_6[i1]
-                t9_i = 1.0 / (1.0 + math.exp(-t11))
-                t9[i0, i1] = t9_i
-                t12 = 1.0 - t9_i
-                t10_i = t9_i * t12
-                t10[i0, i1] = t10_i
-        t1 = t9
-    t13 = W_out.T
-    t14 = np.dot(t1, t13)
-    t15 = 0.0
-    t16 = np.empty((X_d0, 1), dtype=np.float64)
+                l = f[i0, i1] + x_2[i1]
+                h_i = 1.0 / (1.0 + math.exp(-l))
+                h[i0, i1] = h_i
+                m = 1.0 - h_i
+                k_i = h_i * m
+                k[i0, i1] = k_i
+        b = h
+    n = W_out.T
+    o = np.dot(b, n)
+    r = 0.0
+    s = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in numba.prange(X_d0):
-        t17 = t14[i0, 0] + b_out[0]
-        t16_i = t17 - target[i0, 0]
-        t16[i0, 0] = t16_i
-        t18 = t16_i * t16_i
-        t15 += t18
-    t19 = np.float64(X_d0 * 1)
-    value = t15 / t19
-    t20 = 1.0 / t19
+        t = o[i0, 0] + b_out[0]
+        s_i = t - target[i0, 0]
+        s[i0, 0] = s_i
+        u = s_i * s_i
+        r += u
+    v = np.float64(X_d0 * 1)
+    value = r / v
+
+    # g_b_out = sum(1 / ... * (... + b_out - target) + 1 / ... * (... + b_out - target), axis=0)
+    w = 1.0 / v
     g_b_out = np.zeros((1,), dtype=np.float64)
-    t21 = np.empty((X_d0, 1), dtype=np.float64)
+    x = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in range(X_d0):
-        t22 = t20
-        t23 = t22 * t16[i0, 0]
-        t21_i = t23 + t23
-        t21[i0, 0] = t21_i
-        g_b_out[0] += t21_i
-    t24 = np.dot(t21, W_out)
-    c_26 = t24
-    t27 = np.empty((50, 32, 32), dtype=np.float64)
-    t28 = np.empty((50, 32), dtype=np.float64)
-    for k_29 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
-        x_30 = t2[k_29]
-        x_31 = t3[k_29]
-        x_32 = _stack0[k_29]
-        t33 = np.zeros((32,), dtype=np.float64)
-        t34 = np.empty((X_d0, 32), dtype=np.float64)
+        z = w
+        aa = z * s[i0, 0]
+        x_i = aa + aa
+        x[i0, 0] = x_i
+        g_b_out[0] += x_i
+
+    # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1; 50 steps, 1 carry...
+    ab = np.dot(x, W_out)
+    c_3 = ab
+    ad = np.empty((50, 32, 32), dtype=np.float64)
+    ae = np.empty((50, 32), dtype=np.float64)
+    for k_4 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
+        x_5 = c[k_4]
+        x_6 = d[k_4]
+        x_7 = _stack0[k_4]
+        af = np.zeros((32,), dtype=np.float64)
+        ag = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in range(X_d0):
             for i1 in range(32):
-                t34_i = c_26[i0, i1] * x_30[i0, i1]
-                t34[i0, i1] = t34_i
-                t33[i1] += t34_i
-        t35 = np.dot(t34, x_32)
-        t36 = t34.T
-        t37 = np.dot(t36, x_31)
+                ag_i = c_3[i0, i1] * x_5[i0, i1]
+                ag[i0, i1] = ag_i
+                af[i1] += ag_i
+        ah = np.dot(ag, x_7)
+        ai = ag.T
+        aj = np.dot(ai, x_6)
         for i0 in range(32):
             for i1 in range(32):
-                t27[k_29, i0, i1] = t37[i0, i1]
+                ad[k_4, i0, i1] = aj[i0, i1]
         for i0 in range(32):
-            t28[k_29, i0] = t33[i0]
-        c_26 = t35
-    t38 = t21.T
-    g_W_out = np.dot(t38, t1)
-    return (value, t27, t28, g_W_out, g_b_out)
+            ae[k_4, i0] = af[i0]
+        c_3 = ah
+    ak = x.T
+    g_W_out = np.dot(ak, b)
+    return (value, ad, ae, g_W_out, g_b_out)
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, error_model="numpy")(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy")(_value_and_grad)
 
 
 def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):

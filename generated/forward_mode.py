@@ -10,7 +10,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): f6d9940a6ed10604
+Content hash (sha256 of the generated functions): 057376afb79688e8
 """
 import math
 import sys
@@ -20,7 +20,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_forward_mode_f6d9940a6ed10604"
+__name__ = "symback_generated_forward_mode_057376afb79688e8"
 
 
 def _scalar(value, name, dtype):
@@ -65,15 +65,16 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(w0, w1, x, u1, u2):
-    t0 = w1 * x
-    t1 = t0 + w0
-    t2 = math.sin(t1)
-    t3 = u1 * t2
-    t4 = math.cos(t1)
-    t5 = u2 * t4
-    value = t3 + t5
+    # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
+    a = w1 * x
+    b = a + w0
+    c = math.sin(b)
+    d = u1 * c
+    e = math.cos(b)
+    f = u2 * e
+    value = d + f
     return (value,)
 
 
@@ -93,19 +94,24 @@ def forward(w0, w1, x, u1, u2):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(w0, w1, x, u1, u2):
-    t0 = w1 * x
-    t1 = t0 + w0
-    t2 = math.sin(t1)
-    t3 = u1 * t2
-    t4 = math.cos(t1)
-    t5 = u2 * t4
-    value = t3 + t5
-    t6 = -t2
-    t7 = u2 * t6
-    t8 = u1 * t4
-    g_w0 = t7 + t8
+    # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
+    a = w1 * x
+    b = a + w0
+    c = math.sin(b)
+    d = u1 * c
+    e = math.cos(b)
+    f = u2 * e
+    value = d + f
+
+    # g_w0 = u2 * -sin(w1 * x + w0) + u1 * cos(w1 * x + w0)
+    h = -c
+    k = u2 * h
+    l = u1 * e
+    g_w0 = k + l
+
+    # adjoint of w1
     g_w1 = g_w0 * x
     return (value, g_w0, g_w1)
 
@@ -126,23 +132,26 @@ def value_and_grad(w0, w1, x, u1, u2):
     return (np.float64(out[0]), (np.float64(out[1]), np.float64(out[2])))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _jvp(w0, w1, x, u1, u2, t_w0, t_w1):
-    t0 = w1 * x
-    t1 = t0 + w0
-    t2 = math.sin(t1)
-    t3 = u1 * t2
-    t4 = math.cos(t1)
-    t5 = u2 * t4
-    value = t3 + t5
-    t6 = t_w1 * x
-    t7 = t6 + t_w0
-    t8 = t7 * t4
-    t9 = t8 * u1
-    t10 = -t2
-    t11 = t7 * t10
-    t12 = t11 * u2
-    dvalue = t9 + t12
+    # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
+    a = w1 * x
+    b = a + w0
+    c = math.sin(b)
+    d = u1 * c
+    e = math.cos(b)
+    f = u2 * e
+    value = d + f
+
+    # dvalue = (t_w1 * x + t_w0) * cos(...) * u1 + (t_w1 * x + t_w0) * -sin(...) * u2
+    h = t_w1 * x
+    k = h + t_w0
+    l = k * e
+    m = l * u1
+    n = -c
+    o = k * n
+    r = o * u2
+    dvalue = m + r
     return (value, dvalue)
 
 

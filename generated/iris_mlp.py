@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): a5614ea298280acc
+Content hash (sha256 of the generated functions): e46cdb0413f710da
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_a5614ea298280acc"
+__name__ = "symback_generated_iris_mlp_e46cdb0413f710da"
 
 
 def _scalar(value, name, dtype):
@@ -70,50 +70,55 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 
 
 def _forward(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
-    t0 = V.T
-    t1 = np.dot(X, t0)
-    t2 = np.empty((X_d0, 16), dtype=np.float64)
+    # z = sigmoid(X @ V.T + b1)
+    a = V.T
+    b = np.dot(X, a)
+    z = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
-            t3 = t1[i0, i1] + b1[i1]
-            t2_i = 1.0 / (1.0 + math.exp(-t3))
-            t2[i0, i1] = t2_i
-    t4 = W.T
-    t5 = np.dot(t2, t4)
-    t6 = np.empty((X_d0, 3), dtype=np.float64)
+            c = b[i0, i1] + b1[i1]
+            z_i = 1.0 / (1.0 + math.exp(-c))
+            z[i0, i1] = z_i
+
+    # logits = z @ W.T + b2
+    d = W.T
+    e = np.dot(z, d)
+    logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
-            t6_i = t5[i0, i1] + b2[i1]
-            t6[i0, i1] = t6_i
-    t7 = np.empty(X_d0, dtype=np.float64)
+            logits_i = e[i0, i1] + b2[i1]
+            logits[i0, i1] = logits_i
+
+    # value = mean(softmax_cross_entropy(logits, labels))
+    f = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
-        label_10 = labels[i]
-        if label_10 < 0 or label_10 >= 3:
+        label_2 = labels[i]
+        if label_2 < 0 or label_2 >= 3:
             raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')
-        m_8 = -np.inf
+        m_0 = -np.inf
         for j in range(3):
-            m_8 = max(m_8, t6[i, j])
-        if not np.isfinite(m_8):
-            m_8 = 0.0
-        s_9 = 0.0
+            m_0 = max(m_0, logits[i, j])
+        if not np.isfinite(m_0):
+            m_0 = 0.0
+        s_1 = 0.0
         for j in range(3):
-            s_9 += np.exp(t6[i, j] - m_8)
-        t7[i] = m_8 + np.log(s_9) - t6[i, label_10]
-    t11 = 0.0
+            s_1 += np.exp(logits[i, j] - m_0)
+        f[i] = m_0 + np.log(s_1) - logits[i, label_2]
+    h = 0.0
     for i0 in numba.prange(X_d0):
-        t11 += t7[i0]
-    t12 = np.float64(X_d0)
-    value = t11 / t12
+        h += f[i0]
+    k = np.float64(X_d0)
+    value = h / k
     return (value,)
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, error_model="numpy")(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy")(_forward)
 
 
 def forward(V, b1, W, b2, X, labels):
@@ -135,93 +140,109 @@ def forward(V, b1, W, b2, X, labels):
 
 def _value_and_grad(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
-    t0 = V.T
-    t1 = np.dot(X, t0)
-    t2 = np.empty((X_d0, 16), dtype=np.float64)
-    t3 = np.empty((X_d0, 16), dtype=np.float64)
+    # z = sigmoid(X @ V.T + b1)
+    a = V.T
+    b = np.dot(X, a)
+    z = np.empty((X_d0, 16), dtype=np.float64)
+    c = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
-            t4 = t1[i0, i1] + b1[i1]
-            t2_i = 1.0 / (1.0 + math.exp(-t4))
-            t2[i0, i1] = t2_i
-            t5 = 1.0 - t2_i
-            t3_i = t2_i * t5
-            t3[i0, i1] = t3_i
-    t6 = W.T
-    t7 = np.dot(t2, t6)
-    t8 = np.empty((X_d0, 3), dtype=np.float64)
+            d = b[i0, i1] + b1[i1]
+            z_i = 1.0 / (1.0 + math.exp(-d))
+            z[i0, i1] = z_i
+            e = 1.0 - z_i
+            c_i = z_i * e
+            c[i0, i1] = c_i
+
+    # logits = z @ W.T + b2
+    f = W.T
+    h = np.dot(z, f)
+    logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
-            t8_i = t7[i0, i1] + b2[i1]
-            t8[i0, i1] = t8_i
-    t9 = np.empty(X_d0, dtype=np.float64)
+            logits_i = h[i0, i1] + b2[i1]
+            logits[i0, i1] = logits_i
+
+    # value = mean(softmax_cross_entropy(logits, labels))
+    k = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
-        label_12 = labels[i]
-        if label_12 < 0 or label_12 >= 3:
+        label_2 = labels[i]
+        if label_2 < 0 or label_2 >= 3:
             raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')
-        m_10 = -np.inf
+        m_0 = -np.inf
         for j in range(3):
-            m_10 = max(m_10, t8[i, j])
-        if not np.isfinite(m_10):
-            m_10 = 0.0
-        s_11 = 0.0
+            m_0 = max(m_0, logits[i, j])
+        if not np.isfinite(m_0):
+            m_0 = 0.0
+        s_1 = 0.0
         for j in range(3):
-            s_11 += np.exp(t8[i, j] - m_10)
-        t9[i] = m_10 + np.log(s_11) - t8[i, label_12]
-    t13 = 0.0
+            s_1 += np.exp(logits[i, j] - m_0)
+        k[i] = m_0 + np.log(s_1) - logits[i, label_2]
+    l = 0.0
     for i0 in numba.prange(X_d0):
-        t13 += t9[i0]
-    t14 = np.float64(X_d0)
-    value = t13 / t14
-    t15 = np.empty((X_d0, 3), dtype=np.float64)
+        l += k[i0]
+    m = np.float64(X_d0)
+    value = l / m
+
+    # adjoint of logits
+    # adjoint of b2
+    n = np.empty((X_d0, 3), dtype=np.float64)
     for p in range(X_d0):
-        m_16 = -np.inf
+        m_3 = -np.inf
         for j in range(3):
-            m_16 = max(m_16, t8[p, j])
-        if not np.isfinite(m_16):
-            m_16 = 0.0
-        s_17 = 0.0
+            m_3 = max(m_3, logits[p, j])
+        if not np.isfinite(m_3):
+            m_3 = 0.0
+        s_4 = 0.0
         for j in range(3):
-            e_18 = np.exp(t8[p, j] - m_16)
-            t15[p, j] = e_18
-            s_17 += e_18
+            e_5 = np.exp(logits[p, j] - m_3)
+            n[p, j] = e_5
+            s_4 += e_5
         for j in range(3):
-            t15[p, j] /= s_17
-    t19 = np.zeros((X_d0, 3), dtype=np.float64)
+            n[p, j] /= s_4
+    o = np.zeros((X_d0, 3), dtype=np.float64)
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 3:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
-        t19[i, labels[i]] = 1
-    t20 = np.empty((X_d0, 3), dtype=np.float64)
+        o[i, labels[i]] = 1
+    r = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
-            t20_i = t15[i0, i1] - t19[i0, i1]
-            t20[i0, i1] = t20_i
-    t21 = 1.0 / t14
+            r_i = n[i0, i1] - o[i0, i1]
+            r[i0, i1] = r_i
+    g_l = 1.0 / m
     g_b2 = np.zeros((3,), dtype=np.float64)
-    t22 = np.empty((X_d0, 3), dtype=np.float64)
+    g_logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(3):
-            t22_i = t20[i0, i1] * t21
-            t22[i0, i1] = t22_i
-            g_b2[i1] += t22_i
-    t23 = np.dot(t22, W)
+            g_logits_i = r[i0, i1] * g_l
+            g_logits[i0, i1] = g_logits_i
+            g_b2[i1] += g_logits_i
+
+    # adjoint of z
+    g_z = np.dot(g_logits, W)
+
+    # adjoint of b1
     g_b1 = np.zeros((16,), dtype=np.float64)
-    t24 = np.empty((X_d0, 16), dtype=np.float64)
+    g_d = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(16):
-            t24_i = t23[i0, i1] * t3[i0, i1]
-            t24[i0, i1] = t24_i
-            g_b1[i1] += t24_i
-    t25 = t24.T
-    g_V = np.dot(t25, X)
-    t26 = t22.T
-    g_W = np.dot(t26, t2)
+            g_d_i = g_z[i0, i1] * c[i0, i1]
+            g_d[i0, i1] = g_d_i
+            g_b1[i1] += g_d_i
+
+    # adjoint of V
+    s = g_d.T
+    g_V = np.dot(s, X)
+
+    # adjoint of W
+    t = g_logits.T
+    g_W = np.dot(t, z)
     return (value, g_V, g_b1, g_W, g_b2)
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, error_model="numpy")(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy")(_value_and_grad)
 
 
 def value_and_grad(V, b1, W, b2, X, labels):

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 080cac3feb834c6e
+Content hash (sha256 of the generated functions): 1d10453fc8b6d859
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_080cac3feb834c6e"
+__name__ = "symback_generated_lecture_1d10453fc8b6d859"
 
 
 def _scalar(value, name, dtype):
@@ -63,16 +63,17 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(x, z):
-    t0 = x * z
-    t1 = math.exp(t0)
-    t2 = math.log(x)
-    t3 = t0 / t2
-    t4 = t1 + t3
-    t5 = math.sin(t2)
-    t6 = t5 / t0
-    value = t4 + t6
+    # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
+    a = x * z
+    b = math.exp(a)
+    c = math.log(x)
+    d = a / c
+    e = b + d
+    f = math.sin(c)
+    h = f / a
+    value = e + h
     return (value,)
 
 
@@ -86,32 +87,37 @@ def forward(x, z):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(x, z):
-    t0 = x * z
-    t1 = math.exp(t0)
-    t2 = math.log(x)
-    t3 = t0 / t2
-    t4 = t1 + t3
-    t5 = math.sin(t2)
-    t6 = t5 / t0
-    value = t4 + t6
-    t7 = 1.0 / t0
-    t8 = math.cos(t2)
-    t9 = t7 * t8
-    t10 = -t3
-    t11 = t10 / t2
-    t12 = t9 + t11
-    t13 = 1.0 / x
-    t14 = 0.0 if t12 == 0.0 else t12 * t13
-    t15 = -t6
-    t16 = t15 / t0
-    t17 = 1.0 / t2
-    t18 = t16 + t17
-    t19 = t18 + t1
-    t20 = t19 * z
-    g_x = t14 + t20
-    g_z = t19 * x
+    # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
+    a = x * z
+    b = math.exp(a)
+    c = math.log(x)
+    d = a / c
+    e = b + d
+    f = math.sin(c)
+    h = f / a
+    value = e + h
+
+    # adjoint of x
+    g_f = 1.0 / a
+    k = math.cos(c)
+    l = g_f * k
+    m = -d
+    n = m / c
+    g_c = l + n
+    o = 1.0 / x
+    r = 0.0 if g_c == 0.0 else g_c * o
+    s = -h
+    t = s / a
+    u = 1.0 / c
+    v = t + u
+    g_a = v + b
+    w = g_a * z
+    g_x = r + w
+
+    # adjoint of z
+    g_z = g_a * x
     return (value, g_x, g_z)
 
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 8125b7d64ee980ed
+Content hash (sha256 of the generated functions): 9cd190530f788e17
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_8125b7d64ee980ed"
+__name__ = "symback_generated_mnist_mlp_9cd190530f788e17"
 
 
 def _scalar(value, name, dtype):
@@ -70,58 +70,65 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 
 
 def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
-    t0 = W1.T
-    t1 = np.dot(X, t0)
-    t2 = np.empty((X_d0, 256), dtype=np.float64)
+    # h1 = relu(X @ W1.T + b1)
+    a = W1.T
+    b = np.dot(X, a)
+    h1 = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
-            t3 = t1[i0, i1] + b1[i1]
-            t2_i = np.maximum(t3, 0.0)
-            t2[i0, i1] = t2_i
-    t4 = W2.T
-    t5 = np.dot(t2, t4)
-    t6 = np.empty((X_d0, 256), dtype=np.float64)
+            c = b[i0, i1] + b1[i1]
+            h1_i = np.maximum(c, 0.0)
+            h1[i0, i1] = h1_i
+
+    # h2 = relu(h1 @ W2.T + b2)
+    d = W2.T
+    e = np.dot(h1, d)
+    h2 = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
-            t7 = t5[i0, i1] + b2[i1]
-            t6_i = np.maximum(t7, 0.0)
-            t6[i0, i1] = t6_i
-    t8 = W3.T
-    t9 = np.dot(t6, t8)
-    t10 = np.empty((X_d0, 10), dtype=np.float64)
+            f = e[i0, i1] + b2[i1]
+            h2_i = np.maximum(f, 0.0)
+            h2[i0, i1] = h2_i
+
+    # logits = h2 @ W3.T + b3
+    h = W3.T
+    k = np.dot(h2, h)
+    logits = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(10):
-            t10_i = t9[i0, i1] + b3[i1]
-            t10[i0, i1] = t10_i
-    t11 = np.empty(X_d0, dtype=np.float64)
+            logits_i = k[i0, i1] + b3[i1]
+            logits[i0, i1] = logits_i
+
+    # value = mean(softmax_cross_entropy(logits, labels))
+    l = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
-        label_14 = labels[i]
-        if label_14 < 0 or label_14 >= 10:
+        label_2 = labels[i]
+        if label_2 < 0 or label_2 >= 10:
             raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')
-        m_12 = -np.inf
+        m_0 = -np.inf
         for j in range(10):
-            m_12 = max(m_12, t10[i, j])
-        if not np.isfinite(m_12):
-            m_12 = 0.0
-        s_13 = 0.0
+            m_0 = max(m_0, logits[i, j])
+        if not np.isfinite(m_0):
+            m_0 = 0.0
+        s_1 = 0.0
         for j in range(10):
-            s_13 += np.exp(t10[i, j] - m_12)
-        t11[i] = m_12 + np.log(s_13) - t10[i, label_14]
-    t15 = 0.0
+            s_1 += np.exp(logits[i, j] - m_0)
+        l[i] = m_0 + np.log(s_1) - logits[i, label_2]
+    m = 0.0
     for i0 in numba.prange(X_d0):
-        t15 += t11[i0]
-    t16 = np.float64(X_d0)
-    value = t15 / t16
+        m += l[i0]
+    n = np.float64(X_d0)
+    value = m / n
     return (value,)
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, error_model="numpy")(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy")(_forward)
 
 
 def forward(W1, b1, W2, b2, W3, b3, X, labels):
@@ -145,113 +152,137 @@ def forward(W1, b1, W2, b2, W3, b3, X, labels):
 
 def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
-    t0 = W1.T
-    t1 = np.dot(X, t0)
-    t2 = np.empty((X_d0, 256), dtype=np.float64)
-    t3 = np.empty((X_d0, 256), dtype=np.bool)
+    # h1 = relu(X @ W1.T + b1)
+    a = W1.T
+    b = np.dot(X, a)
+    h1 = np.empty((X_d0, 256), dtype=np.float64)
+    c = np.empty((X_d0, 256), dtype=np.bool)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
-            t4 = t1[i0, i1] + b1[i1]
-            t2_i = np.maximum(t4, 0.0)
-            t2[i0, i1] = t2_i
-            t3_i = t4 > 0.0
-            t3[i0, i1] = t3_i
-    t5 = W2.T
-    t6 = np.dot(t2, t5)
-    t7 = np.empty((X_d0, 256), dtype=np.float64)
-    t8 = np.empty((X_d0, 256), dtype=np.bool)
+            d = b[i0, i1] + b1[i1]
+            h1_i = np.maximum(d, 0.0)
+            h1[i0, i1] = h1_i
+            c_i = d > 0.0
+            c[i0, i1] = c_i
+
+    # h2 = relu(h1 @ W2.T + b2)
+    e = W2.T
+    f = np.dot(h1, e)
+    h2 = np.empty((X_d0, 256), dtype=np.float64)
+    h = np.empty((X_d0, 256), dtype=np.bool)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
-            t9 = t6[i0, i1] + b2[i1]
-            t7_i = np.maximum(t9, 0.0)
-            t7[i0, i1] = t7_i
-            t8_i = t9 > 0.0
-            t8[i0, i1] = t8_i
-    t10 = W3.T
-    t11 = np.dot(t7, t10)
-    t12 = np.empty((X_d0, 10), dtype=np.float64)
+            k = f[i0, i1] + b2[i1]
+            h2_i = np.maximum(k, 0.0)
+            h2[i0, i1] = h2_i
+            h_i = k > 0.0
+            h[i0, i1] = h_i
+
+    # logits = h2 @ W3.T + b3
+    l = W3.T
+    m = np.dot(h2, l)
+    logits = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(10):
-            t12_i = t11[i0, i1] + b3[i1]
-            t12[i0, i1] = t12_i
-    t13 = np.empty(X_d0, dtype=np.float64)
+            logits_i = m[i0, i1] + b3[i1]
+            logits[i0, i1] = logits_i
+
+    # value = mean(softmax_cross_entropy(logits, labels))
+    n = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
-        label_16 = labels[i]
-        if label_16 < 0 or label_16 >= 10:
+        label_2 = labels[i]
+        if label_2 < 0 or label_2 >= 10:
             raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')
-        m_14 = -np.inf
+        m_0 = -np.inf
         for j in range(10):
-            m_14 = max(m_14, t12[i, j])
-        if not np.isfinite(m_14):
-            m_14 = 0.0
-        s_15 = 0.0
+            m_0 = max(m_0, logits[i, j])
+        if not np.isfinite(m_0):
+            m_0 = 0.0
+        s_1 = 0.0
         for j in range(10):
-            s_15 += np.exp(t12[i, j] - m_14)
-        t13[i] = m_14 + np.log(s_15) - t12[i, label_16]
-    t17 = 0.0
+            s_1 += np.exp(logits[i, j] - m_0)
+        n[i] = m_0 + np.log(s_1) - logits[i, label_2]
+    o = 0.0
     for i0 in numba.prange(X_d0):
-        t17 += t13[i0]
-    t18 = np.float64(X_d0)
-    value = t17 / t18
-    t19 = np.empty((X_d0, 10), dtype=np.float64)
+        o += n[i0]
+    r = np.float64(X_d0)
+    value = o / r
+
+    # adjoint of logits
+    # adjoint of b3
+    s = np.empty((X_d0, 10), dtype=np.float64)
     for p in range(X_d0):
-        m_20 = -np.inf
+        m_3 = -np.inf
         for j in range(10):
-            m_20 = max(m_20, t12[p, j])
-        if not np.isfinite(m_20):
-            m_20 = 0.0
-        s_21 = 0.0
+            m_3 = max(m_3, logits[p, j])
+        if not np.isfinite(m_3):
+            m_3 = 0.0
+        s_4 = 0.0
         for j in range(10):
-            e_22 = np.exp(t12[p, j] - m_20)
-            t19[p, j] = e_22
-            s_21 += e_22
+            e_5 = np.exp(logits[p, j] - m_3)
+            s[p, j] = e_5
+            s_4 += e_5
         for j in range(10):
-            t19[p, j] /= s_21
-    t23 = np.zeros((X_d0, 10), dtype=np.float64)
+            s[p, j] /= s_4
+    t = np.zeros((X_d0, 10), dtype=np.float64)
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 10:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
-        t23[i, labels[i]] = 1
-    t24 = np.empty((X_d0, 10), dtype=np.float64)
+        t[i, labels[i]] = 1
+    u = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(10):
-            t24_i = t19[i0, i1] - t23[i0, i1]
-            t24[i0, i1] = t24_i
-    t25 = 1.0 / t18
+            u_i = s[i0, i1] - t[i0, i1]
+            u[i0, i1] = u_i
+    g_o = 1.0 / r
     g_b3 = np.zeros((10,), dtype=np.float64)
-    t26 = np.empty((X_d0, 10), dtype=np.float64)
+    g_logits = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(10):
-            t26_i = t24[i0, i1] * t25
-            t26[i0, i1] = t26_i
-            g_b3[i1] += t26_i
-    t27 = np.dot(t26, W3)
+            g_logits_i = u[i0, i1] * g_o
+            g_logits[i0, i1] = g_logits_i
+            g_b3[i1] += g_logits_i
+
+    # adjoint of h2
+    g_h2 = np.dot(g_logits, W3)
+
+    # adjoint of b2
     g_b2 = np.zeros((256,), dtype=np.float64)
-    t28 = np.empty((X_d0, 256), dtype=np.float64)
+    g_k = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
-            t28_i = t27[i0, i1] if t8[i0, i1] else 0.0
-            t28[i0, i1] = t28_i
-            g_b2[i1] += t28_i
-    t29 = np.dot(t28, W2)
+            g_k_i = g_h2[i0, i1] if h[i0, i1] else 0.0
+            g_k[i0, i1] = g_k_i
+            g_b2[i1] += g_k_i
+
+    # adjoint of h1
+    g_h1 = np.dot(g_k, W2)
+
+    # adjoint of b1
     g_b1 = np.zeros((256,), dtype=np.float64)
-    t30 = np.empty((X_d0, 256), dtype=np.float64)
+    g_d = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
-            t30_i = t29[i0, i1] if t3[i0, i1] else 0.0
-            t30[i0, i1] = t30_i
-            g_b1[i1] += t30_i
-    t31 = t30.T
-    g_W1 = np.dot(t31, X)
-    t32 = t28.T
-    g_W2 = np.dot(t32, t2)
-    t33 = t26.T
-    g_W3 = np.dot(t33, t7)
+            g_d_i = g_h1[i0, i1] if c[i0, i1] else 0.0
+            g_d[i0, i1] = g_d_i
+            g_b1[i1] += g_d_i
+
+    # adjoint of W1
+    v = g_d.T
+    g_W1 = np.dot(v, X)
+
+    # adjoint of W2
+    w = g_k.T
+    g_W2 = np.dot(w, h1)
+
+    # adjoint of W3
+    x = g_logits.T
+    g_W3 = np.dot(x, h2)
     return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3)
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, error_model="numpy")(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy")(_value_and_grad)
 
 
 def value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 224d98f3a3ce6417
+Content hash (sha256 of the generated functions): 10a4c7243f7aa45d
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_224d98f3a3ce6417"
+__name__ = "symback_generated_two_layer_sigmoid_10a4c7243f7aa45d"
 
 
 def _scalar(value, name, dtype):
@@ -63,22 +63,27 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, b1, W2, b2, x, y_star):
-    t0 = np.dot(W1, x)
-    t1 = np.empty((3,), dtype=np.float64)
+    # h = sigmoid(W1 @ x + b1)
+    a = np.dot(W1, x)
+    h = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
-        t2 = t0[i0] + b1[i0]
-        t1_i = 1.0 / (1.0 + math.exp(-t2))
-        t1[i0] = t1_i
-    t3 = np.dot(W2, t1)
-    t4 = 0.0
-    t5 = t3[0] + b2[0]
-    t6 = 1.0 / (1.0 + math.exp(-t5))
-    t7 = t6 - y_star[0]
-    t8 = t7 * t7
-    t4 += t8
-    value = 0.5 * t4
+        b = a[i0] + b1[i0]
+        h_i = 1.0 / (1.0 + math.exp(-b))
+        h[i0] = h_i
+
+    # y = sigmoid(W2 @ h + b2)
+    c = np.dot(W2, h)
+    d = 0.0
+    e = c[0] + b2[0]
+    y = 1.0 / (1.0 + math.exp(-e))
+    f = y - y_star[0]
+    k = f * f
+    d += k
+
+    # value = 0.5 * sum((y - y_star) * (y - y_star))
+    value = 0.5 * d
     return (value,)
 
 
@@ -94,46 +99,60 @@ def forward(W1, b1, W2, b2, x, y_star):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, b1, W2, b2, x, y_star):
-    t0 = np.dot(W1, x)
-    t1 = np.empty((3,), dtype=np.float64)
-    t2 = np.empty((3,), dtype=np.float64)
+    # h = sigmoid(W1 @ x + b1)
+    a = np.dot(W1, x)
+    h = np.empty((3,), dtype=np.float64)
+    b = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
-        t3 = t0[i0] + b1[i0]
-        t1_i = 1.0 / (1.0 + math.exp(-t3))
-        t1[i0] = t1_i
-        t4 = 1.0 - t1_i
-        t2_i = t1_i * t4
-        t2[i0] = t2_i
-    t5 = np.dot(W2, t1)
-    t6 = 0.0
+        c = a[i0] + b1[i0]
+        h_i = 1.0 / (1.0 + math.exp(-c))
+        h[i0] = h_i
+        d = 1.0 - h_i
+        b_i = h_i * d
+        b[i0] = b_i
+
+    # y = sigmoid(W2 @ h + b2)
+    # g_b2 = (0.5 * (y - y_star) + 0.5 * (y - y_star)) * (y * (1 - y))
+    e = np.dot(W2, h)
+    f = 0.0
     g_b2 = np.empty((1,), dtype=np.float64)
-    t7 = t5[0] + b2[0]
-    t8 = 1.0 / (1.0 + math.exp(-t7))
-    t9 = t8 - y_star[0]
-    t10 = t9 * t9
-    t11 = 0.5
-    t12 = t11 * t9
-    t13 = t12 + t12
-    t14 = 1.0 - t8
-    t15 = t8 * t14
-    g_b2_i = t13 * t15
+    k = e[0] + b2[0]
+    y = 1.0 / (1.0 + math.exp(-k))
+    l = y - y_star[0]
+    m = l * l
+    g_m = 0.5
+    n = g_m * l
+    g_l = n + n
+    o = 1.0 - y
+    r = y * o
+    g_b2_i = g_l * r
     g_b2[0] = g_b2_i
-    t6 += t10
-    value = 0.5 * t6
-    t16 = W2.T
-    t17 = np.dot(t16, g_b2)
+    f += m
+
+    # value = 0.5 * sum((y - y_star) * (y - y_star))
+    value = 0.5 * f
+
+    # adjoint of h
+    s = W2.T
+    g_h = np.dot(s, g_b2)
+
+    # g_b1 = W2.T @ ((... * ... + ... * ...) * (y * (1 - y))) * (h * (1 - h))
     g_b1 = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
-        g_b1_i = t17[i0] * t2[i0]
+        g_b1_i = g_h[i0] * b[i0]
         g_b1[i0] = g_b1_i
-    t18 = np.ascontiguousarray(g_b1[0:3,]).reshape((3, 1))
-    t19 = np.ascontiguousarray(x[0:2,]).reshape((1, 2))
-    g_W1 = np.dot(t18, t19)
-    t20 = np.ascontiguousarray(g_b2[0:1,]).reshape((1, 1))
-    t21 = np.ascontiguousarray(t1[0:3,]).reshape((1, 3))
-    g_W2 = np.dot(t20, t21)
+
+    # adjoint of W1
+    t = np.ascontiguousarray(g_b1[0:3,]).reshape((3, 1))
+    u = np.ascontiguousarray(x[0:2,]).reshape((1, 2))
+    g_W1 = np.dot(t, u)
+
+    # adjoint of W2
+    v = np.ascontiguousarray(g_b2[0:1,]).reshape((1, 1))
+    w = np.ascontiguousarray(h[0:3,]).reshape((1, 3))
+    g_W2 = np.dot(v, w)
     return (value, g_W1, g_b1, g_W2, g_b2)
 
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 4e4e0c29340888c1
+Content hash (sha256 of the generated functions): 80fd6b9caf46853c
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_xy2z_4e4e0c29340888c1"
+__name__ = "symback_generated_xy2z_80fd6b9caf46853c"
 
 
 def _scalar(value, name, dtype):
@@ -63,11 +63,14 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(x, y, z):
-    t0 = y * y
-    t1 = t0 + z
-    value = x * t1
+    # adjoint of x
+    a = y * y
+    g_x = a + z
+
+    # value = x * (y * y + z)
+    value = x * g_x
     return (value,)
 
 
@@ -83,13 +86,18 @@ def forward(x, y, z):
     return (np.float64(out[0]))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(x, y, z):
-    t0 = y * y
-    g_x = t0 + z
+    # adjoint of x
+    a = y * y
+    g_x = a + z
+
+    # value = x * (y * y + z)
     value = x * g_x
-    t1 = x * y
-    g_y = t1 + t1
+
+    # adjoint of y
+    b = x * y
+    g_y = b + b
     return (value, g_x, g_y, x)
 
 

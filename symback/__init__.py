@@ -1,6 +1,6 @@
 """symback: compile models declared as expression DAGs into gradient code."""
 from .version import __version__
-from .ir import Node, var, const, variables
+from .ir import Node, var, const, variables, name
 from .shapes import ShapeError
 from . import ops  # noqa: F401  (registers every op)
 from .dsl import (
@@ -18,6 +18,8 @@ from .model import Model, ModelError, load_model
 from .sympy_bridge import to_sympy, from_sympy, check
 from .explain import explain
 from .graph import to_dot
+from .data_parallel import DataParallel, data_parallel, flatten_params, unflatten_params
+from .passes.separable import SeparabilityError
 __all__ = [n for n in dir() if not n.startswith("_")] + ["nn", "optim", "fit"]
 
 

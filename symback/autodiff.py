@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ops import build as F
-from .ir import FLOAT_DTYPES, TUPLE, Node, topo_order
+from .ir import FLOAT_DTYPES, TUPLE, Node, mark_adjoint, topo_order
 from .ops.registry import OPS, as_node
 from .shapes import ShapeError, broadcast_axes, resolve, show
 
@@ -141,6 +141,10 @@ def grad(y, wrt):
     adjoint = {id(y): as_node(1.0, like=y)}
     for _, arg, c in sweep(y, wrt, lambda node: adjoint.get(id(node))):
         accumulate(adjoint, arg, c)
+    nodes = {id(n): n for n in topo_order([y])}
+    for key, g in adjoint.items():
+        if nodes[key].dtype != TUPLE:   # (a loop's adjoint is a dict, one per output)
+            mark_adjoint(g, nodes[key])
     result = [adjoint[id(w)] if id(w) in adjoint else F.zeros_like(w) for w in wrt]
     result = [F.astype(r, w.dtype) for r, w in zip(result, wrt)]
     return result[0] if single else result

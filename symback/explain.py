@@ -8,13 +8,11 @@ what reverse mode computes.
 """
 from __future__ import annotations
 
-import itertools
-import string
-
 from . import ir
 from .autodiff import check_wrt, sweep
 from .errors import InputError
 from .interpret import evaluate, point
+from .names import letters
 from .ops.registry import OPS, as_node
 from .printing import format_value, infix
 
@@ -34,21 +32,16 @@ class Explanation:
     __repr__ = __str__
 
 
-def _letters(taken):
-    """a, b, ..., z, aa, ab, ... skipping ``taken``."""
-    for n in itertools.count(1):
-        for combo in itertools.product(string.ascii_lowercase, repeat=n):
-            name = "".join(combo)
-            if name not in taken:
-                yield name
-
-
 def lecture_names(order, y, fixed=None):
     """Names as the lecture gives them: inputs keep theirs, the output is ``y``,
-    intermediates are ``a, b, c, ...`` (never ``g``, kept for adjoints)."""
-    fixed = fixed or {}
+    intermediates the name ``sb.name`` gave them or ``a, b, c, ...`` (never
+    ``g``, kept for adjoints)."""
+    fixed = dict(fixed or {})
+    for n in order:
+        if id(n) not in fixed and ir.given_name(n) and n is not y:
+            fixed[id(n)] = ir.given_name(n)
     taken = {n.name for n in order if n.op == "var"} | set(fixed.values())
-    fresh = _letters(taken | {"y", "g"})
+    fresh = letters(taken)
     names = {}
     for n in order:
         if n.op == "var":

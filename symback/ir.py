@@ -170,6 +170,50 @@ def const(value, dtype=None):
     return intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
 
 
+# --- names for the reader --------------------------------------------------------
+# Names are not part of a node's identity (hash-consing would otherwise keep two
+# nodes for one value): they live beside the graph, held weakly.
+_given_names: "weakref.WeakKeyDictionary[Node, str]" = weakref.WeakKeyDictionary()
+_adjoint_of: "weakref.WeakKeyDictionary[Node, Node]" = weakref.WeakKeyDictionary()
+
+
+def name(node, label):
+    """Give the intermediate ``node`` the name ``label`` in generated code (and
+    in comments there); returns ``node``.  ``e.named(label)`` is the same.
+
+    The name is for readers: it changes no value.  Hash-consing makes one node
+    of equal expressions, so naming one names them all; a later name wins."""
+    if not isinstance(node, Node):
+        raise TypeError(f"name: expected a symback expression, got {type(node).__name__}")
+    try:
+        check_var_name(label)
+    except ValueError as e:
+        raise ValueError(str(e).replace("var: name", "name: label", 1)) from None
+    if node.op not in ("var", "const"):
+        _given_names[node] = label
+    return node
+
+
+def given_name(node):
+    """The name ``sb.name`` gave ``node``, or ``None``."""
+    return _given_names.get(node)
+
+
+def mark_adjoint(adjoint, of):
+    """Record that ``adjoint`` is the adjoint of ``of`` (autodiff calls this,
+    so that generated code can say so); the first record wins."""
+    if adjoint is not of and adjoint.op not in ("var", "const") and adjoint not in _adjoint_of:
+        _adjoint_of[adjoint] = of
+
+
+def adjoint_of(node):
+    """The node whose adjoint ``node`` is, or ``None``."""
+    return _adjoint_of.get(node)
+
+
+Node.named = name
+
+
 def shapes_static(shape):
     """True when every dimension is a known int."""
     return all(isinstance(d, int) for d in shape)

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from .autodiff import grad
@@ -49,18 +50,35 @@ def write_atomic(path, text):
         raise
 
 
+_IMPORT_LOCK = threading.Lock()   # threads of one process (Dask's threaded scheduler) import once
+
+
 def _import(path, module_name):
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
+    with _IMPORT_LOCK:
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+        return module
+
+
+def load_source(source, name):
+    """Import a generated module from its text: written (atomically, once) into
+    :func:`cache_dir` under a name made of ``name`` and a hash of the text, then
+    imported by file path, so that Numba's on-disk cache works and a process
+    that loads the same text again reuses the machine code.  This is how a Dask
+    worker, which is handed only the text, gets the kernel."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    path = cache_dir() / f"{name}_{digest}.py"
+    if not path.exists() or path.read_text(encoding="utf-8") != source:
+        write_atomic(path, source)
+    return _import(path, f"symback_kernels.{name}_{digest}"), path
 
 
 class Kernel:
@@ -72,11 +90,7 @@ class Kernel:
         self.name = name
         self.entries = {e.name: e for e in entries}
         self.inputs = [v.name for v in entries[0].inputs]
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        self.path = cache_dir() / f"{name}_{digest}.py"
-        if not self.path.exists() or self.path.read_text(encoding="utf-8") != source:
-            write_atomic(self.path, source)
-        self.module = _import(self.path, f"symback_kernels.{name}_{digest}")
+        self.module, self.path = load_source(source, name)
         self._main = getattr(self.module, main)
 
     def __call__(self, *args):
@@ -98,7 +112,8 @@ class Kernel:
         return f"<symback Kernel {self.name!r}: {', '.join(self.entries)}; inputs {', '.join(self.inputs)}>"
 
 
-def _name(name, default):
+def kernel_name(name, default):
+    """``name`` (or ``default``) checked to be usable as a module's name."""
     name = name or default
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise ValueError(f"compile: kernel name {name!r} must be a Python identifier")
@@ -125,7 +140,7 @@ def compile(outputs, inputs=None, name=None, parallel=None, reroll=True):  # noq
     if reroll:
         outputs = _reroll(outputs)
     _check_inputs(inputs, outputs, "compile")
-    name = _name(name, "kernel")
+    name = kernel_name(name, "kernel")
     entry = Entry("forward", inputs, outputs, [f"out{i}" if len(outputs) > 1 else "out" for i in range(len(outputs))])
     return Kernel(emit_module([entry], name, parallel=parallel), [entry], "forward", name)
 
@@ -189,7 +204,7 @@ def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_an
             raise ValueError(f"value_and_grad: {w.name} is differentiated but not among the inputs")
     if y.shape != ():
         raise ValueError(f"value_and_grad: the output must be a scalar, got shape {show(y.shape)}")
-    name = _name(name, "model")
+    name = kernel_name(name, "model")
     built = gradient_entries(y, wrt, inputs, entries, reroll)
     main = "value_and_grad" if "value_and_grad" in entries else built[0].name
     return Kernel(emit_module(built, name, doc, parallel), built, main, name)

@@ -19,7 +19,9 @@ input) all use the sets and the function below.
 """
 from __future__ import annotations
 
+import itertools
 import keyword
+import string
 
 #: The modules a generated module imports, under these names.
 MODULES = frozenset({"math", "sys", "numba", "np"})
@@ -78,3 +80,15 @@ def local_names(names):
             taken.add(local)
         out[name] = local
     return out
+
+
+def letters(taken, skip=()):
+    """Lecture-style names, ``a, b, ..., z, aa, ab, ...``, skipping those in
+    ``taken`` (a set the caller may keep adding to), in ``skip``, and ``g`` and
+    ``y``, which stand for adjoints and the output."""
+    skip = {"g", "y"} | set(skip)
+    for n in itertools.count(1):
+        for combo in itertools.product(string.ascii_lowercase, repeat=n):
+            name = "".join(combo)
+            if name not in taken and name not in skip and not keyword.iskeyword(name):
+                yield name

@@ -53,10 +53,15 @@ def activation(act):
 # --- layers ------------------------------------------------------------------------
 
 
-def dense(o, W, b=None):
-    """Affine layer of a row batch: ``o @ W.T + b`` with ``W`` stored (out, in)."""
+def dense(o, W, b=None, name=None):
+    """Affine layer of a row batch: ``o @ W.T + b`` with ``W`` stored (out, in).
+
+    The result is named (``sb.name``) ``name`` or, for a weight variable
+    ``W1``, ``W1_out``, so the generated code shows the layer it belongs to."""
     z = o @ W.T
-    return z if b is None else z + b
+    z = z if b is None else z + b
+    name = name or (f"{W.name}_out" if W.op == "var" else None)
+    return z.named(name) if name else z
 
 
 def repeat(layer, o, layers):

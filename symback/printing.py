@@ -43,6 +43,9 @@ def _infix(node, names):
             text = format_value(v, 6)
             return text, ATOM if not text.startswith("-") else 3
         return f"const{show(node.shape)}", ATOM
+    if node.op == "div" and node.args[0].op == "sum" and node.args[1].op == "count" \
+            and node.args[0].args[0] is node.args[1].args[0] and id(node.args[0]) not in names:
+        return _reduction("mean", node.args[0], names), ATOM
     if node.op in BINARY:
         symbol, prec = BINARY[node.op]
         (a, pa), (b, pb) = (_infix(x, names) for x in node.args)
@@ -67,9 +70,24 @@ def _infix(node, names):
         steps, n = node.attr("length"), len(body.carry_in)
         args = ", ".join(_infix(a, names)[0] for a in node.args)
         return f"loop({args}; {steps} steps, {n} carr{'y' if n == 1 else 'ies'})", ATOM
+    if node.op == "transpose" and node.ndim == 2:
+        a, pa = _infix(node.args[0], names)
+        return f"{a if pa == ATOM else f'({a})'}.T", ATOM
+    if node.op == "sum":
+        return _reduction("sum", node, names), ATOM
     args = [_infix(a, names)[0] for i, a in enumerate(node.args)]
     attrs = "".join(f", {k}={v!r}" for k, v in node.attrs if k not in ("value",))
     return f"{node.op}({', '.join(args)}{attrs})", ATOM
+
+
+def _reduction(what, node, names):
+    """``sum(x)``, ``mean(x, axis=1)``: numpy's spelling of a reduction."""
+    x = node.args[0]
+    axes, keep = node.attr("axes"), node.attr("keepdims")
+    text = _infix(x, names)[0]
+    if tuple(axes) != tuple(range(x.ndim)):
+        text += f", axis={axes[0] if len(axes) == 1 else axes}"
+    return f"{what}({text}{', keepdims=True' if keep else ''})"
 
 
 def format_expr(node, depth=2):

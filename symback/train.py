@@ -61,9 +61,10 @@ def _progress(epochs, enabled):
 
 
 def _as_tuple(data, what):
-    if isinstance(data, np.ndarray):
+    from .data_parallel import is_dask
+    if isinstance(data, np.ndarray) or is_dask(data):
         data = (data,)
-    data = tuple(np.asarray(d) for d in data)
+    data = tuple(d if is_dask(d) else np.asarray(d) for d in data)
     if not data:
         raise ValueError(f"fit: {what} is empty")
     n = data[0].shape[0]
@@ -71,6 +72,22 @@ def _as_tuple(data, what):
         raise ValueError(f"fit: the arrays of {what} have different numbers of rows: "
                          f"{[d.shape[0] for d in data]}")
     return data, n
+
+
+def _check_dask(kernel, data, validation, predict, extras):
+    """True when training on dask arrays; refuse what cannot work there, by name."""
+    from .data_parallel import DataParallel, is_dask
+    arrays = list(data) + list(validation or ())
+    if not any(is_dask(d) for d in arrays):
+        return False
+    if not isinstance(kernel, DataParallel):
+        raise TypeError("fit: dask arrays need a data-parallel kernel, sb.data_parallel(loss, batch=[...]), "
+                        f"got {type(kernel).__name__}")
+    if predict is not None:
+        raise ValueError("fit: predict= (accuracy) is not computed on dask arrays; leave it out")
+    if extras is not None:
+        raise ValueError("fit: extras= (per-batch arrays) are not supported with dask arrays")
+    return True
 
 
 def _logits(predict, params, X):
@@ -96,7 +113,8 @@ def fit(kernel, optimizer, data, *, epochs=100, batch_size=32, shuffle=True, see
     data       a tuple of arrays with one row per example (e.g. ``(X, labels)``); the last
                one is taken as the labels for accuracy
     batch_size examples per step (the last batch of an epoch may be smaller); ``None``: all
-    shuffle    a fresh seeded permutation of the examples each epoch
+    shuffle    a fresh seeded permutation of the examples each epoch (with dask arrays: of
+               the batches, since moving rows between workers costs more than it gives)
     seed       seeds shuffling and ``extras``: the same seed gives the same history
     predict    optional ``predict(*params, X) -> logits`` (e.g. ``sb.compile(logits, params + [X])``)
                for training/validation accuracy (argmax of rows; one column: logit > 0)
@@ -110,10 +128,17 @@ def fit(kernel, optimizer, data, *, epochs=100, batch_size=32, shuffle=True, see
     on_batch   optional ``on_batch(params, batch, more)`` after each step (e.g. to update
                batch-norm running statistics)
     progress   show a tqdm progress bar when tqdm is installed (silently none otherwise)
+
+    With dask arrays as ``data`` (and ``validation``), ``kernel`` must be a
+    :class:`~symback.data_parallel.DataParallel` (``sb.data_parallel(loss, batch=...)``):
+    each step's gradient is then computed chunk by chunk where the chunks live
+    (threads, or the workers of a ``dask.distributed`` Client) and summed; the
+    optimizer steps in this process.
     """
     data, n = _as_tuple(data, "data")
     if validation is not None:
         validation, _ = _as_tuple(validation, "validation")
+    on_dask = _check_dask(kernel, data, validation, predict, extras)
     batch_size = n if batch_size is None else int(batch_size)
     if batch_size < 1:
         raise ValueError(f"fit: batch_size must be positive, got {batch_size}")
@@ -129,13 +154,17 @@ def fit(kernel, optimizer, data, *, epochs=100, batch_size=32, shuffle=True, see
         t0 = time.perf_counter()
         history.lr.append(optimizer.learning_rate())
         # one permuted copy of the data per epoch; its batches are contiguous slices
-        if shuffle:
+        starts = range(0, n, batch_size)
+        if shuffle and on_dask:     # rows stay where they are: the batches come in a new order
+            starts = order_rng.permutation(np.arange(0, n, batch_size))
+            epoch_data = data
+        elif shuffle:
             order = order_rng.permutation(n)
             epoch_data = tuple(d[order] for d in data)
         else:
             epoch_data = data
         total = 0.0
-        for start in range(0, n, batch_size):
+        for start in starts:
             batch = tuple(d[start:start + batch_size] for d in epoch_data)
             m = batch[0].shape[0]
             more = tuple(extras(extras_rng, m, True)) if extras else ()

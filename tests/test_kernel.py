@@ -423,10 +423,11 @@ def test_model_names_appear_in_the_source(w3):
         == ["_forward", "_value_and_grad"]
     for name in ("_forward", "_value_and_grad"):
         assert f"{name}_parallel = _parallel_twin({name})" in src
-        assert f'{name} = numba.njit(cache=True, error_model="numpy")({name})' in src
+        assert f'{name} = numba.njit(cache=True, nogil=True, error_model="numpy")({name})' in src
     assert "range(1)" not in src
     module = kernel.module
     assert module._forward_parallel.targetoptions.get("parallel") is True
+    assert module._forward_parallel.targetoptions.get("nogil") is True and module._forward.targetoptions.get("nogil")
     assert not module._forward.targetoptions.get("parallel")
     assert "np.dot(" in src
 

@@ -29,7 +29,7 @@ def model():
         W, c = sb.var(f"W{i}", (WIDTH, WIDTH)), sb.var(f"c{i}", (WIDTH,))
         V, b = sb.var(f"V{i}", (WIDTH, WIDTH)), sb.var(f"b{i}", (WIDTH,))
         params += [W, c, V, b]
-        o = o + sb.sigmoid(o @ W.T + c) @ V.T + b
+        o = (o + sb.sigmoid(o @ W.T + c) @ V.T + b).named(f"o{i}")
     W_out, b_out = sb.var("W_out", (1, WIDTH)), sb.var("b_out", (1,))
     params += [W_out, b_out]
     loss = sb.mean((o @ W_out.T + b_out - target) ** 2)

@@ -29,7 +29,7 @@ def model():
     for i in range(1, DEPTH + 1):
         W, b = sb.var(f"W{i}", (WIDTH, WIDTH)), sb.var(f"b{i}", (WIDTH,))
         params += [W, b]
-        o = sb.sigmoid(o @ W.T + b)
+        o = sb.sigmoid(o @ W.T + b).named(f"o{i}")
     W_out, b_out = sb.var("W_out", (1, WIDTH)), sb.var("b_out", (1,))
     params += [W_out, b_out]
     loss = sb.mean((o @ W_out.T + b_out - target) ** 2)

@@ -21,8 +21,9 @@ def model():
     X, labels = sb.var("X", (None, 4)), sb.var("labels", (None,), "int64")
     V, b1 = sb.var("V", (16, 4)), sb.var("b1", (16,))
     W, b2 = sb.var("W", (3, 16)), sb.var("b2", (3,))
-    z = sb.sigmoid(X @ V.T + b1)
-    loss = sb.mean(sb.softmax_cross_entropy(z @ W.T + b2, labels))
+    z = sb.sigmoid(X @ V.T + b1).named("z")          # names carry into the generated code
+    logits = (z @ W.T + b2).named("logits")
+    loss = sb.mean(sb.softmax_cross_entropy(logits, labels))
     return sb.Model(name="iris_mlp", loss=loss, params=[V, b1, W, b2], inputs=[X, labels],
                     at={"labels": np.arange(150) % 3}, sizes={"X": 150, "labels": 150},
                     doc="Iris MLP (W2): 4-16-3, sigmoid hidden layer, mean softmax cross-entropy")

@@ -27,7 +27,8 @@ def model():
         params += [W, b]
         o = o @ W.T + b
         if i < 3:
-            o = sb.relu(o)
+            o = sb.relu(o).named(f"h{i}")
+    o = o.named("logits")
     loss = sb.mean(sb.softmax_cross_entropy(o, labels))
     return sb.Model(name="mnist_mlp", loss=loss, params=params, inputs=[X, labels],
                     at={"labels": np.arange(256) % 10}, sizes={"X": 256, "labels": 256},

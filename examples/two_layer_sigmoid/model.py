@@ -29,8 +29,8 @@ def model():
     x, y_star = sb.var("x", (2,)), sb.var("y_star", (1,))
     W1, b1 = sb.var("W1", (3, 2)), sb.var("b1", (3,))
     W2, b2 = sb.var("W2", (1, 3)), sb.var("b2", (1,))
-    h = sb.sigmoid(W1 @ x + b1)
-    y = sb.sigmoid(W2 @ h + b2)
+    h = sb.sigmoid(W1 @ x + b1).named("h")
+    y = sb.sigmoid(W2 @ h + b2).named("y")
     E = 0.5 * sb.sum((y - y_star) ** 2)
     at = {k: np.array(v) for k, v in AT.items()}
     return sb.Model(name="two_layer_sigmoid", loss=E, params=[W1, b1, W2, b2], inputs=[x, y_star],

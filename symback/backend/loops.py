@@ -136,6 +136,7 @@ class BodyEmitter(FunctionEmitter):
         self.dynamic_sizes = parent.dynamic_sizes
         self.names, self.taken, self.indices = {}, parent.taken, parent.indices
         self.loop_prefix, self.outlined = parent.loop_prefix, False
+        self.letters, self.output_labels = parent.letters, {}
         self.rows, self.written = {}, set()   # id -> "Y[k]": buffers that are rows of a stacked output
         self.carried = {}   # id of a new carry -> id of the carry whose stacked rows it writes
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..names import GLOBALS
+from ..ir import adjoint_of, given_name
+from ..names import GLOBALS, letters
+from ..printing import infix
 from ..ops.registry import OPS
 from ..passes.schedule import Block, Loop, Scalar, schedule
 from .outline import OUTLINE_LOOPS, helper_source, outline
@@ -43,6 +45,8 @@ class Entry:
     doc: str = ""
 
 
+#: Every generated njit function: cached on disk, numpy's float semantics, GIL released.
+NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 _DOT_HELPER = "return np.dot(a0, a1)"
@@ -83,6 +87,8 @@ class FunctionEmitter:
         self.taken = (set(GLOBALS) | {v.name for v in entry.inputs} | set(sched.local_names.values())
                       | {s.name for s in sched.context.syms})
         self.counter = 0
+        # block rules' loop indices (``idx``) keep their letters
+        self.letters = letters(self.taken, skip=("i", "j", "p", "q"))
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
         self.loop_prefix = "i"
         while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
@@ -92,10 +98,12 @@ class FunctionEmitter:
             self.names[id(v)] = sched.local_names[v.name]
         for c in sched.consts:
             self.names[id(c)] = module.const_name(c)
+        self.output_labels = {}
         for node, name in zip(entry.outputs, entry.output_names):
             if id(node) not in self.names and name and name not in self.taken:
                 self.names[id(node)] = name
                 self.taken.add(name)
+                self.output_labels[id(node)] = name
 
     # --- the interface block rules use -----------------------------------------
     def fresh(self, prefix="t"):
@@ -139,9 +147,28 @@ class FunctionEmitter:
         return literal(value, dtype)
 
     def name(self, node):
+        """The local that holds ``node``: the name the model gave it
+        (``sb.name``), ``g_<name>`` for the adjoint of a named value or
+        variable, else the next lecture letter (``a, b, ...``)."""
         if id(node) not in self.names:
-            self.names[id(node)] = self.fresh("t")
+            self.names[id(node)] = self._pick_name(node)
         return self.names[id(node)]
+
+    def _pick_name(self, node):
+        label = given_name(node)
+        of = adjoint_of(node)
+        if label is None and of is not None:   # adjoints of values already named
+            if of.op == "var":
+                label = f"g_{of.name}"
+            elif id(of) in self.names:
+                label = f"g_{self.names[id(of)]}"
+        if label is None:
+            label = next(self.letters)
+        name, k = label, 2
+        while name in self.taken:
+            name, k = f"{label}_{k}", k + 1
+        self.taken.add(name)
+        return name
 
     def ref(self, node):
         """The source that denotes a whole (materialised) value."""
@@ -152,14 +179,19 @@ class FunctionEmitter:
     # --- the visitor -----------------------------------------------------------
     def emit(self):
         e = self.entry
-        body = []
+        body, group = [], []
         for step in self.s.steps:
             lines = getattr(self, "_" + type(step).__name__.lower())(step)
             if isinstance(step, Loop) and self.outlined:
                 outputs = [self.name(m) for m in step.members if id(m) in self.s.buffered]
                 outputs += [self.name(r) for r in step.reductions]
                 lines = outline(lines, outputs, self.module.helpers)
-            body.extend(lines)
+            group.extend(lines)
+            said = [c for c in map(self._comment, _computed(step)) if c]
+            if said:   # a group ends with a value the model names: say what it is
+                body += ([""] if body else []) + said + group
+                group = []
+        body.extend(group)
         returned, results = set(), []
         for node in e.outputs:
             src = self.ref(node)
@@ -173,14 +205,28 @@ class FunctionEmitter:
         body = _used_sizes(self.s.context.syms, body) + body
         params = ", ".join(self.names[id(v)] for v in e.inputs)
         name = f"_{e.name}"
+        parallel = any("numba.prange" in line for line in body)
+        body = [("    " + line) if line else "" for line in body]
         if self.dynamic_sizes and not self.static_parallel:
             # one body, two compilations: prange is range without parallel=True
-            return [f"def {name}({params}):"] + ["    " + line for line in body] + [
+            return [f"def {name}({params}):"] + body + [
                 "", "",
                 f"{name}_parallel = _parallel_twin({name})",
                 f"{name} = {njit_decorator(False)[1:]}({name})"]
-        parallel = any("numba.prange" in line for line in body)
-        return [njit_decorator(parallel), f"def {name}({params}):"] + ["    " + line for line in body]
+        return [njit_decorator(parallel), f"def {name}({params}):"] + body
+
+    def _comment(self, node):
+        """``# h1 = sigmoid(X @ W1.T + b1)`` for a value the model names,
+        ``# adjoint of h1`` for its adjoint; nothing for other values."""
+        label = given_name(node)
+        if label is None and id(node) in self.output_labels:
+            label = self.output_labels[id(node)]
+        of = adjoint_of(node)
+        if of is not None and (of.op == "var" or given_name(of)):
+            return f"# adjoint of {of.name or given_name(of)}"
+        if label is None:
+            return None
+        return f"# {label} = {summary(node)}"
 
     def _scalar(self, step):
         node = step.node
@@ -347,6 +393,32 @@ class ModuleEmitter:
         return "\n".join(_header(self.entries, self.model_name, doc, digest)) + "\n" + body
 
 
+def _computed(step):
+    if isinstance(step, Loop):
+        return step.members + step.reductions
+    return [step.node]
+
+
+def summary(node, width=96, depth=5):
+    """``node`` as a formula in the model's names (variables and named values),
+    ``...`` below ``depth`` levels, cut to ``width`` characters."""
+    names, frontier = {}, [(a, 1) for a in node.args]
+    seen = set()
+    while frontier:
+        n, d = frontier.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if given_name(n) is not None:
+            names[id(n)] = given_name(n)
+        elif d >= depth and n.op not in ("var", "const"):
+            names[id(n)] = "..."
+        else:
+            frontier.extend((a, d + 1) for a in n.args)
+    text = infix(node, names)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def _used_sizes(syms, body):
     """The size bindings (``X_d0 = X.shape[0]``) that ``body`` reads, with the
     ones they read in turn, in binding order."""
@@ -454,7 +526,7 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
 '''
 
 
@@ -545,5 +617,7 @@ def emit_module(entries, model_name="model", doc="", parallel=None):
 
 
 def njit_decorator(parallel=False):
-    flags = 'cache=True, error_model="numpy"' + (", parallel=True" if parallel else "")
+    """``nogil=True``: the kernels touch no Python object, so they let other
+    threads run (a threaded Dask scheduler then scales over row chunks)."""
+    flags = NJIT_FLAGS + (", parallel=True" if parallel else "")
     return f"@numba.njit({flags})"

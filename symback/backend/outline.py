@@ -61,7 +61,8 @@ def outline(lines, outputs, helpers):
 
 def helper_source(text, name):
     params = sorted({m for m in re.findall(r"\ba\d+\b", text)}, key=lambda s: int(s[1:]))
-    flags = 'cache=True, error_model="numpy"' + (", parallel=True" if "numba.prange" in text else "")
+    from .numba import NJIT_FLAGS
+    flags = NJIT_FLAGS + (", parallel=True" if "numba.prange" in text else "")
     lines = [f"@numba.njit({flags})", f"def {name}({', '.join(params)}):"]
     lines += ["    " + line for line in text.splitlines()]
     return lines

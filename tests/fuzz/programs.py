@@ -158,6 +158,26 @@ class Builder:
         self.p.ops.add(node.op)
         return node
 
+    def runs(self, node):
+        """Whether ``node`` can be computed at the program's call sizes: a
+        ``None`` size met with a static one is a run-time check, which the
+        program's values (every ``None`` is ``call_size``) may fail."""
+        from symback.passes.schedule import schedule
+        values = {**self.p.values}
+        try:
+            with np.errstate(all="ignore"):
+                sb.evaluate(node, values)
+        except (ValueError, IndexError):
+            return False
+        # numpy broadcasts a call size of 1 where symback checks equality (a
+        # None size never broadcasts): test the kernel's own run-time checks
+        inputs = sb.variables([node])
+        sched = schedule([node], inputs)
+        env = {sched.local_names[v.name]: values[v] for v in inputs}
+        for sym in sched.context.syms:
+            env[sym.name] = eval(sym.expr, {}, env)  # noqa: S307 - generated size expressions
+        return all(eval(lhs, {}, env) == eval(rhs, {}, env) for lhs, rhs, _ in sched.context.checks)  # noqa: S307
+
     def pick(self, pred=lambda n: True):
         cands = [n for n in self.pool if pred(n)]
         if not cands:
@@ -420,6 +440,8 @@ class Builder:
                 # may not broadcast together): symback rightly refused them
                 continue
             if node.dtype not in ("float64", "float32") or node.op in ("var", "const"):
+                continue
+            if not self.runs(node):
                 continue
             if node.dtype != self.p.dtype:
                 node = sb.astype(node, self.p.dtype)

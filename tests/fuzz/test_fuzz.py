@@ -10,8 +10,8 @@ runs are reproducible) and go through one of two tiers:
   point per program in one module per batch: about a second a program, so it
   runs on a sample, checking what Numba makes of it.
 
-CI runs ``test_fuzz_ci_*`` (1,200 programs in Python, 24 in Numba, about a
-minute); ``pytest -m fuzz_long`` runs 10,000 programs in Python and 1,000 in
+CI runs ``test_fuzz_ci_*`` (1,200 seeded programs in Python, 24 in Numba, 80
+drawn by hypothesis, a minute or two); ``pytest -m fuzz_long`` runs 10,000 programs in Python and 1,000 in
 Numba (``SYMBACK_FUZZ_PROGRAMS``, ``SYMBACK_FUZZ_JIT``), reporting every
 failing program, each with its source as a reproduction.  A new op gets a step
 in ``programs.Builder``; ``test_every_op_is_generated`` keeps that so.
@@ -28,7 +28,7 @@ import symback as sb
 from symback.ops import OPS
 
 from .oracles import check_batch
-from .programs import HypothesisChooser, build_program
+from .programs import HypothesisChooser, RandomChooser, build_program
 
 #: ops a random program never contains on purpose: internal ops that only
 #: autodiff builds (they are generated through the gradients in every program)
@@ -61,6 +61,11 @@ class Tally:
         return head + "\n".join(str(f) for f in self.failures[:20])
 
 
+def _run_batch(programs, tag, jit, tally):
+    tally.programs += len(programs)
+    tally.failures.extend(check_batch(programs, tag, jit=jit, skipped=tally.skipped))
+
+
 def _profile(shard, batches, size, jit, tally):
     """``batches`` hypothesis examples of ``size`` programs each; ``shard``
     seeds hypothesis, so the shards of a profile draw different programs."""
@@ -72,14 +77,24 @@ def _profile(shard, batches, size, jit, tally):
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def run(data):
-        programs = _batch(data, size)
         run.count += 1
-        tally.programs += len(programs)
-        tally.failures.extend(check_batch(programs, f"fuzz_{tag}_{run.count}", jit=jit,
-                                          skipped=tally.skipped))
+        _run_batch(_batch(data, size), f"fuzz_{tag}_{run.count}", jit, tally)
     run.count = 0
     run()
     assert run.count == batches, f"hypothesis ran {run.count} of {batches} batches"
+    return tally
+
+
+def _seeded_profile(seeds, size, jit, tally):
+    """The programs of ``RandomChooser(seed)`` for each of ``seeds``, ``size``
+    to a batch.  CI uses these: hypothesis draws also from constants it finds
+    in the loaded modules, so its programs change with the set of tests run;
+    a numpy generator per seed gives CI the same programs everywhere."""
+    seeds = list(seeds)
+    for k in range(0, len(seeds), size):
+        programs = [build_program(RandomChooser(s), f"p{i}_", scalar_only=s % 6 == 0)
+                    for i, s in enumerate(seeds[k:k + size])]
+        _run_batch(programs, f"fuzz_{'jit' if jit else 'py'}_{seeds[k]}", jit, tally)
     return tally
 
 
@@ -90,15 +105,24 @@ SCALE = float(os.environ.get("SYMBACK_FUZZ_SCALE", "1"))
 
 @pytest.mark.parametrize("shard", range(4))
 def test_fuzz_ci_python(shard):
-    tally = _profile(shard, max(1, round(15 * SCALE)), 20, False, Tally())
+    n = max(20, round(300 * SCALE))
+    tally = _seeded_profile(range(100_000 + shard * n, 100_000 + (shard + 1) * n), 20, False, Tally())
     assert not tally.failures, tally.report("Python tier")
     assert len(tally.skipped) < tally.programs / 5, tally.report("Python tier")
 
 
 @pytest.mark.parametrize("shard", range(2))
 def test_fuzz_ci_numba(shard):
-    tally = _profile(100 + shard, max(1, round(SCALE)), 12, True, Tally())
+    n = max(4, round(12 * SCALE))
+    tally = _seeded_profile(range(200_000 + shard * n, 200_000 + (shard + 1) * n), n, True, Tally())
     assert not tally.failures, tally.report("Numba tier")
+
+
+def test_fuzz_ci_hypothesis():
+    """A short hypothesis-driven run, so its generator stays exercised in CI
+    (its programs depend on the loaded modules: a failure prints its source)."""
+    tally = _profile(7, 4, 20, False, Tally())
+    assert not tally.failures, tally.report("Python tier, hypothesis")
 
 
 def test_every_op_is_generated():
