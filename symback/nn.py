@@ -60,7 +60,8 @@ def dense(o, W, b=None, name=None):
     ``W1``, ``W1_out``, so the generated code shows the layer it belongs to."""
     z = o @ W.T
     z = z if b is None else z + b
-    name = name or (f"{W.name}_out" if W.op == "var" else None)
+    # (inside a loop's step, W is a placeholder: its values are the layers', unnamed)
+    name = name or (f"{W.name}_out" if W.op == "var" and not W.name.startswith("_") else None)
     return z.named(name) if name else z
 
 
