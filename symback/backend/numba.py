@@ -551,7 +551,16 @@ def _wrapper(e, sched, dynamic_sizes=(), packing=None):
                   ""]
     lines += [f"def {public}({params}):",
               f'    """{_signature(e)}"""']
+    # arguments that reach the kernel only stacked (a loop's per-layer parameters)
+    # are checked where they are stacked, one line per stack rather than per argument
+    grouped = set()
+    if packing is not None:
+        direct = {id(v) for v in packing.inputs}
+        grouped = {id(a) for _, args, axis in packing.stacks if axis == 0 and args[0].shape
+                   for a in args if id(a) not in direct}
     for v, name in zip(e.inputs, local, strict=True):
+        if id(v) in grouped:
+            continue
         if v.shape:
             lines.append(f"    {name} = _array({name}, {v.name!r}, {v.shape!r}, {v.dtype!r})")
         elif v.dtype == "float64":
@@ -574,7 +583,10 @@ def _wrapper(e, sched, dynamic_sizes=(), packing=None):
         for var, args, axis in packing.stacks:
             parts = ", ".join(sched.local_names[a.name] for a in args)
             if axis == 0 and args[0].shape:   # (twice as fast as np.stack)
-                lines.append(f"    {var.name} = np.concatenate(({parts},)).reshape({var.shape!r})")
+                names = ", ".join(repr(a.name) for a in args)
+                v0 = args[0]
+                lines.append(f"    {var.name} = np.concatenate([_array(v, n, {v0.shape!r}, {v0.dtype!r}) for v, n in "
+                             f"zip(({parts},), ({names},))]).reshape({var.shape!r})")
             else:
                 lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
         params = ", ".join(sched.local_names[v.name] for v in packing.inputs)

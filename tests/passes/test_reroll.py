@@ -145,6 +145,10 @@ def test_kernel_of_a_rerolled_model_keeps_the_users_signature():
     for g, w, p in zip(grads, want[1:], params, strict=True):
         assert g.shape == p.shape
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-14)
+    bad = [env[p.name] for p in params] + [env["X"]]
+    bad[4] = np.ones((3, 2))   # W2: checked where the parameters are stacked, still named
+    with pytest.raises(ValueError, match=r"W2: expected shape \(3, 3\)"):
+        kernel(*bad)
     unrolled = sb.value_and_grad(loss, params, params + [X], name="rerolled_dense", reroll=False)
     assert "for k_" not in unrolled.source and "for k_" in src
 
