@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 82606e0c4b263319
+Content hash (sha256 of the generated functions): 5efd65dc53d08e46
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_82606e0c4b263319"
+__name__ = "symback_generated_deep_sigmoid_5efd65dc53d08e46"
 
 
 def _scalar(value, name, dtype):
@@ -402,7 +402,7 @@ def _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9,
     fd, = _loop2(X_d0, fc, b_out, target)
     fh = np.float64(X_d0 * 1)
     value = fd / fh
-    return (value,)
+    return (value)
 
 
 def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
@@ -515,8 +515,7 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    out = _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
-    return (np.float64(out[0]))
+    return _forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -1286,7 +1285,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, 
     # adjoint of W_out
     lh = g_je.T
     g_W_out = _dot(lh, o50)
-    return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3, g_W4, g_b4, g_W5, g_b5, g_W6, g_b6, g_W7, g_b7, g_W8, g_b8, g_W9, g_b9, g_W10, g_b10, g_W11, g_b11, g_W12, g_b12, g_W13, g_b13, g_W14, g_b14, g_W15, g_b15, g_W16, g_b16, g_W17, g_b17, g_W18, g_b18, g_W19, g_b19, g_W20, g_b20, g_W21, g_b21, g_W22, g_b22, g_W23, g_b23, g_W24, g_b24, g_W25, g_b25, g_W26, g_b26, g_W27, g_b27, g_W28, g_b28, g_W29, g_b29, g_W30, g_b30, g_W31, g_b31, g_W32, g_b32, g_W33, g_b33, g_W34, g_b34, g_W35, g_b35, g_W36, g_b36, g_W37, g_b37, g_W38, g_b38, g_W39, g_b39, g_W40, g_b40, g_W41, g_b41, g_W42, g_b42, g_W43, g_b43, g_W44, g_b44, g_W45, g_b45, g_W46, g_b46, g_W47, g_b47, g_W48, g_b48, g_W49, g_b49, g_W50, g_b50, g_W_out, g_b_out)
+    return (value, (g_W1, g_b1, g_W2, g_b2, g_W3, g_b3, g_W4, g_b4, g_W5, g_b5, g_W6, g_b6, g_W7, g_b7, g_W8, g_b8, g_W9, g_b9, g_W10, g_b10, g_W11, g_b11, g_W12, g_b12, g_W13, g_b13, g_W14, g_b14, g_W15, g_b15, g_W16, g_b16, g_W17, g_b17, g_W18, g_b18, g_W19, g_b19, g_W20, g_b20, g_W21, g_b21, g_W22, g_b22, g_W23, g_b23, g_W24, g_b24, g_W25, g_b25, g_W26, g_b26, g_W27, g_b27, g_W28, g_b28, g_W29, g_b29, g_W30, g_b30, g_W31, g_b31, g_W32, g_b32, g_W33, g_b33, g_W34, g_b34, g_W35, g_b35, g_W36, g_b36, g_W37, g_b37, g_W38, g_b38, g_W39, g_b39, g_W40, g_b40, g_W41, g_b41, g_W42, g_b42, g_W43, g_b43, g_W44, g_b44, g_W45, g_b45, g_W46, g_b46, g_W47, g_b47, g_W48, g_b48, g_W49, g_b49, g_W50, g_b50, g_W_out, g_b_out))
 
 
 def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
@@ -1399,8 +1398,7 @@ def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    out = _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
-    return (np.float64(out[0]), (out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9], out[10], out[11], out[12], out[13], out[14], out[15], out[16], out[17], out[18], out[19], out[20], out[21], out[22], out[23], out[24], out[25], out[26], out[27], out[28], out[29], out[30], out[31], out[32], out[33], out[34], out[35], out[36], out[37], out[38], out[39], out[40], out[41], out[42], out[43], out[44], out[45], out[46], out[47], out[48], out[49], out[50], out[51], out[52], out[53], out[54], out[55], out[56], out[57], out[58], out[59], out[60], out[61], out[62], out[63], out[64], out[65], out[66], out[67], out[68], out[69], out[70], out[71], out[72], out[73], out[74], out[75], out[76], out[77], out[78], out[79], out[80], out[81], out[82], out[83], out[84], out[85], out[86], out[87], out[88], out[89], out[90], out[91], out[92], out[93], out[94], out[95], out[96], out[97], out[98], out[99], out[100], out[101], out[102]))
+    return _value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target)
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

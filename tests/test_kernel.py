@@ -603,10 +603,11 @@ def test_parallel_twin_is_cached_apart_and_agrees(tmp_path, monkeypatch):
     wv, Xv = rng.normal(size=3), rng.normal(size=(40, 3))
     serial = kernel.module._value_and_grad(wv, Xv)
     parallel = kernel.module._value_and_grad_parallel(wv, Xv)
-    np.testing.assert_allclose(parallel[0], serial[0], rtol=1e-12)
-    np.testing.assert_allclose(parallel[1], serial[1], rtol=1e-12)
+    (v_s, (g_s,)), (v_p, (g_p,)) = serial, parallel   # the caller's nesting, built inside
+    np.testing.assert_allclose(v_p, v_s, rtol=1e-12)
+    np.testing.assert_allclose(g_p, g_s, rtol=1e-12)
     t = np.tanh(Xv @ wv)
-    np.testing.assert_allclose(serial[1], Xv.T @ (2 * t * (1 - t * t)), rtol=1e-12)
+    np.testing.assert_allclose(g_s, Xv.T @ (2 * t * (1 - t * t)), rtol=1e-12)
     index = sorted(p.name.split("-")[0] for p in tmp_path.rglob("*.nbi"))
     assert any(n.endswith("._value_and_grad") for n in index), index
     assert any(n.endswith("._value_and_grad_parallel") for n in index), index

@@ -199,7 +199,10 @@ class FunctionEmitter:
                 src = f"{src}.copy()"
             returned.add(id(node))
             results.append(src)
-        body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+        if _returns_final(e):   # the caller's tuple, built here: the wrapper only forwards it
+            body.append(f"return {_nest(results, e.structure)}")
+        else:
+            body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         body = _used_sizes(self.s.context.syms, body) + body
         params = ", ".join(self.names[id(v)] for v in e.inputs)
         name = f"_{e.name}"
@@ -571,22 +574,32 @@ def _wrapper(e, sched, dynamic_sizes=()):
         size = sizes[0] if len(sizes) == 1 else f"max({', '.join(sizes)})"
         lines.append(f"    parallel = {size} >= {PARALLEL_MIN_AUTO}   # elements: worth starting threads")
         call = f"(_{e.name}_parallel if parallel else _{e.name})({params})"
-    scalars = [i for i, o in enumerate(e.outputs) if not o.shape]
-    if not scalars and e.structure is None:
+    if _returns_final(e):
         lines.append(f"    return {call}")
         return lines
     lines.append(f"    out = {call}")
     items = [f"np.{o.dtype}(out[{i}])" if not o.shape else f"out[{i}]" for i, o in enumerate(e.outputs)]
-    if e.structure is None:
-        lines.append(f"    return ({', '.join(items)}{',' if len(items) == 1 else ''})")
-    else:
-        groups, k = [], 0
-        for size in e.structure:   # 0: one bare item; n: a tuple of n items
-            part = items[k:k + max(size, 1)]
-            groups.append(part[0] if size == 0 else f"({', '.join(part)}{',' if len(part) == 1 else ''})")
-            k += max(size, 1)
-        lines.append(f"    return ({', '.join(groups)})")
+    lines.append(f"    return {_nest(items, e.structure)}")
     return lines
+
+
+def _returns_final(e):
+    """Whether the compiled function can return the caller's tuple as it is:
+    Numba returns float64 scalars as Python floats (what a float64 is in
+    Python), but float32, int64 and bool scalars would lose their dtype."""
+    return all(o.shape or o.dtype == "float64" for o in e.outputs)
+
+
+def _nest(items, structure):
+    """``items`` as the source of a tuple nested by ``structure`` (see Entry)."""
+    if structure is None:
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    groups, k = [], 0
+    for size in structure:   # 0: one bare item; n: a tuple of n items
+        part = items[k:k + max(size, 1)]
+        groups.append(part[0] if size == 0 else f"({', '.join(part)}{',' if len(part) == 1 else ''})")
+        k += max(size, 1)
+    return f"({', '.join(groups)})"
 
 
 def emit_module(entries, model_name="model", doc="", parallel=None):
