@@ -97,6 +97,7 @@ class FunctionEmitter:
             self.names[id(v)] = sched.local_names[v.name]
         for c in sched.consts:
             self.names[id(c)] = module.const_name(c)
+        self.const_args = [self.names[id(c)] for c in sched.consts]
         self.output_labels = {}
         for node, name in zip(entry.outputs, entry.output_names):
             if id(node) not in self.names and name and name not in self.taken:
@@ -204,7 +205,9 @@ class FunctionEmitter:
         else:
             body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         body = _used_sizes(self.s.context.syms, body) + body
-        params = ", ".join(self.names[id(v)] for v in e.inputs)
+        # array constants are arguments, not globals: Numba would freeze a
+        # global array into the machine code (and cannot cache one over 1 MB)
+        params = ", ".join([self.names[id(v)] for v in e.inputs] + self.const_args)
         name = f"_{e.name}"
         parallel = any("numba.prange" in line for line in body)
         body = [("    " + line) if line else "" for line in body]
@@ -371,7 +374,8 @@ class ModuleEmitter:
             sched = schedule(e.outputs, e.inputs)
             fe = FunctionEmitter(e, sched, self)
             functions.append(fe.emit())
-            functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else ()))
+            functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
+                                      fe.const_args))
         lines = []
         for name, node in self.consts.values():
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
@@ -528,7 +532,7 @@ def _parallel_twin(f):
 '''
 
 
-def _wrapper(e, sched, dynamic_sizes=()):
+def _wrapper(e, sched, dynamic_sizes=(), const_args=()):
     """The Python function that checks the arguments and calls the kernel.
 
     Its parameters are the variables' names, so that keyword calls work; when a
@@ -568,12 +572,13 @@ def _wrapper(e, sched, dynamic_sizes=()):
             left, right = labels.get(lhs, lhs), labels.get(rhs, rhs)
             lines.append(f"    if {lhs} != {rhs}:")
             lines.append(f"        raise ValueError(f\"{what}: {left} is {{{lhs}}} but {right} is {{{rhs}}}; they must be equal\")")
-    call = f"_{e.name}({params})"
+    args = ", ".join([params] * bool(params) + list(const_args))
+    call = f"_{e.name}({args})"
     if dynamic_sizes:
         sizes = sorted(set(dynamic_sizes))
         size = sizes[0] if len(sizes) == 1 else f"max({', '.join(sizes)})"
         lines.append(f"    parallel = {size} >= {PARALLEL_MIN_AUTO}   # elements: worth starting threads")
-        call = f"(_{e.name}_parallel if parallel else _{e.name})({params})"
+        call = f"(_{e.name}_parallel if parallel else _{e.name})({args})"
     if _returns_final(e):
         lines.append(f"    return {call}")
         return lines
