@@ -10,7 +10,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 057376afb79688e8
+Content hash (sha256 of the generated functions): d991815bd4c53837
 """
 import math
 import sys
@@ -20,7 +20,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_forward_mode_057376afb79688e8"
+__name__ = "symback_generated_forward_mode_d991815bd4c53837"
 
 
 def _scalar(value, name, dtype):
@@ -75,7 +75,7 @@ def _forward(w0, w1, x, u1, u2):
     e = math.cos(b)
     f = u2 * e
     value = d + f
-    return (value,)
+    return (value)
 
 
 def forward(w0, w1, x, u1, u2):
@@ -90,8 +90,7 @@ def forward(w0, w1, x, u1, u2):
         u1 = _scalar(u1, 'u1', 'float64')
     if type(u2) is not float:
         u2 = _scalar(u2, 'u2', 'float64')
-    out = _forward(w0, w1, x, u1, u2)
-    return (np.float64(out[0]))
+    return _forward(w0, w1, x, u1, u2)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -113,7 +112,7 @@ def _value_and_grad(w0, w1, x, u1, u2):
 
     # adjoint of w1
     g_w1 = g_w0 * x
-    return (value, g_w0, g_w1)
+    return (value, (g_w0, g_w1))
 
 
 def value_and_grad(w0, w1, x, u1, u2):
@@ -128,8 +127,7 @@ def value_and_grad(w0, w1, x, u1, u2):
         u1 = _scalar(u1, 'u1', 'float64')
     if type(u2) is not float:
         u2 = _scalar(u2, 'u2', 'float64')
-    out = _value_and_grad(w0, w1, x, u1, u2)
-    return (np.float64(out[0]), (np.float64(out[1]), np.float64(out[2])))
+    return _value_and_grad(w0, w1, x, u1, u2)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -171,8 +169,7 @@ def jvp(w0, w1, x, u1, u2, t_w0, t_w1):
         t_w0 = _scalar(t_w0, 't_w0', 'float64')
     if type(t_w1) is not float:
         t_w1 = _scalar(t_w1, 't_w1', 'float64')
-    out = _jvp(w0, w1, x, u1, u2, t_w0, t_w1)
-    return (np.float64(out[0]), np.float64(out[1]))
+    return _jvp(w0, w1, x, u1, u2, t_w0, t_w1)
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

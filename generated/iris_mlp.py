@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): e46cdb0413f710da
+Content hash (sha256 of the generated functions): ba05c5a326785f6a
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_e46cdb0413f710da"
+__name__ = "symback_generated_iris_mlp_ba05c5a326785f6a"
 
 
 def _scalar(value, name, dtype):
@@ -114,7 +114,7 @@ def _forward(V, b1, W, b2, X, labels):
         h += f[i0]
     k = np.float64(X_d0)
     value = h / k
-    return (value,)
+    return (value)
 
 
 _forward_parallel = _parallel_twin(_forward)
@@ -134,8 +134,7 @@ def forward(V, b1, W, b2, X, labels):
     if X_d0 != labels_d0:
         raise ValueError(f"softmax_cross_entropy: X.shape[0] is {X_d0} but labels.shape[0] is {labels_d0}; they must be equal")
     parallel = max(X_d0, X_d0 * 16, X_d0 * 3) >= 262144   # elements: worth starting threads
-    out = (_forward_parallel if parallel else _forward)(V, b1, W, b2, X, labels)
-    return (np.float64(out[0]))
+    return (_forward_parallel if parallel else _forward)(V, b1, W, b2, X, labels)
 
 
 def _value_and_grad(V, b1, W, b2, X, labels):
@@ -238,7 +237,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     # adjoint of W
     t = g_logits.T
     g_W = np.dot(t, z)
-    return (value, g_V, g_b1, g_W, g_b2)
+    return (value, (g_V, g_b1, g_W, g_b2))
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
@@ -258,8 +257,7 @@ def value_and_grad(V, b1, W, b2, X, labels):
     if X_d0 != labels_d0:
         raise ValueError(f"softmax_cross_entropy: X.shape[0] is {X_d0} but labels.shape[0] is {labels_d0}; they must be equal")
     parallel = max(X_d0, X_d0 * 16, X_d0 * 3) >= 262144   # elements: worth starting threads
-    out = (_value_and_grad_parallel if parallel else _value_and_grad)(V, b1, W, b2, X, labels)
-    return (np.float64(out[0]), (out[1], out[2], out[3], out[4]))
+    return (_value_and_grad_parallel if parallel else _value_and_grad)(V, b1, W, b2, X, labels)
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

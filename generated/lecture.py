@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 1d10453fc8b6d859
+Content hash (sha256 of the generated functions): ae5bf24ed1e03dd0
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_1d10453fc8b6d859"
+__name__ = "symback_generated_lecture_ae5bf24ed1e03dd0"
 
 
 def _scalar(value, name, dtype):
@@ -74,7 +74,7 @@ def _forward(x, z):
     f = math.sin(c)
     h = f / a
     value = e + h
-    return (value,)
+    return (value)
 
 
 def forward(x, z):
@@ -83,8 +83,7 @@ def forward(x, z):
         x = _scalar(x, 'x', 'float64')
     if type(z) is not float:
         z = _scalar(z, 'z', 'float64')
-    out = _forward(x, z)
-    return (np.float64(out[0]))
+    return _forward(x, z)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -118,7 +117,7 @@ def _value_and_grad(x, z):
 
     # adjoint of z
     g_z = g_a * x
-    return (value, g_x, g_z)
+    return (value, (g_x, g_z))
 
 
 def value_and_grad(x, z):
@@ -127,8 +126,7 @@ def value_and_grad(x, z):
         x = _scalar(x, 'x', 'float64')
     if type(z) is not float:
         z = _scalar(z, 'z', 'float64')
-    out = _value_and_grad(x, z)
-    return (np.float64(out[0]), (np.float64(out[1]), np.float64(out[2])))
+    return _value_and_grad(x, z)
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 9cd190530f788e17
+Content hash (sha256 of the generated functions): f1d31efd75e7518f
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_9cd190530f788e17"
+__name__ = "symback_generated_mnist_mlp_f1d31efd75e7518f"
 
 
 def _scalar(value, name, dtype):
@@ -124,7 +124,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
         m += l[i0]
     n = np.float64(X_d0)
     value = m / n
-    return (value,)
+    return (value)
 
 
 _forward_parallel = _parallel_twin(_forward)
@@ -146,8 +146,7 @@ def forward(W1, b1, W2, b2, W3, b3, X, labels):
     if X_d0 != labels_d0:
         raise ValueError(f"softmax_cross_entropy: X.shape[0] is {X_d0} but labels.shape[0] is {labels_d0}; they must be equal")
     parallel = max(X_d0, X_d0 * 10, X_d0 * 256) >= 262144   # elements: worth starting threads
-    out = (_forward_parallel if parallel else _forward)(W1, b1, W2, b2, W3, b3, X, labels)
-    return (np.float64(out[0]))
+    return (_forward_parallel if parallel else _forward)(W1, b1, W2, b2, W3, b3, X, labels)
 
 
 def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
@@ -278,7 +277,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     # adjoint of W3
     x = g_logits.T
     g_W3 = np.dot(x, h2)
-    return (value, g_W1, g_b1, g_W2, g_b2, g_W3, g_b3)
+    return (value, (g_W1, g_b1, g_W2, g_b2, g_W3, g_b3))
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
@@ -300,8 +299,7 @@ def value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     if X_d0 != labels_d0:
         raise ValueError(f"softmax_cross_entropy: X.shape[0] is {X_d0} but labels.shape[0] is {labels_d0}; they must be equal")
     parallel = max(X_d0, X_d0 * 10, X_d0 * 256) >= 262144   # elements: worth starting threads
-    out = (_value_and_grad_parallel if parallel else _value_and_grad)(W1, b1, W2, b2, W3, b3, X, labels)
-    return (np.float64(out[0]), (out[1], out[2], out[3], out[4], out[5], out[6]))
+    return (_value_and_grad_parallel if parallel else _value_and_grad)(W1, b1, W2, b2, W3, b3, X, labels)
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 10a4c7243f7aa45d
+Content hash (sha256 of the generated functions): 55fb6d32104d7e24
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_10a4c7243f7aa45d"
+__name__ = "symback_generated_two_layer_sigmoid_55fb6d32104d7e24"
 
 
 def _scalar(value, name, dtype):
@@ -84,7 +84,7 @@ def _forward(W1, b1, W2, b2, x, y_star):
 
     # value = 0.5 * sum((y - y_star) * (y - y_star))
     value = 0.5 * d
-    return (value,)
+    return (value)
 
 
 def forward(W1, b1, W2, b2, x, y_star):
@@ -95,8 +95,7 @@ def forward(W1, b1, W2, b2, x, y_star):
     b2 = _array(b2, 'b2', (1,), 'float64')
     x = _array(x, 'x', (2,), 'float64')
     y_star = _array(y_star, 'y_star', (1,), 'float64')
-    out = _forward(W1, b1, W2, b2, x, y_star)
-    return (np.float64(out[0]))
+    return _forward(W1, b1, W2, b2, x, y_star)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -153,7 +152,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     v = np.ascontiguousarray(g_b2[0:1,]).reshape((1, 1))
     w = np.ascontiguousarray(h[0:3,]).reshape((1, 3))
     g_W2 = np.dot(v, w)
-    return (value, g_W1, g_b1, g_W2, g_b2)
+    return (value, (g_W1, g_b1, g_W2, g_b2))
 
 
 def value_and_grad(W1, b1, W2, b2, x, y_star):
@@ -164,8 +163,7 @@ def value_and_grad(W1, b1, W2, b2, x, y_star):
     b2 = _array(b2, 'b2', (1,), 'float64')
     x = _array(x, 'x', (2,), 'float64')
     y_star = _array(y_star, 'y_star', (1,), 'float64')
-    out = _value_and_grad(W1, b1, W2, b2, x, y_star)
-    return (np.float64(out[0]), (out[1], out[2], out[3], out[4]))
+    return _value_and_grad(W1, b1, W2, b2, x, y_star)
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 80fd6b9caf46853c
+Content hash (sha256 of the generated functions): b3559cf281c9f9c2
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_xy2z_80fd6b9caf46853c"
+__name__ = "symback_generated_xy2z_b3559cf281c9f9c2"
 
 
 def _scalar(value, name, dtype):
@@ -71,7 +71,7 @@ def _forward(x, y, z):
 
     # value = x * (y * y + z)
     value = x * g_x
-    return (value,)
+    return (value)
 
 
 def forward(x, y, z):
@@ -82,8 +82,7 @@ def forward(x, y, z):
         y = _scalar(y, 'y', 'float64')
     if type(z) is not float:
         z = _scalar(z, 'z', 'float64')
-    out = _forward(x, y, z)
-    return (np.float64(out[0]))
+    return _forward(x, y, z)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -98,7 +97,7 @@ def _value_and_grad(x, y, z):
     # adjoint of y
     b = x * y
     g_y = b + b
-    return (value, g_x, g_y, x)
+    return (value, (g_x, g_y, x))
 
 
 def value_and_grad(x, y, z):
@@ -109,8 +108,7 @@ def value_and_grad(x, y, z):
         y = _scalar(y, 'y', 'float64')
     if type(z) is not float:
         z = _scalar(z, 'z', 'float64')
-    out = _value_and_grad(x, y, z)
-    return (np.float64(out[0]), (np.float64(out[1]), np.float64(out[2]), np.float64(out[3])))
+    return _value_and_grad(x, y, z)
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

@@ -92,6 +92,9 @@ class Kernel:
         self.inputs = [v.name for v in entries[0].inputs]
         self.module, self.path = load_source(source, name)
         self._main = getattr(self.module, main)
+        for e in entries:   # plain attributes: ``kernel.value_and_grad`` costs a dict lookup
+            if not hasattr(type(self), e.name) and e.name not in self.__dict__:
+                self.__dict__[e.name] = getattr(self.module, e.name)
 
     def __call__(self, *args):
         return self._main(*args)

@@ -603,10 +603,31 @@ def test_parallel_twin_is_cached_apart_and_agrees(tmp_path, monkeypatch):
     wv, Xv = rng.normal(size=3), rng.normal(size=(40, 3))
     serial = kernel.module._value_and_grad(wv, Xv)
     parallel = kernel.module._value_and_grad_parallel(wv, Xv)
-    np.testing.assert_allclose(parallel[0], serial[0], rtol=1e-12)
-    np.testing.assert_allclose(parallel[1], serial[1], rtol=1e-12)
+    (v_s, (g_s,)), (v_p, (g_p,)) = serial, parallel   # the caller's nesting, built inside
+    np.testing.assert_allclose(v_p, v_s, rtol=1e-12)
+    np.testing.assert_allclose(g_p, g_s, rtol=1e-12)
     t = np.tanh(Xv @ wv)
-    np.testing.assert_allclose(serial[1], Xv.T @ (2 * t * (1 - t * t)), rtol=1e-12)
+    np.testing.assert_allclose(g_s, Xv.T @ (2 * t * (1 - t * t)), rtol=1e-12)
     index = sorted(p.name.split("-")[0] for p in tmp_path.rglob("*.nbi"))
     assert any(n.endswith("._value_and_grad") for n in index), index
     assert any(n.endswith("._value_and_grad_parallel") for n in index), index
+
+
+def test_large_constants_are_arguments_and_cache(tmp_path, monkeypatch):
+    """An array constant over 1 MB (data embedded in a model) is passed to the
+    compiled function, not frozen into it: Numba can cache the machine code
+    (it warns and does not for a large global array) and the values are right."""
+    import warnings
+    monkeypatch.setenv("SYMBACK_CACHE_DIR", str(tmp_path))
+    D = np.random.default_rng(0).normal(size=(400, 400))      # 1.28 MB
+    w = sb.var("w", (400,))
+    kernel = sb.value_and_grad(sb.sum(sb.tanh(sb.const(D) @ w)), [w], name="large_const")
+    assert "def _value_and_grad(w, _C0):" in kernel.source
+    wv = np.linspace(-1, 1, 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # NumbaWarning: cannot cache ... dynamic globals
+        value, (g,) = kernel(wv)
+    t = np.tanh(D @ wv)
+    np.testing.assert_allclose(value, t.sum(), rtol=1e-12)
+    np.testing.assert_allclose(g, D.T @ (1 - t * t), rtol=1e-12)
+    assert list(tmp_path.rglob("*_value_and_grad*.nbc")), "no machine code cached"

@@ -164,8 +164,13 @@ class BodyEmitter(FunctionEmitter):
     def steps(self, sched):
         """The lines of ``sched``'s steps (big bodies outline their fused loops)."""
         self.s = sched
-        for c in sched.consts:
-            self.names.setdefault(id(c), self.module.const_name(c))
+        root = self.parent
+        while isinstance(root, BodyEmitter):
+            root = root.parent
+        for c in sched.consts:   # array constants are arguments of the compiled function
+            name = self.names.setdefault(id(c), self.module.const_name(c))
+            if name not in root.const_args:
+                root.const_args.append(name)
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
         lines = []
         for step in sched.steps:

@@ -98,6 +98,7 @@ class FunctionEmitter:
             self.names[id(v)] = sched.local_names[v.name]
         for c in sched.consts:
             self.names[id(c)] = module.const_name(c)
+        self.const_args = [self.names[id(c)] for c in sched.consts]
         self.output_labels = {}
         for node, name in zip(entry.outputs, entry.output_names):
             if id(node) not in self.names and name and name not in self.taken:
@@ -201,9 +202,14 @@ class FunctionEmitter:
                 src = f"{src}.copy()"
             returned.add(id(node))
             results.append(src)
-        body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+        if _returns_final(e):   # the caller's tuple, built here: the wrapper only forwards it
+            body.append(f"return {_nest(results, e.structure)}")
+        else:
+            body.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         body = _used_sizes(self.s.context.syms, body) + body
-        params = ", ".join(self.names[id(v)] for v in e.inputs)
+        # array constants are arguments, not globals: Numba would freeze a
+        # global array into the machine code (and cannot cache one over 1 MB)
+        params = ", ".join([self.names[id(v)] for v in e.inputs] + self.const_args)
         name = f"_{e.name}"
         parallel = any("numba.prange" in line for line in body)
         body = [("    " + line) if line else "" for line in body]
@@ -373,7 +379,8 @@ class ModuleEmitter:
                              else inner.inputs)
             fe = FunctionEmitter(inner, sched, self)
             functions.append(fe.emit())
-            functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (), packing))
+            functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
+                                      fe.const_args, packing))
         lines = []
         for name, node in self.consts.values():
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
@@ -530,7 +537,7 @@ def _parallel_twin(f):
 '''
 
 
-def _wrapper(e, sched, dynamic_sizes=(), packing=None):
+def _wrapper(e, sched, dynamic_sizes=(), const_args=(), packing=None):
     """The Python function that checks the arguments and calls the kernel.
 
     Its parameters are the variables' names, so that keyword calls work; when a
@@ -590,14 +597,14 @@ def _wrapper(e, sched, dynamic_sizes=(), packing=None):
             else:
                 lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
         params = ", ".join(sched.local_names[v.name] for v in packing.inputs)
-    call = f"_{e.name}({params})"
+    args = ", ".join([params] * bool(params) + list(const_args))
+    call = f"_{e.name}({args})"
     if dynamic_sizes:
         sizes = sorted(set(dynamic_sizes))
         size = sizes[0] if len(sizes) == 1 else f"max({', '.join(sizes)})"
         lines.append(f"    parallel = {size} >= {PARALLEL_MIN_AUTO}   # elements: worth starting threads")
-        call = f"(_{e.name}_parallel if parallel else _{e.name})({params})"
-    scalars = [i for i, o in enumerate(e.outputs) if not o.shape]
-    if not scalars and e.structure is None and packing is None:
+        call = f"(_{e.name}_parallel if parallel else _{e.name})({args})"
+    if packing is None and _returns_final(e):
         lines.append(f"    return {call}")
         return lines
     lines.append(f"    out = {call}")
@@ -606,16 +613,27 @@ def _wrapper(e, sched, dynamic_sizes=(), packing=None):
         items = [f"np.{o.dtype}(out[{i}])" if not o.shape else f"out[{i}]" if key is None
                  else f"out[{i}][{key}]" + (".copy()" if copy else "")
                  for o, (i, key), copy in zip(e.outputs, packing.results, packing.copy, strict=True)]
-    if e.structure is None:
-        lines.append(f"    return ({', '.join(items)}{',' if len(items) == 1 else ''})")
-    else:
-        groups, k = [], 0
-        for size in e.structure:   # 0: one bare item; n: a tuple of n items
-            part = items[k:k + max(size, 1)]
-            groups.append(part[0] if size == 0 else f"({', '.join(part)}{',' if len(part) == 1 else ''})")
-            k += max(size, 1)
-        lines.append(f"    return ({', '.join(groups)})")
+    lines.append(f"    return {_nest(items, e.structure)}")
     return lines
+
+
+def _returns_final(e):
+    """Whether the compiled function can return the caller's tuple as it is:
+    Numba returns float64 scalars as Python floats (what a float64 is in
+    Python), but float32, int64 and bool scalars would lose their dtype."""
+    return all(o.shape or o.dtype == "float64" for o in e.outputs)
+
+
+def _nest(items, structure):
+    """``items`` as the source of a tuple nested by ``structure`` (see Entry)."""
+    if structure is None:
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    groups, k = [], 0
+    for size in structure:   # 0: one bare item; n: a tuple of n items
+        part = items[k:k + max(size, 1)]
+        groups.append(part[0] if size == 0 else f"({', '.join(part)}{',' if len(part) == 1 else ''})")
+        k += max(size, 1)
+    return f"({', '.join(groups)})"
 
 
 def emit_module(entries, model_name="model", doc="", parallel=None):

@@ -43,7 +43,7 @@ def outline(lines, outputs, helpers):
             if name not in used:
                 used.append(name)
     inputs = [n for n in used if n not in assigned and n not in _BUILTINS
-              and not keyword.iskeyword(n) and not re.fullmatch(r"_C\d+", n)]
+              and not keyword.iskeyword(n)]
     locals_ = [n for n in used if n in assigned and n not in outputs]
     rename = {n: f"a{i}" for i, n in enumerate(inputs)}
     rename.update({n: f"o{i}" for i, n in enumerate(outputs)})
