@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import Node, variables
-from .kernel import kernel_name, value_and_grad as _value_and_grad
+from .kernel import kernel_name, value_and_grad as compile_value_and_grad
 from .passes.separable import SeparabilityError, separate
 
 __all__ = ["DataParallel", "data_parallel", "flatten_params", "unflatten_params", "SeparabilityError"]
@@ -90,7 +90,7 @@ class DataParallel:
         self.separable = sep
         inputs = self.params + self.batch + self.others + [sep.n_rows, sep.first]
         # parallel=False: the parallelism is over chunks; threads inside a kernel would oversubscribe
-        self.chunk_kernel = _value_and_grad(sep.chunk_loss, self.params, inputs, name=f"{self.name}_chunk",
+        self.chunk_kernel = compile_value_and_grad(sep.chunk_loss, self.params, inputs, name=f"{self.name}_chunk",
                                             entries=("value_and_grad",), parallel=False,
                                             doc="one row chunk of a data-parallel loss")
         self.shapes = [tuple(p.shape) for p in self.params]

@@ -20,7 +20,7 @@ from .autodiff import grad
 from .backend.numba import Entry, emit_module
 from .ir import Node, variables
 from .ops.registry import as_node
-from .passes.reroll import reroll as _reroll
+from .passes import reroll as rerolling
 from .shapes import show
 
 
@@ -141,7 +141,7 @@ def compile(outputs, inputs=None, name=None, parallel=None, reroll=True):  # noq
     outputs = [as_node(outputs)] if single else [as_node(o) for o in outputs]
     inputs = variables(outputs) if inputs is None else list(inputs)
     if reroll:
-        outputs = _reroll(outputs)
+        outputs = rerolling.reroll(outputs)
     _check_inputs(inputs, outputs, "compile")
     name = kernel_name(name, "kernel")
     entry = Entry("forward", inputs, outputs, [f"out{i}" if len(outputs) > 1 else "out" for i in range(len(outputs))])
@@ -161,7 +161,7 @@ def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad"), reroll
     steps) are made loops first (:mod:`symback.passes.reroll`).
     """
     if reroll:
-        y = _reroll(as_node(y))
+        y = rerolling.reroll(as_node(y))
     from .autodiff import hvp, jvp
     from .ir import var
     _check_inputs(inputs, [y], "compile")

@@ -33,7 +33,7 @@ from .. import ir
 from ..ir import TUPLE, topo_order
 from ..shapes import ShapeError, dims_equal, show
 from . import build as F
-from .registry import Op, apply, register
+from .registry import OPS, Op, apply, const_to_sympy, register
 
 _serial = itertools.count()
 
@@ -197,10 +197,8 @@ def _evaluate(nodes, env):
 
 
 def _sympy_run(sp):
-    from ..sympy_bridge import const_to_sympy
 
     def run(nodes, env):
-        from . import OPS
         values = {}
         for node in topo_order(nodes):
             if node.op == "var":

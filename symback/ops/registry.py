@@ -129,3 +129,26 @@ def float_dtype(dtypes, what):
     """Promotion for ops whose result is always floating point."""
     d = result_dtype(dtypes, what)
     return d if d in ir.FLOAT_DTYPES else "float64"
+
+
+def const_to_sympy(sp, v):
+    """Constants as exact SymPy numbers where the user evidently meant one:
+    integers stay integers and short decimals (0.5, 0.1) become rationals, so
+    that proofs are exact; other floats keep their 17 significant digits."""
+    def one(x):
+        x = x.item() if hasattr(x, "item") else x
+        if isinstance(x, bool):
+            return sp.true if x else sp.false
+        if not np.isfinite(x):
+            return sp.nan if np.isnan(x) else (sp.oo if x > 0 else -sp.oo)
+        if float(x).is_integer() and abs(x) < 2 ** 53:
+            return sp.Integer(int(x))
+        if len(repr(float(x))) <= 8:
+            return sp.Rational(repr(float(x)))
+        return sp.Float(x, 17)
+    if v.ndim == 0:
+        return one(v)
+    out = np.empty(v.shape, dtype=object)
+    for idx in np.ndindex(*v.shape):
+        out[idx] = one(v[idx])
+    return out
