@@ -46,8 +46,9 @@ def _batch(data, size):
 class Tally:
     """What a profile saw: programs run, failures, programs left to the other tier."""
 
-    def __init__(self):
+    def __init__(self, progress=False):
         self.programs, self.failures, self.skipped = 0, [], []
+        self.progress = progress
 
     def report(self, tier):
         kinds = {}
@@ -63,7 +64,13 @@ class Tally:
 
 def _run_batch(programs, tag, jit, tally):
     tally.programs += len(programs)
-    tally.failures.extend(check_batch(programs, tag, jit=jit, skipped=tally.skipped))
+    found = check_batch(programs, tag, jit=jit, skipped=tally.skipped)
+    tally.failures.extend(found)
+    if tally.progress:   # long runs: a line per batch, so a run cut short still reports
+        print(f"{tag}: {tally.programs} programs, {len({id(f.program) for f in tally.failures})} failing",
+              flush=True)
+        for f in found:
+            print(f, flush=True)
 
 
 def _profile(shard, batches, size, jit, tally):
@@ -142,7 +149,7 @@ def test_every_op_is_generated():
 def test_fuzz_long_python():
     """10,000 programs (``SYMBACK_FUZZ_PROGRAMS``) through the Python tier."""
     n = int(os.environ.get("SYMBACK_FUZZ_PROGRAMS", "10000"))
-    tally = _profile(1000, -(-n // 20), 20, False, Tally())
+    tally = _profile(1000, -(-n // 20), 20, False, Tally(progress=True))
     print(tally.report("Python tier").splitlines()[0])
     assert not tally.failures, tally.report("Python tier")
 
@@ -151,6 +158,6 @@ def test_fuzz_long_python():
 def test_fuzz_long_numba():
     """``SYMBACK_FUZZ_JIT`` programs (1,000) through Numba: about a second each."""
     n = int(os.environ.get("SYMBACK_FUZZ_JIT", "1000"))
-    tally = _profile(2000, -(-n // 20), 20, True, Tally())
+    tally = _profile(2000, -(-n // 20), 20, True, Tally(progress=True))
     print(tally.report("Numba tier").splitlines()[0])
     assert not tally.failures, tally.report("Numba tier")
