@@ -84,8 +84,9 @@ def _profile(shard, batches, size, jit, tally):
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def run(data):
+        programs = _batch(data, size)   # hypothesis may stop here (its data ran out): not counted
         run.count += 1
-        _run_batch(_batch(data, size), f"fuzz_{tag}_{run.count}", jit, tally)
+        _run_batch(programs, f"fuzz_{tag}_{run.count}", jit, tally)
     run.count = 0
     run()
     assert run.count == batches, f"hypothesis ran {run.count} of {batches} batches"
