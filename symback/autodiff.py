@@ -138,10 +138,10 @@ def grad(y, wrt):
                          "reduce it first (sb.sum, sb.mean) or use sb.jacobian / sb.jvp")
     if y.dtype not in FLOAT_DTYPES:
         raise TypeError(f"grad: the output must be floating point, got dtype {y.dtype}")
-    adjoint = {id(y): as_node(1.0, like=y)}
+    adjoint, nodes = {id(y): as_node(1.0, like=y)}, {id(y): y}
     for _, arg, c in sweep(y, wrt, lambda node: adjoint.get(id(node))):
+        nodes[id(arg)] = arg
         accumulate(adjoint, arg, c)
-    nodes = {id(n): n for n in topo_order([y])}
     for key, g in adjoint.items():
         if nodes[key].dtype != TUPLE:   # (a loop's adjoint is a dict, one per output)
             mark_adjoint(g, nodes[key])

@@ -13,7 +13,7 @@ from .autodiff import check_wrt, sweep
 from .errors import InputError
 from .interpret import evaluate, point
 from .names import letters
-from .ops.registry import OPS, as_node
+from .ops.registry import as_node
 from .printing import format_value, infix
 
 

@@ -22,7 +22,7 @@ from ..ir import adjoint_of, given_name
 from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
-from ..passes.schedule import Block, Loop, Scalar, schedule
+from ..passes.schedule import Loop, schedule
 from .outline import OUTLINE_LOOPS, helper_source, outline
 from .pack import pack
 from ..shapes import dim_expr, resolve, show

@@ -12,7 +12,6 @@ import numpy as np
 
 from .. import ir
 from . import simplify
-from ..shapes import ShapeError
 
 OPS: dict[str, "Op"] = {}
 

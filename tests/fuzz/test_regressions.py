@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
 import pytest
 
 import symback as sb
