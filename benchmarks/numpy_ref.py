@@ -124,6 +124,10 @@ def value_and_grad_W3(W1, b1, W2, b2, W3, b3, X, labels):
 
 
 loss_W3f, value_and_grad_W3f = loss_W3, value_and_grad_W3
+# W3g / W3fg (symback's loss in generic ops): the reference, like every peer, runs its own
+# best W3 form; the numbers are the same.
+loss_W3g, value_and_grad_W3g = loss_W3, value_and_grad_W3
+loss_W3fg, value_and_grad_W3fg = loss_W3, value_and_grad_W3
 
 
 # ---- W4: 50 sigmoid layers + linear, MSE ---------------------------------------------

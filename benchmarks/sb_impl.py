@@ -19,7 +19,7 @@ from .peers._common import System, as_numpy_result, numpy_args
 from .sb_latency import build_kernel
 
 NAME = "symback"
-WORKLOADS = ("W1", "W1v", "W2", "W3", "W3f", "W4", "W4r", "W5")
+WORKLOADS = ("W1", "W1v", "W2", "W3", "W3f", "W3g", "W3fg", "W4", "W4r", "W5")
 
 
 def versions():

@@ -33,7 +33,10 @@ def build_W2(n=None, dtype="float64"):
     return loss, [V, b1, W, b2], [X, labels]
 
 
-def build_W3(n=None, dtype="float64"):
+def build_W3(n=None, dtype="float64", generic=False):
+    """W3; with ``generic`` (W3g, W3fg) the loss is written in generic ops, as users write
+    their own losses, instead of the fused ``softmax_cross_entropy``:
+    ``mean(logsumexp(o, axis=1) - sum(o * Y, axis=1))`` with a one-hot Y."""
     X, labels = sb.var("X", (n, 784), dtype), sb.var("labels", (n,), "int64")
     params, o = [], X
     for i, (n_out, n_in) in enumerate([(256, 784), (256, 256), (10, 256)], start=1):
@@ -42,11 +45,24 @@ def build_W3(n=None, dtype="float64"):
         o = _dense(o, W, b)
         if i < 3:
             o = sb.relu(o)
-    return sb.mean(sb.softmax_cross_entropy(o, labels)), params, [X, labels]
+    if generic:
+        Y = sb.astype(sb.one_hot(labels, 10), dtype)
+        loss = sb.mean(sb.logsumexp(o, axis=1) - sb.sum(o * Y, axis=1))
+    else:
+        loss = sb.mean(sb.softmax_cross_entropy(o, labels))
+    return loss, params, [X, labels]
 
 
 def build_W3f(n=None):
     return build_W3(n, "float32")
+
+
+def build_W3g(n=None):
+    return build_W3(n, "float64", generic=True)
+
+
+def build_W3fg(n=None):
+    return build_W3(n, "float32", generic=True)
 
 
 def build_W4(n=None, residual=False):
@@ -80,4 +96,5 @@ def build_W5(K=200):
 
 
 BUILD = {"W1": build_W1, "W1v": build_W1v, "W2": build_W2, "W3": build_W3, "W3f": build_W3f,
+         "W3g": build_W3g, "W3fg": build_W3fg,
          "W4": build_W4, "W4r": build_W4r, "W5": build_W5}

@@ -60,6 +60,15 @@ def data_W3f():
             for k, v in data_W3().items()}
 
 
+# W3g / W3fg: W3 / W3f with the loss written in generic ops (one-hot labels, logsumexp,
+# sum, mean) as users write their own losses; the same data, parameters and numbers.
+data_W3g, data_W3fg = data_W3, data_W3f
+
+#: the W3 family: the same network and numbers; (dtype, loss form) of each instance
+W3_FAMILY = {"W3": ("float64", "fused"), "W3f": ("float32", "fused"),
+             "W3g": ("float64", "generic"), "W3fg": ("float32", "generic")}
+
+
 def data_W4():
     """W4, deep sigmoid: 50 layers o = sigmoid(o W^T + b) of width 32, then linear 32->1, MSE.
 
@@ -110,6 +119,8 @@ PARAMS = {
     "W2": ["V", "b1", "W", "b2"],
     "W3": ["W1", "b1", "W2", "b2", "W3", "b3"],
     "W3f": ["W1", "b1", "W2", "b2", "W3", "b3"],
+    "W3g": ["W1", "b1", "W2", "b2", "W3", "b3"],
+    "W3fg": ["W1", "b1", "W2", "b2", "W3", "b3"],
     "W4": _deep("W", "b"),
     "W4r": _deep("W", "c", "V", "b"),
     "W5": ["x", "a"],
@@ -120,11 +131,13 @@ INPUTS = {
     "W1": [], "W1v": [],
     "W2": ["X", "labels"],
     "W3": ["X", "labels"], "W3f": ["X", "labels"],
+    "W3g": ["X", "labels"], "W3fg": ["X", "labels"],
     "W4": ["X", "target"], "W4r": ["X", "target"],
     "W5": ["K"],
 }
 
 DATA = {"W1": data_W1, "W1v": data_W1v, "W2": data_W2, "W3": data_W3, "W3f": data_W3f,
+        "W3g": data_W3g, "W3fg": data_W3fg,
         "W4": data_W4, "W4r": data_W4r, "W5": data_W5}
 
 

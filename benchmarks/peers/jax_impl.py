@@ -14,7 +14,7 @@ import jax.numpy as jnp  # noqa: E402
 from ._common import System, as_numpy_result, n_params, numpy_args, split_deep  # noqa: E402
 
 NAME = "jax"
-WORKLOADS = ("W1", "W1v", "W2", "W3", "W3f", "W4", "W4r", "W5")
+WORKLOADS = ("W1", "W1v", "W2", "W3", "W3f", "W3g", "W3fg", "W4", "W4r", "W5")
 
 
 def versions():
@@ -73,6 +73,7 @@ def make_loss_W5(K):
 
 
 LOSS = {"W1": loss_W1, "W1v": loss_W1v, "W2": loss_W2, "W3": loss_W3, "W3f": loss_W3,
+        "W3g": loss_W3, "W3fg": loss_W3,   # symback's generic-loss W3: peers keep their best form
         "W4": loss_W4, "W4r": loss_W4r}
 
 

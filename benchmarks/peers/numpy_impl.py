@@ -10,7 +10,7 @@ from .. import numpy_ref
 from ._common import System, as_numpy_result, numpy_args
 
 NAME = "numpy"
-WORKLOADS = ("W1", "W1v", "W2", "W3", "W3f", "W4", "W4r", "W5")
+WORKLOADS = ("W1", "W1v", "W2", "W3", "W3f", "W3g", "W3fg", "W4", "W4r", "W5")
 
 
 def versions():
