@@ -3,6 +3,7 @@ import json
 import math
 
 from .suite import SYSTEMS
+from .workloads import W3_FAMILY
 
 TITLES = {
     "W1": "lecture scalar (x=2, z=3)",
@@ -10,6 +11,8 @@ TITLES = {
     "W2": "Iris-shaped MLP 4-16-3, sigmoid, softmax CE (150 rows)",
     "W3": "MLP 784-256-256-10, ReLU, softmax CE (256 rows), float64",
     "W3f": "the same MLP in float32",
+    "W3g": "W3 with the loss in generic ops (one-hot, logsumexp, sum, mean), float64",
+    "W3fg": "W3f with the loss in generic ops (one-hot, logsumexp, sum, mean), float32",
     "W4": "50 sigmoid layers of width 32 + linear, MSE (64 rows)",
     "W4r": "50 residual sigmoid blocks of width 32 + linear, MSE (64 rows)",
     "W5": "scalar recurrence u <- sin(u) u + cos(a u)",
@@ -85,7 +88,7 @@ def aims(results):
             r = _sb(e)["vs_fastest_peer"]
             out.append((f"{w}: faster than every peer", verdict(r < 1),
                         f"symback takes {r:.2f}x the time of {e['fastest_peer']}"))
-    for w, dtype in (("W3", "float64"), ("W3f", "float32")):
+    for w, (dtype, _) in W3_FAMILY.items():
         e = W.get(w)
         if e and _sb(e) and "vs_fastest_peer" in _sb(e):
             r = _sb(e)["vs_fastest_peer"]
@@ -125,6 +128,69 @@ def aims(results):
     return out
 
 
+# ---- aims of issue 12 -----------------------------------------------------------------
+
+def aims12(results):
+    """[(aim, verdict, evidence)] for issue 12: "met", "NOT met" or "not measured"."""
+    W = results["workloads"]
+    out = []
+
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    e = W.get("W1v")
+    torch_compile = (e or {}).get("systems", {}).get("torch.compile", {})
+    if e and _sb(e) and torch_compile.get("status") == "ok":
+        r = _sb(e)["vag_s"] / torch_compile["vag_s"]
+        out.append(("W1v: faster than torch.compile", verdict(r < 1),
+                    f"symback takes {r:.2f}x the time of torch.compile"))
+    else:
+        out.append(("W1v: faster than torch.compile", "not measured",
+                    "the suite has no torch.compile system (PyTorch is timed eager)"))
+    e = W.get("W1")
+    if e and _sb(e) and e.get("hand_numba_s"):
+        r = _sb(e)["vag_s"] / e["hand_numba_s"]
+        out.append(("W1: within 2x of a hand-written Numba function", verdict(r <= 2),
+                    f"{_us(_sb(e)['vag_s'])} µs vs {_us(e['hand_numba_s'])} µs "
+                    f"(call_overhead.hand, same rounds) = {r:.2f}x"))
+    else:
+        out.append(("W1: within 2x of a hand-written Numba function", "not measured",
+                    "see `python -m benchmarks.call_overhead`"))
+    for w in W3_FAMILY:
+        e = W.get(w)
+        if not e:
+            continue
+        rec = _sb(e)
+        if not rec:
+            out.append((f"{w}: value_and_grad within 1.15x of the BLAS floor, vag/fwd <= 3, "
+                        "faster than PyTorch eager", "not measured",
+                        f"symback {e['systems'].get('symback', {}).get('status', '-')}"))
+            continue
+        floor = e.get("blas_floor", {}).get("vag_s")
+        if floor:
+            r = rec["vag_s"] / floor
+            out.append((f"{w}: value_and_grad within 1.15x of the BLAS floor", verdict(r <= 1.15),
+                        f"{_us(rec['vag_s'])} µs vs floor {_us(floor)} µs = {r:.2f}x"))
+        r = rec["vag_over_fwd"]
+        out.append((f"{w}: vag/fwd <= 3", verdict(r <= 3), f"{r:.2f}"))
+        torch_rec = e["systems"].get("torch", {})
+        if torch_rec.get("status") == "ok":
+            r = rec["vag_s"] / torch_rec["vag_s"]
+            out.append((f"{w}: faster than PyTorch eager", verdict(r < 1),
+                        f"{_us(rec['vag_s'])} µs vs {_us(torch_rec['vag_s'])} µs = {r:.2f}x"))
+        else:
+            out.append((f"{w}: faster than PyTorch eager", "not measured",
+                        f"torch {torch_rec.get('status', '-')}"))
+    out.append(("No workload slower than today", "not measured",
+                "needs a comparison with an earlier run's results.json"))
+    return out
+
+
+def _floor_x(e, name="symback"):
+    r = e["systems"].get(name, {})
+    return _x(r.get("x_blas_floor")) if r.get("status") == "ok" else "-"
+
+
 # ---- RESULTS.md -----------------------------------------------------------------------
 
 def markdown(results):
@@ -160,6 +226,15 @@ def markdown(results):
           "- **vag/fwd**: value_and_grad time / forward-only time of the same system.",
           "- **x fastest peer**: value_and_grad time / that of the fastest peer (every system "
           "but symback, hand-written numpy included); below 1 means faster than every peer.",
+          "- **W3g, W3fg**: W3 and W3f with symback's loss written in generic ops, as users write "
+          "their own (`Y = astype(one_hot(labels, 10), dtype)`, `mean(logsumexp(o, axis=1) - "
+          "sum(o * Y, axis=1))`), on the same data and parameters, giving the same numbers. "
+          "Every peer (numpy, JAX, PyTorch, autograd) runs its own W3/W3f implementation, its "
+          "best form (fused cross-entropy where it has one), so the comparison stays strict.",
+          "- **x BLAS floor** (W3 family): value_and_grad time / the time of the matrix products "
+          "it must compute, timed alone with numpy (matmul into preallocated outputs; forward "
+          "X@W1.T, h1@W2.T, h2@W3.T; backward g3@W3, g2@W2, g3.T@h2, g2.T@h1, g1.T@X; same "
+          "shapes, dtypes and transposes) in the same interleaved rounds as the systems.",
           "- **first call s**: symback: a fresh process with an empty kernel cache builds the "
           "graph, differentiates, emits, imports and calls (Numba JIT), `import symback` "
           "excluded; JAX: jit tracing + XLA compile + first call; SymPy: diff + cse + lambdify "
@@ -175,8 +250,8 @@ def markdown(results):
 
     L += ["## Summary", "",
           "| workload | symback vag µs | fastest peer | peer vag µs | symback / fastest peer "
-          "| vag/fwd | first call s | cached s | background cores |",
-          "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+          "| vag/fwd | x BLAS floor | first call s | cached s | background cores |",
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for iid, e in results["workloads"].items():
         rec = e["systems"].get("symback", {})
         fp = e.get("fastest_peer")
@@ -186,18 +261,21 @@ def markdown(results):
             iid,
             _us(rec.get("vag_s")) if status == "ok" else status,
             fp or "-", _us(fp_rec.get("vag_s")),
-            _x(rec.get("vs_fastest_peer")), _x(rec.get("vag_over_fwd")),
+            _x(rec.get("vs_fastest_peer")), _x(rec.get("vag_over_fwd")), _floor_x(e),
             _s(rec.get("first_call_s")), _s(rec.get("cached_s")),
             "-" if e.get("background_cores") is None else f"{e['background_cores']:.2f}"]) + " |")
     L += ["", "## Aims of issue 5", "", "| aim | verdict | measured |", "|---|---|---|"]
     L += [f"| {a} | {v} | {ev} |" for a, v, ev in aims(results)]
+    L += ["", "## Aims of issue 12", "", "| aim | verdict | measured |", "|---|---|---|"]
+    L += [f"| {a} | {v} | {ev} |" for a, v, ev in aims12(results)]
     L += [""]
 
     for iid, e in results["workloads"].items():
         L += [f"## {_title(iid, e)}", ""]
-        gf = e["workload"] in ("W3", "W3f")
+        gf = e["workload"] in W3_FAMILY
         head = ["system", "value_and_grad µs", "forward µs", "vag/fwd", "x fastest peer",
-                "first call s", "cached s"] + (["vag GFLOP/s"] if gf else []) + ["check / note"]
+                "first call s", "cached s"] + (["vag GFLOP/s", "x BLAS floor"] if gf else []) \
+            + ["check / note"]
         L += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
         for name in SYSTEMS:
             r = e["systems"][name]
@@ -211,7 +289,7 @@ def markdown(results):
             row = [name, _us(r.get("vag_s")), _us(r.get("fwd_s")), _x(r.get("vag_over_fwd")),
                    _x(r.get("vs_fastest_peer")), _s(r.get("first_call_s")), _s(r.get("cached_s"))]
             if gf:
-                row.append(f"{r['gflops_vag']:.1f}" if ok else "-")
+                row += [f"{r['gflops_vag']:.1f}" if ok else "-", _floor_x(e, name)]
             L.append("| " + " | ".join(row + [note.replace("|", "/")]) + " |")
         L.append("")
         if e.get("background_cores") is not None:
@@ -227,8 +305,21 @@ def markdown(results):
                   f"more); cached: `import numba` {mo['import_numba_s']:.2f} s, then module "
                   f"import {mo['import_module_s']:.3f} + first call {mo['call_s']:.3f} s; "
                   f"cached through symback's API {wa['first_call_s']:.2f} s.", ""]
+        if e["workload"] == "W1" and e.get("hand_numba_s"):
+            L += [f"Hand-written Numba function (benchmarks/call_overhead.py `hand`), timed in "
+                  f"the same rounds: {_us(e['hand_numba_s'])} µs per value_and_grad call.", ""]
+        if gf and e.get("blas_floor", {}).get("vag_s"):
+            bf = e["blas_floor"]
+            sbr = e["systems"].get("symback", {})
+            L += [f"BLAS floor: the {len(bf['products'])} matrix products alone take "
+                  f"{_us(bf['vag_s'])} µs ({bf['gflops_vag']:.1f} GFLOP/s; the 3 forward products "
+                  f"{_us(bf['fwd_s'])} µs)"
+                  + (f"; symback's value_and_grad is {sbr['x_blas_floor']:.2f}x the floor, its "
+                     f"forward {sbr['fwd_x_blas_floor']:.2f}x the forward floor"
+                     if sbr.get("status") == "ok" else "") + ". Products: "
+                  + ", ".join(bf["products"]) + ".", ""]
         if gf:
-            dtype = "float32" if e["workload"] == "W3f" else "float64"
+            dtype = W3_FAMILY[e["workload"]][0]
             fl = e["flops"]
             needed = fl["value_and_grad"] - 2 * 256 * 784 * 256
             L += [f"GFLOP/s count {fl['value_and_grad'] / 1e6:.0f} MFLOP per value_and_grad "

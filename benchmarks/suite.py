@@ -7,7 +7,12 @@ For each workload instance (W5 once per K), in this order:
    and its value and gradient are checked against the hand-written numpy reference;
 3. only the systems that passed are timed, forward-only and value_and_grad, all in one
    ``timing.compare`` so that rounds interleave every system;
-4. extras: GFLOP/s (W3, W3f), program sizes (W5), cores used (W1v).
+4. extras: GFLOP/s (the W3 family: W3, W3f and their generic-loss forms W3g, W3fg),
+   program sizes (W5), cores used (W1v).
+
+Two floors are timed in the same interleaved rounds as the systems: for the W3 family, the
+BLAS floor (the matrix products a value_and_grad must compute, numpy matmul alone, see
+``blas_floor``); for W1, the hand-written Numba function of call_overhead.py.
 
 ``run(...)`` returns the results dict that report.py renders and results.json stores.
 """
@@ -29,10 +34,12 @@ SYSTEMS = ("symback", "numpy", "jax", "torch", "autograd", "sympy")
 
 #: (instance id, workload, data parameters): full run and --quick smoke run
 FULL = [("W1", "W1", {}), ("W1v", "W1v", {}), ("W2", "W2", {}), ("W3", "W3", {}),
-        ("W3f", "W3f", {}), ("W4", "W4", {}), ("W4r", "W4r", {})] + \
+        ("W3g", "W3g", {}), ("W3f", "W3f", {}), ("W3fg", "W3fg", {}), ("W4", "W4", {}),
+        ("W4r", "W4r", {})] + \
        [(f"W5 K={K}", "W5", {"K": K}) for K in workloads.W5_SIZES]
 QUICK = [("W1", "W1", {}), ("W1v", "W1v", {"n": 10_000}), ("W2", "W2", {}), ("W3", "W3", {}),
-         ("W3f", "W3f", {}), ("W4", "W4", {}), ("W4r", "W4r", {}),
+         ("W3g", "W3g", {}), ("W3f", "W3f", {}), ("W3fg", "W3fg", {}), ("W4", "W4", {}),
+         ("W4r", "W4r", {}),
          ("W5 K=10", "W5", {"K": 10}), ("W5 K=50", "W5", {"K": 50})]
 
 SETTINGS = {
@@ -112,7 +119,7 @@ def wait_for_quiet(threshold, max_wait, probe=2.0):
 # ---- checking -------------------------------------------------------------------------
 
 def tolerance(workload):
-    return 1e-4 if workload == "W3f" else 1e-9
+    return 1e-4 if workload in ("W3f", "W3fg") else 1e-9
 
 
 def check(workload, value, grads, ref):
@@ -221,6 +228,53 @@ def w3_flops():
     m = 256
     forward = sum(2 * m * n_in * n_out for n_in, n_out in [(784, 256), (256, 256), (256, 10)])
     return forward, 3 * forward
+
+
+def blas_floor(data):
+    """The BLAS floor of a W3-family value_and_grad: (floor, forward floor, shapes, outs).
+
+    ``floor()`` computes, with numpy matmul into preallocated outputs, exactly the matrix
+    products W3's value_and_grad must compute, with the same shapes, dtypes and transposes
+    (batch 256): forward X@W1.T, h1@W2.T, h2@W3.T; backward g3@W3, g2@W2 (the input
+    gradient of layer 1 is not needed), g3.T@h2, g2.T@h1, g1.T@X. ``forward_floor()`` the
+    first three alone; ``outs`` are the products' results, in that order. The operands hold the workload's own numbers (h1, h2 after the ReLU,
+    g the softmax-CE gradient back-propagated), so no product runs on zeros or denormals."""
+    X, W1, W2, W3 = data["X"], data["W1"], data["W2"], data["W3"]
+    h1 = np.maximum(X @ W1.T + data["b1"], 0)
+    h2 = np.maximum(h1 @ W2.T + data["b2"], 0)
+    o = h2 @ W3.T + data["b3"]
+    g3 = np.exp(o - o.max(axis=1, keepdims=True))
+    g3 /= g3.sum(axis=1, keepdims=True)
+    g3[np.arange(len(g3)), data["labels"]] -= 1
+    g3 /= len(g3)
+    g2 = (g3 @ W3) * (h2 > 0)
+    g1 = (g2 @ W2) * (h1 > 0)
+    fwd = [(X, W1.T), (h1, W2.T), (h2, W3.T)]
+    bwd = [(g3, W3), (g2, W2), (g3.T, h2), (g2.T, h1), (g1.T, X)]
+    fwd = [(a, b, np.empty((a.shape[0], b.shape[1]), a.dtype)) for a, b in fwd]
+    bwd = [(a, b, np.empty((a.shape[0], b.shape[1]), a.dtype)) for a, b in bwd]
+    every = fwd + bwd
+    matmul = np.matmul
+
+    def floor():
+        for a, b, out in every:
+            matmul(a, b, out=out)
+
+    def forward_floor():
+        for a, b, out in fwd:
+            matmul(a, b, out=out)
+
+    shapes = [f"{a.shape}@{b.shape}" + ("" if a.flags.c_contiguous and b.flags.c_contiguous
+                                        else " (transposed view)") for a, b, _ in every]
+    return floor, forward_floor, shapes, [out for _, _, out in every]
+
+
+def floor_flops():
+    """FLOPs of the BLAS floor's products (2 m n k each): forward + the needed backward."""
+    m = 256
+    layers = [(784, 256), (256, 256), (256, 10)]
+    forward = sum(2 * m * n_in * n_out for n_in, n_out in layers)
+    return forward, 3 * forward - 2 * m * 784 * 256
 
 
 def cores_used(fn, args, seconds=0.5):
@@ -343,11 +397,24 @@ def run_instance(iid, workload, params, systems, settings, quick, latency=True,
         record["status"] = "ok"
         ready[name] = system
 
+    # floors timed in the same rounds as the systems (not systems: not in the rankings)
+    floors = {}
+    if workload in workloads.W3_FAMILY:
+        floor, forward_floor, shapes, _ = blas_floor(data)
+        floors[("blas floor", "vag")], floors[("blas floor", "fwd")] = floor, forward_floor
+        entry["blas_floor"] = {"products": shapes}
+    if workload == "W1" and "symback" in ready:
+        from .call_overhead import hand
+        hand(*ready["symback"].args)                 # compile (or load from Numba's cache)
+        floors[("hand-written numba", "vag")] = hand
     if ready:
         fns, args = {}, {}
         for name, system in ready.items():
             fns[(name, "vag")], args[(name, "vag")] = system.value_and_grad, system.args
             fns[(name, "fwd")], args[(name, "fwd")] = system.forward, system.args
+        for key, fn in floors.items():
+            fns[key] = fn
+            args[key] = ready["symback"].args if key[0] == "hand-written numba" else ()
         if quiet_wait is None:
             quiet_wait = 30 if quick else QUIET_MAX_WAIT
         waited, before = wait_for_quiet(QUIET_CORES, quiet_wait)
@@ -361,9 +428,23 @@ def run_instance(iid, workload, params, systems, settings, quick, latency=True,
             record = entry["systems"][name]
             record["vag_s"], record["fwd_s"] = best[(name, "vag")], best[(name, "fwd")]
             record["vag_over_fwd"] = record["vag_s"] / record["fwd_s"]
+        if ("hand-written numba", "vag") in best:
+            entry["hand_numba_s"] = best[("hand-written numba", "vag")]
+    elif floors.get(("blas floor", "vag")):          # no system ran: the floor alone
+        best = timing.compare(floors, (), **settings)
+    if "blas_floor" in entry:
+        fl = entry["blas_floor"]
+        fl["vag_s"], fl["fwd_s"] = best[("blas floor", "vag")], best[("blas floor", "fwd")]
+        fwd_flops, vag_flops = floor_flops()
+        fl["flops"] = {"forward": fwd_flops, "value_and_grad": vag_flops}
+        fl["gflops_vag"] = vag_flops / fl["vag_s"] / 1e9
+        for record in entry["systems"].values():
+            if record.get("status") == "ok":
+                record["x_blas_floor"] = record["vag_s"] / fl["vag_s"]
+                record["fwd_x_blas_floor"] = record["fwd_s"] / fl["fwd_s"]
     _summarise(entry)
     shutil.rmtree(cache_dir, ignore_errors=True)     # the kernels are loaded; tidy /tmp
-    if workload in ("W3", "W3f"):
+    if workload in workloads.W3_FAMILY:
         fwd_flops, vag_flops = w3_flops()
         entry["flops"] = {"forward": fwd_flops, "value_and_grad": vag_flops}
         for record in entry["systems"].values():
