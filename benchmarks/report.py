@@ -171,6 +171,9 @@ def aims12(results):
             r = rec["vag_s"] / floor
             out.append((f"{w}: value_and_grad within 1.15x of the BLAS floor", verdict(r <= 1.15),
                         f"{_us(rec['vag_s'])} µs vs floor {_us(floor)} µs = {r:.2f}x"))
+        else:
+            out.append((f"{w}: value_and_grad within 1.15x of the BLAS floor", "not measured",
+                        "no BLAS floor in these results"))
         r = rec["vag_over_fwd"]
         out.append((f"{w}: vag/fwd <= 3", verdict(r <= 3), f"{r:.2f}"))
         torch_rec = e["systems"].get("torch", {})
