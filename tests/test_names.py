@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 import symback as sb
+from symback.backend.nest import Init, LoopNest, Store
 from symback.backend.outline import outline
+from symback.backend.printer import Bound, Elem, Name
+from symback.ops.scalar import X0, X1, call, lit
 from symback.names import BUILTINS, GLOBALS, MODULES, RESERVED, local_names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -149,12 +152,18 @@ def test_local_names_rename_only_reserved_names_and_never_collide():
 
 
 def test_outlined_loops_take_no_module_or_builtin_as_input():
-    lines = ["t1 = np.empty((n, 3), dtype=np.float64)",
-             "for i0 in range(n):",
-             "    t1[i0] = math.exp(x[i0]) + max(y, 0.0)"]
+    tree = call("exp", X0) + call("maximum", X1, lit(0.0))
+    nest = LoopNest(["i0", "0"], ["n", "1"], ["t1"], inits=[Init("t1", "empty", ("n", 3), "float64")],
+                    body=[Store("t1", ("i0", "0"), Bound(tree, (Elem("x", ("i0",)), Name("y")), "float64", "float64"))])
     helpers = {}
-    (call,) = outline(lines, ["t1"], helpers)
-    assert call == "t1, = _loop0(n, x, y)"   # not math, np, range, max or dtype
+    (line,) = outline(nest, helpers)
+    assert line == "t1, = _loop0(n, x, y)"   # not math, np, range, maximum or dtype
+    assert nest.inputs == ["n", "x", "y"] and nest.locals == ["i0"]
+    (helper,) = helpers.values()
+    assert helper.body == ["o0 = np.empty((a0, 3), dtype=np.float64)",
+                           "for v0 in range(a0):",
+                           "    o0[v0, 0] = math.exp(a1[v0]) + np.maximum(a2, 0.0)",
+                           "return o0,"]
 
 
 @pytest.mark.parametrize("name", ["_x", "_scalar", "_C0", "__init__"])

@@ -14,12 +14,25 @@ from __future__ import annotations
 
 from ..ir import topo_order
 from ..passes.schedule import Loop, schedule
+from .lowering import lowering
+from .nest import Init
 from .numba import FunctionEmitter
-from .outline import OUTLINE_LOOPS, outline
+from .outline import OUTLINE_LOOPS
+from .printer import Code, Elem, Name
 
 #: ops whose result may be a view, made contiguous when it becomes a carry
 #: (a loop variable must keep one Numba array type)
 _VIEWS = ("transpose", "index", "reshape", "broadcast", "var")
+
+
+@lowering("scan_get")
+def _scan_get(em, node, out, args):
+    return []   # the loop itself writes its outputs (emit_scan)
+
+
+@lowering("scan")
+def _scan(em, node, out, args):
+    return emit_scan(em, node, args)
 
 
 def emit_scan(em, node, args):
@@ -85,7 +98,7 @@ def emit_scan(em, node, args):
     # a stacked value computed by a fused loop is written straight into its row;
     # so is a new carry whose values at the start of each step are stacked (the
     # tape of a layer's input): it is computed into the next step's row
-    ce.rows = {id(v): f"{em.name(p)}[{k}]" for p, v in stacks if v.shape}
+    ce.rows = {id(v): Elem(em.name(p), (k,)) for p, v in stacks if v.shape}
     stacked_ids = {id(v) for _, v in stacks}
     nxt, last, first = (f"{k} - 1", "0", f"{n} - 1") if reverse else (f"{k} + 1", f"{n} - 1", "0")
     for p, v in stacks:
@@ -93,8 +106,7 @@ def emit_scan(em, node, args):
         out = None if i is None else body.carry_out[i]
         if n and v.shape and out is not None and out.args and id(out) in live and id(out) not in stacked_ids:
             lines[-1:-1] = _store(em, em.name(p), first, ce.ref(v), em.dims(v))   # the initial carry
-            ce.rows[id(out)] = f"{em.name(p)}[{nxt}] if {k} != {last} else np.empty({em.shape_src(out)}, " \
-                               f"dtype=np.{out.dtype})"
+            ce.rows[id(out)] = _next_row(em, em.name(p), k, nxt, last, out)
             ce.carried[id(out)] = id(v)
     inner += ce.steps(sched)
     for p, v in stacks:
@@ -119,6 +131,17 @@ def _store(em, target, k, src, shape):
     return lines + [f"{'    ' * len(shape)}{target}[{k}, {', '.join(idx)}] = {src}[{', '.join(idx)}]"]
 
 
+def _next_row(em, target, k, nxt, last, out):
+    """``Y[k + 1] if k != n - 1 else np.empty(...)``: the row the next step
+    reads, or scratch space on the last step."""
+    dims = em.dims(out)
+    shape = []
+    for i, d in enumerate(dims):
+        shape += [", "] * bool(i) + [Name(d) if not d.isdigit() else d]
+    return Code((Name(target), "[", Name(k), nxt[len(k):], "] if ", Name(k), f" != {last} else np.empty((",
+                 *shape, "," * (len(dims) == 1), f"), dtype=np.{out.dtype})"))
+
+
 def _contiguous(src, node):
     if node.shape and node.op in _VIEWS:
         return f"np.ascontiguousarray({src})"
@@ -135,9 +158,10 @@ class BodyEmitter(FunctionEmitter):
         self.entry, self.s, self.module = None, None, parent.module
         self.dynamic_sizes = parent.dynamic_sizes
         self.names, self.taken, self.indices = {}, parent.taken, parent.indices
+        self.printer = parent.printer
         self.loop_prefix, self.outlined = parent.loop_prefix, False
         self.letters, self.output_labels = parent.letters, {}
-        self.rows, self.written = {}, set()   # id -> "Y[k]": buffers that are rows of a stacked output
+        self.rows, self.written = {}, set()   # id -> Y[k] (a printer tree): buffers that are rows of a stacked output
         self.carried = {}   # id of a new carry -> id of the carry whose stacked rows it writes
 
     def fresh(self, prefix="t"):
@@ -152,14 +176,15 @@ class BodyEmitter(FunctionEmitter):
         self.parent.static_parallel = value
 
     def _loop(self, step):
-        lines = super()._loop(step)
+        nest = super()._loop(step)
         for m in step.members:
             row = self.rows.get(id(m))
-            if row is not None and id(m) in self.s.buffered:
-                alloc = f"{self.name(m)} = np.empty({self.shape_src(m)}, dtype=np.{m.dtype})"
-                lines = [f"{self.name(m)} = {row}" if line == alloc else line for line in lines]
+            if row is not None and id(m) in self.s.buffered:   # computed straight into its row
+                name = self.name(m)
+                nest.inits = [Init(name, "value", value=row) if i.name == name and i.kind == "empty" else i
+                              for i in nest.inits]
                 self.written.add(self.carried.get(id(m), id(m)))
-        return lines
+        return nest
 
     def steps(self, sched):
         """The lines of ``sched``'s steps (big bodies outline their fused loops)."""
@@ -174,10 +199,5 @@ class BodyEmitter(FunctionEmitter):
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
         lines = []
         for step in sched.steps:
-            out = getattr(self, "_" + type(step).__name__.lower())(step)
-            if isinstance(step, Loop) and self.outlined:
-                names = [self.name(m) for m in step.members if id(m) in sched.buffered]
-                names += [self.name(r) for r in step.reductions]
-                out = outline(out, names, self.module.helpers)
-            lines.extend(out)
+            lines.extend(self._step(step))
         return lines

@@ -1,7 +1,11 @@
 """The Numba backend: a schedule becomes the source of a plain Python module.
 
-The printer is a visitor with one method per step kind (``_scalar``, ``_block``,
-``_loop``).  Each entry point becomes two functions: ``_name``, one flat
+The emitter is a visitor with one method per step kind (``_scalar``, ``_block``,
+``_loop``): elementwise nodes become scalar trees bound to their arguments and
+rendered by :class:`~symback.backend.printer.Printer`, block nodes are lowered
+by the rules of :mod:`symback.backend.lowering`, and a fused loop becomes a
+:class:`~symback.backend.nest.LoopNest`, rendered inline or, in big kernels,
+outlined into a shared helper.  Each entry point becomes two functions: ``_name``, one flat
 ``@numba.njit(cache=True)`` body, and ``name``, a small Python wrapper that
 checks every argument (count, rank, size, dtype) and the run-time size
 equalities the schedule recorded, so that bad input raises a ``TypeError`` or
@@ -12,7 +16,6 @@ The module imports only numpy and numba: it runs where symback is not installed.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import dataclass
 
@@ -22,8 +25,12 @@ from ..ir import adjoint_of, given_name
 from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
+from ..ops.scalar import Expr, Lit
 from ..passes.schedule import Loop, schedule
-from .outline import OUTLINE_LOOPS, helper_source, outline
+from .lowering import lower
+from .nest import Assign, Init, LoopNest, Store
+from .outline import OUTLINE_LOOPS, Helper, outline
+from .printer import Bound, Elem, Name, Printer, Shape, literal
 from .pack import pack
 from ..shapes import dim_expr, resolve, show
 from ..version import __version__
@@ -50,24 +57,6 @@ NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 _DOT_HELPER = "return np.dot(a0, a1)"
-_NP_TO_MATH = re.compile(r"\bnp\.(exp|log|sin|cos|tan|tanh|sqrt)\(")
-_FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])")
-
-
-def literal(value, dtype):
-    """A scalar constant as source text, typed so that float32 stays float32."""
-    if dtype == "bool":
-        return "True" if bool(value) else "False"
-    if dtype == "int64":
-        return str(int(value))
-    v = float(value)
-    if math.isnan(v):
-        text = "np.nan"
-    elif math.isinf(v):
-        text = "np.inf" if v > 0 else "-np.inf"
-    else:
-        text = repr(v)
-    return text if dtype == "float64" else f"np.float32({text})"
 
 
 class FunctionEmitter:
@@ -75,6 +64,7 @@ class FunctionEmitter:
 
     def __init__(self, entry, sched, module):
         self.entry, self.s, self.module = entry, sched, module
+        self.printer = module.printer
         # auto mode: loops sized only at call time are ``prange`` loops, and the
         # body is compiled twice, ``_name`` (serial: prange is range there) and
         # ``_name_parallel``, which the wrapper calls when the run-time sizes
@@ -140,7 +130,7 @@ class FunctionEmitter:
         """A matrix product (BLAS); big kernels call the shared ``_dot`` helper
         rather than inlining numba's np.dot wrapper at every call site."""
         if self.outlined:
-            self.module.helpers.setdefault(_DOT_HELPER, "_dot")
+            self.module.helpers.setdefault(_DOT_HELPER, Helper("_dot", ["a0", "a1"], [_DOT_HELPER]))
             return f"_dot({a}, {b})"
         return f"np.dot({a}, {b})"
 
@@ -182,12 +172,7 @@ class FunctionEmitter:
         e = self.entry
         body, group = [], []
         for step in self.s.steps:
-            lines = getattr(self, "_" + type(step).__name__.lower())(step)
-            if isinstance(step, Loop) and self.outlined:
-                outputs = [self.name(m) for m in step.members if id(m) in self.s.buffered]
-                outputs += [self.name(r) for r in step.reductions]
-                lines = outline(lines, outputs, self.module.helpers)
-            group.extend(lines)
+            group.extend(self._step(step))
             said = [c for c in map(self._comment, _computed(step)) if c]
             if said:   # a group ends with a value the model names: say what it is
                 body += ([""] if body else []) + said + group
@@ -234,30 +219,40 @@ class FunctionEmitter:
             return None
         return f"# {label} = {summary(node)}"
 
+    def _step(self, step):
+        """The lines of one schedule step; a loop nest of a big kernel becomes
+        the call of a shared helper (see outline.py)."""
+        if isinstance(step, Loop):
+            nest = self._loop(step)
+            if self.outlined:
+                return outline(nest, self.module.helpers, self.printer)
+            return nest.render(printer=self.printer)
+        return getattr(self, "_" + type(step).__name__.lower())(step)
+
     def _scalar(self, step):
         node = step.node
-        return [f"{self.name(node)} = {self._expr(node, None, ())}"]
+        target = self.name(node)
+        return [f"{target} = {self.printer.doprint(self._expr(node, None, ()))}"]
 
     def _block(self, step):
         node = step.node
-        op = OPS[node.op]
         args = [self.ref(a) for a in node.args]
-        return op.block(self, node, self.name(node), args)
+        return lower(self, node, self.name(node), args)
 
     def _loop(self, step):
+        """The :class:`LoopNest` of a fused ``Loop`` step."""
         space = [dim_expr(d) for d in step.shape]
         # an axis of static size 1 is index 0, not a loop
         idx = ["0" if resolve(d) == 1 else f"{self.loop_prefix}{k}" for k, d in enumerate(step.shape)]
-        lines = []
+        inits = []
         for r in step.reductions:
-            zero = literal(0, r.dtype)
             if r.shape:
-                lines.append(f"{self.name(r)} = np.zeros({self.shape_src(r)}, dtype=np.{r.dtype})")
+                inits.append(Init(self.name(r), "zeros", tuple(self.dims(r)), r.dtype))
             else:
-                lines.append(f"{self.name(r)} = {zero}")
+                inits.append(Init(self.name(r), "value", value=Lit(0, r.dtype)))
         for m in step.members:
             if id(m) in self.s.buffered:
-                lines.append(f"{self.name(m)} = np.empty({self.shape_src(m)}, dtype=np.{m.dtype})")
+                inits.append(Init(self.name(m), "empty", tuple(self.dims(m)), m.dtype))
         here = {id(m) for m in step.members}
         body, local = [], {}
         for m in step.members:
@@ -268,28 +263,19 @@ class FunctionEmitter:
                 if local_name in self.taken:
                     local_name = self.fresh(local_name)
                 self.taken.add(local_name)
-            body.append(f"{local_name} = {value}")
+            body.append(Assign(local_name, value))
             if id(m) in self.s.buffered:
-                body.append(f"{self.name(m)}[{', '.join(idx)}] = {local_name}")
+                body.append(Store(self.name(m), tuple(idx), Name(local_name)))
             local[id(m)] = local_name
         for r in step.reductions:
             arg = r.args[0]
-            value = local[id(arg)] if id(arg) in here else self._read(arg, idx, step.shape)
+            value = Name(local[id(arg)]) if id(arg) in here else self._read(arg, idx, step.shape)
             axes, keep = r.attr("axes"), r.attr("keepdims")
-            if not r.shape:
-                body.append(f"{self.name(r)} += {value}")
-            else:
-                out_idx = ["0" if k in axes else i for k, i in enumerate(idx) if keep or k not in axes]
-                body.append(f"{self.name(r)}[{', '.join(out_idx)}] += {value}")
-        indent = ""
-        outer = "numba.prange" if self._parallel(step) else "range"
-        for i, d in zip(idx, space):
-            if i == "0":
-                continue
-            lines.append(f"{indent}for {i} in {outer}({d}):")
-            outer, indent = "range", indent + "    "
-        lines.extend(indent + b for b in body)
-        return lines
+            out_idx = tuple("0" if k in axes else i for k, i in enumerate(idx) if keep or k not in axes)
+            body.append(Store(self.name(r), out_idx if r.shape else (), value, "+="))
+        outputs = [self.name(m) for m in step.members if id(m) in self.s.buffered]
+        outputs += [self.name(r) for r in step.reductions]
+        return LoopNest(idx, space, outputs, self._parallel(step), inits, body)
 
     def _parallel(self, step):
         """Run this loop nest's outer axis on all cores?  Only when every write
@@ -317,44 +303,36 @@ class FunctionEmitter:
         return False
 
     def _read(self, node, idx, space):
-        """``node``'s element at loop index ``idx`` of ``space`` (numpy broadcasting)."""
+        """``node``'s element at loop index ``idx`` of ``space`` (numpy
+        broadcasting), as a printer leaf."""
         if not node.shape:
-            return self.ref(node)
+            if node.op == "const":
+                return Lit(node.value, node.dtype)
+            return Name(self.name(node))
         lead = len(space) - len(node.shape)
         parts = []
         for k, d in enumerate(self.s.dims[id(node)]):
             o = resolve(space[lead + k])
             parts.append("0" if resolve(d) == 1 and o != 1 else idx[lead + k])
-        return f"{self.ref(node)}[{', '.join(parts)}]"
+        return Elem(self.ref(node), tuple(parts))
 
     def _expr(self, node, local, idx):
+        """``node``'s scalar rule bound to its arguments' elements."""
         op = OPS[node.op]
         space = self.s.dims[id(node)]
-        args = []
+        slots = []
         for i, a in enumerate(node.args):
             if i in op.shape_args:
-                args.append(None)
+                slots.append(Shape(tuple(self.dims(a))))
             elif local is not None and id(a) in local:
-                args.append(local[id(a)])
+                slots.append(Name(local[id(a)]))
             else:
-                args.append(self._read(a, idx, space))
-        args = [a if a is None or _atomic(a) else f"({a})" for a in args]
-        if callable(op.scalar):
-            text = op.scalar(args, node, self)
-        else:
-            template = op.scalar
-            if node.dtype == "float32" or (node.dtype == "bool" and any(a.dtype == "float32" for a in node.args)):
-                template = _FLOAT_LITERAL.sub(r"np.float32(\1)", template)
-            text = template.format(*args)
-        if node.dtype == "float64":
-            # math.* types faster than np.* in Numba (its JIT time is the
-            # bottleneck of big kernels) and computes the same for float64
-            text = _NP_TO_MATH.sub(r"math.\1(", text)
-        return text
-
-
-def _atomic(src):
-    return re.fullmatch(r"[\w.]+(\[[\w, ]*\])?|-?np\.\w+|np\.float32\([^()]*\)", src) is not None
+                slots.append(self._read(a, idx, space))
+        tree = op.scalar if isinstance(op.scalar, Expr) else op.scalar(node)
+        # untyped literals take the op's float type (a comparison's: its operands')
+        ftype = "float32" if node.dtype == "float32" or (
+            node.dtype == "bool" and any(a.dtype == "float32" for a in node.args)) else "float64"
+        return Bound(tree, tuple(slots), node.dtype, ftype)
 
 
 class ModuleEmitter:
@@ -363,7 +341,8 @@ class ModuleEmitter:
     def __init__(self, entries, model_name, parallel=None):
         self.entries, self.model_name, self.parallel = entries, model_name, parallel
         self.consts = {}
-        self.helpers = {}  # canonical loop text -> helper name (see outline.py)
+        self.helpers = {}  # canonical body text -> Helper (see outline.py)
+        self.printer = Printer()   # one per module: it collects the imports the code needs
 
     def const_name(self, node):
         if id(node) not in self.consts:
@@ -389,11 +368,14 @@ class ModuleEmitter:
         lines += _HELPERS.splitlines()
         if any("_parallel_twin(" in line for f in functions for line in f):
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
-        for text, name in self.helpers.items():
-            lines += ["", ""] + helper_source(text, name)
+        for helper in self.helpers.values():
+            lines += ["", ""] + helper.source(NJIT_FLAGS)
         for f in functions:
             lines += ["", ""] + f
         code = "\n".join(lines).rstrip() + "\n"
+        missing = self.printer.imports - _IMPORTED
+        if missing:   # a printer method that names a new module must import it here
+            raise AssertionError(f"generated code uses {sorted(missing)}, which the module does not import")
         digest = hashlib.sha256(code.encode()).hexdigest()[:16]
         module_name = f"symback_generated_{self.model_name}_{digest}"
         body = _PROLOGUE.format(module_name=module_name) + code + _EPILOGUE
@@ -461,6 +443,9 @@ def _header(entries, model_name, doc, digest):
               '"""']
     return lines
 
+
+#: the modules the prologue imports
+_IMPORTED = frozenset({"math", "sys", "numba", "np"})
 
 _PROLOGUE = '''import math
 import sys

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..ir import intern, topo_order
-from ..ops.linalg import key_src
+from .lowering import key_src
 
 
 @dataclass

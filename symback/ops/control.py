@@ -376,18 +376,10 @@ def _scan_jvp(node, ts):
     return LoopTangent(node, loop, seeds, index)
 
 
-# --- emission -------------------------------------------------------------------------------
-
-
-def _scan_block(em, node, out, args):
-    from ..backend.loops import emit_scan
-    return emit_scan(em, node, args)
-
-
 register(Op(
     name="scan", kind="block", infer=_scan_infer,
     eval=lambda values, attrs: _loop(values, attrs, _evaluate, lambda k: k),
-    vjp=_scan_vjp, jvp=_scan_jvp, vjp_active=True, block=_scan_block,
+    vjp=_scan_vjp, jvp=_scan_jvp, vjp_active=True,
     sympy=lambda sp, values, attrs: _loop(values, attrs, _sympy_run(sp), sp.Integer, symbolic=True),
 ))
 
@@ -402,6 +394,5 @@ register(Op(
     eval=lambda values, attrs: values[0].get(attrs["key"], attrs["shape"], attrs["dtype"]),
     vjp=_get_vjp,
     jvp=lambda node, ts: ts[0].get(node.attr("key")),
-    block=lambda em, node, out, args: [],   # the loop itself writes its outputs (emit_scan)
     sympy=lambda sp, values, attrs: values[0].get(attrs["key"], attrs["shape"], attrs["dtype"]),
 ))

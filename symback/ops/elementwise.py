@@ -16,6 +16,7 @@ import numpy as np
 from . import build as F
 from ..shapes import broadcast_shapes
 from .registry import Op, apply, float_dtype, register, result_dtype
+from .scalar import X0, X1, X2, Cast, binary, call, lit, logical_not, where
 
 ARITH = ("float64", "float32", "int64")
 
@@ -93,37 +94,38 @@ def _errstate(fn):
 
 # --- arithmetic ------------------------------------------------------------
 
-elementwise("add", 2, np.add, "{0} + {1}", lambda sp, a, b: a + b, dtype=_arith_rule,
+elementwise("add", 2, np.add, X0 + X1, lambda sp, a, b: a + b, dtype=_arith_rule,
             commutative=True, vjp=lambda n, g: (g, g),
             jvp=lambda n, t: t[0] if t[1] is None else t[1] if t[0] is None else t[0] + t[1])
 
-elementwise("sub", 2, np.subtract, "{0} - {1}", lambda sp, a, b: a - b, dtype=_arith_rule,
+elementwise("sub", 2, np.subtract, X0 - X1, lambda sp, a, b: a - b, dtype=_arith_rule,
             vjp=lambda n, g: (g, -g),
             jvp=lambda n, t: -t[1] if t[0] is None else t[0] if t[1] is None else t[0] - t[1])
 
-elementwise("neg", 1, np.negative, "-{0}", lambda sp, a: -a, dtype=_arith_rule,
+elementwise("neg", 1, np.negative, -X0, lambda sp, a: -a, dtype=_arith_rule,
             vjp=lambda n, g: (-g,), jvp=lambda n, t: -t[0])
 
-elementwise("mul", 2, np.multiply, "{0} * {1}", lambda sp, a, b: a * b, dtype=_arith_rule,
+elementwise("mul", 2, np.multiply, X0 * X1, lambda sp, a, b: a * b, dtype=_arith_rule,
             commutative=True, partials=lambda n: (n.args[1], n.args[0]))
 
-elementwise("div", 2, _errstate(np.true_divide), "{0} / {1}", lambda sp, a, b: a / b,
+elementwise("div", 2, _errstate(np.true_divide), X0 / X1, lambda sp, a, b: a / b,
             singular=True, partials=lambda n: (1.0 / n.args[1], -n / n.args[1]))
 
 
-def _pow_scalar(args, node, em):
-    base, exponent = node.args
+def _pow_scalar(node):
+    """Small constant exponents as products, a square root or a reciprocal."""
+    exponent = node.args[1]
     if exponent.op == "const" and exponent.shape == ():
         e = float(exponent.value)
         if e == 2.0:
-            return f"{args[0]} * {args[0]}"
+            return X0 * X0
         if e == 3.0:
-            return f"{args[0]} * {args[0]} * {args[0]}"
+            return X0 * X0 * X0
         if e == 0.5:
-            return f"np.sqrt({args[0]})"
+            return call("sqrt", X0)
         if e == -1.0:
-            return f"1.0 / {args[0]}"
-    return f"{args[0]} ** {args[1]}"
+            return lit(1.0) / X0
+    return X0 ** X1
 
 
 def _pow_partials(node):
@@ -142,19 +144,19 @@ elementwise("pow", 2, _errstate(np.power), _pow_scalar, lambda sp, a, b: a ** b,
 
 # --- transcendental ----------------------------------------------------------
 
-elementwise("exp", 1, np.exp, "np.exp({0})", lambda sp, a: sp.exp(a),
+elementwise("exp", 1, np.exp, call("exp", X0), lambda sp, a: sp.exp(a),
             partials=lambda n: (n,))
-elementwise("log", 1, _errstate(np.log), "np.log({0})", lambda sp, a: sp.log(a),
+elementwise("log", 1, _errstate(np.log), call("log", X0), lambda sp, a: sp.log(a),
             singular=True, partials=lambda n: (1.0 / n.args[0],))
-elementwise("sin", 1, np.sin, "np.sin({0})", lambda sp, a: sp.sin(a),
+elementwise("sin", 1, np.sin, call("sin", X0), lambda sp, a: sp.sin(a),
             partials=lambda n: (F.cos(n.args[0]),))
-elementwise("cos", 1, np.cos, "np.cos({0})", lambda sp, a: sp.cos(a),
+elementwise("cos", 1, np.cos, call("cos", X0), lambda sp, a: sp.cos(a),
             partials=lambda n: (-F.sin(n.args[0]),))
-elementwise("tan", 1, np.tan, "np.tan({0})", lambda sp, a: sp.tan(a),
+elementwise("tan", 1, np.tan, call("tan", X0), lambda sp, a: sp.tan(a),
             partials=lambda n: (1.0 + n * n,))
-elementwise("tanh", 1, np.tanh, "np.tanh({0})", lambda sp, a: sp.tanh(a),
+elementwise("tanh", 1, np.tanh, call("tanh", X0), lambda sp, a: sp.tanh(a),
             partials=lambda n: (1.0 - n * n,))
-elementwise("sqrt", 1, _errstate(np.sqrt), "np.sqrt({0})", lambda sp, a: sp.sqrt(a),
+elementwise("sqrt", 1, _errstate(np.sqrt), call("sqrt", X0), lambda sp, a: sp.sqrt(a),
             singular=True, partials=lambda n: (0.5 / n,))
 
 
@@ -163,19 +165,19 @@ def _sigmoid(x):
         return 1.0 / (1.0 + np.exp(-x))
 
 
-elementwise("sigmoid", 1, _sigmoid, "1.0 / (1.0 + np.exp(-{0}))",
+elementwise("sigmoid", 1, _sigmoid, lit(1.0) / (lit(1.0) + call("exp", -X0)),
             lambda sp, a: 1 / (1 + sp.exp(-a)), partials=lambda n: (n * (1.0 - n),))
 
 # --- kinks: relu'(0) = 0, abs'(0) = 0, maximum/minimum split 0.5/0.5 at a tie --
 
-elementwise("sign", 1, np.sign, "np.sign({0})", lambda sp, a: sp.sign(a), dtype=_arith_rule,
+elementwise("sign", 1, np.sign, call("sign", X0), lambda sp, a: sp.sign(a), dtype=_arith_rule,
             vjp=lambda n, g: (None,), jvp=lambda n, t: None)
 
-elementwise("abs", 1, np.abs, "abs({0})", lambda sp, a: sp.Abs(a), dtype=_arith_rule,
+elementwise("abs", 1, np.abs, call("abs", X0), lambda sp, a: sp.Abs(a), dtype=_arith_rule,
             vjp=lambda n, g: (F.where(n.args[0] > 0.0, g, F.where(n.args[0] < 0.0, -g, 0.0)),),
             jvp=lambda n, t: F.where(n.args[0] > 0.0, t[0], F.where(n.args[0] < 0.0, -t[0], 0.0)))
 
-elementwise("relu", 1, lambda x: np.maximum(x, 0.0), "np.maximum({0}, 0.0)",
+elementwise("relu", 1, lambda x: np.maximum(x, 0.0), call("maximum", X0, lit(0.0)),
             lambda sp, a: sp.Max(a, 0),
             vjp=lambda n, g: (F.where(n.args[0] > 0.0, g, 0.0),),
             jvp=lambda n, t: F.where(n.args[0] > 0.0, t[0], 0.0))
@@ -202,10 +204,10 @@ def _select_rule(first_wins):
 
 
 _vjp, _jvp = _select_rule(True)
-elementwise("maximum", 2, np.maximum, "np.maximum({0}, {1})", lambda sp, a, b: sp.Max(a, b),
+elementwise("maximum", 2, np.maximum, call("maximum", X0, X1), lambda sp, a, b: sp.Max(a, b),
             dtype=_arith_rule, commutative=True, vjp=_vjp, jvp=_jvp)
 _vjp, _jvp = _select_rule(False)
-elementwise("minimum", 2, np.minimum, "np.minimum({0}, {1})", lambda sp, a, b: sp.Min(a, b),
+elementwise("minimum", 2, np.minimum, call("minimum", X0, X1), lambda sp, a, b: sp.Min(a, b),
             dtype=_arith_rule, commutative=True, vjp=_vjp, jvp=_jvp)
 
 # --- selection and comparison -------------------------------------------------
@@ -221,7 +223,7 @@ def _where_sympy(sp, c, a, b):
     return sp.Piecewise((a, c), (b, True))
 
 
-elementwise("where", 3, np.where, "{1} if {0} else {2}", _where_sympy, dtype=_where_dtype,
+elementwise("where", 3, np.where, where(X0, X1, X2), _where_sympy, dtype=_where_dtype,
             vjp=lambda n, g: (None, F.where(n.args[0], g, 0.0), F.where(n.args[0], 0.0, g)),
             jvp=lambda n, t: None if t[1] is None and t[2] is None else F.where(
                 n.args[0], 0.0 if t[1] is None else t[1], 0.0 if t[2] is None else t[2]),
@@ -234,14 +236,14 @@ for _name, _np, _sym, _sp in [
         ("greater_equal", np.greater_equal, ">=", lambda sp, a, b: sp.GreaterThan(a, b)),
         ("equal", np.equal, "==", lambda sp, a, b: sp.Eq(a, b)),
         ("not_equal", np.not_equal, "!=", lambda sp, a, b: sp.Ne(a, b))]:
-    elementwise(_name, 2, _np, "{0} %s {1}" % _sym, _sp, dtype=_bool_rule,
+    elementwise(_name, 2, _np, binary(_sym, X0, X1), _sp, dtype=_bool_rule,
                 commutative=_name in ("equal", "not_equal"),
                 vjp=lambda n, g: (None, None), jvp=lambda n, t: None, nondiff=(0, 1))
 
-elementwise("logical_and", 2, np.logical_and, "{0} and {1}", lambda sp, a, b: sp.And(a, b),
+elementwise("logical_and", 2, np.logical_and, binary("and", X0, X1), lambda sp, a, b: sp.And(a, b),
             dtype=_bool_rule, commutative=True, vjp=lambda n, g: (None, None),
             jvp=lambda n, t: None, nondiff=(0, 1))
-elementwise("logical_not", 1, np.logical_not, "not {0}", lambda sp, a: sp.Not(a),
+elementwise("logical_not", 1, np.logical_not, logical_not(X0), lambda sp, a: sp.Not(a),
             dtype=_bool_rule, vjp=lambda n, g: (None,), jvp=lambda n, t: None, nondiff=(0,))
 
 # --- adjoint plumbing -----------------------------------------------------------
@@ -252,7 +254,7 @@ def _adjoint_mul(g, d):
         return np.where(g == 0, np.zeros_like(g * d), g * d)
 
 
-elementwise("adjoint_mul", 2, _adjoint_mul, "0.0 if {0} == 0.0 else {0} * {1}",
+elementwise("adjoint_mul", 2, _adjoint_mul, where(binary("==", X0, lit(0.0)), lit(0.0), X0 * X1),
             lambda sp, a, b: a * b,
             vjp=lambda n, gb: (apply("adjoint_mul", gb, n.args[1]), gb * n.args[0]),
             jvp=lambda n, t: (None if t[0] is None else apply("adjoint_mul", t[0], n.args[1])) if t[1] is None
@@ -267,7 +269,7 @@ def _cast_infer(shapes, dtypes, attrs):
 register(Op(
     name="astype", kind="elementwise", infer=_cast_infer,
     eval=lambda values, attrs: np.asarray(values[0]).astype(attrs["dtype"]),
-    scalar=lambda args, node, em: f"np.{node.dtype}({args[0]})",
+    scalar=lambda node: Cast(node.dtype, X0),
     vjp=lambda n, g: (F.astype(g, n.args[0].dtype) if n.args[0].dtype in ("float64", "float32") else None,),
     jvp=lambda n, t: F.astype(t[0], n.dtype) if n.dtype in ("float64", "float32") else None,
     sympy=lambda sp, values, attrs: _vectorized(

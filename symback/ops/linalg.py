@@ -6,6 +6,7 @@ import numpy as np
 from . import build as F
 from ..shapes import ShapeError, broadcast_shapes, derived_dim, dims_equal, normalize_key, resolve, show, size_of  # noqa: F401
 from .registry import Op, apply, float_dtype, register
+from .scalar import X0
 
 # --- matmul -----------------------------------------------------------------------
 
@@ -46,7 +47,6 @@ register(Op(
     name="matmul", kind="block", infer=_matmul_infer,
     eval=lambda values, attrs: np.matmul(values[0], values[1]),
     vjp=_matmul_vjp, jvp=_matmul_jvp,
-    block=lambda em, node, out, args: [f"{out} = {em.dot(args[0], args[1])}"],
     sympy=lambda sp, values, attrs: np.dot(np.asarray(values[0], dtype=object), np.asarray(values[1], dtype=object)),
 ))
 
@@ -60,20 +60,12 @@ def _inverse(perm):
     return tuple(inv)
 
 
-def _transpose_block(em, node, out, args):
-    axes = node.attr("axes")
-    if len(axes) == 2:
-        return [f"{out} = {args[0]}.T"]
-    return [f"{out} = np.transpose({args[0]}, {axes})"]
-
-
 register(Op(
     name="transpose", kind="block",
     infer=lambda shapes, dtypes, attrs: (tuple(shapes[0][a] for a in attrs["axes"]), dtypes[0]),
     eval=lambda values, attrs: np.transpose(values[0], attrs["axes"]),
     vjp=lambda n, g: (F.transpose(g, _inverse(n.attr("axes"))),),
     jvp=lambda n, t: F.transpose(t[0], n.attr("axes")),
-    block=_transpose_block,
     sympy=lambda sp, values, attrs: np.transpose(np.asarray(values[0], dtype=object), attrs["axes"]),
 ))
 
@@ -100,10 +92,6 @@ def _reshape_infer(shapes, dtypes, attrs):
     return tuple(derived_dim(src, known) if d == -1 else d for d in target), dtypes[0]
 
 
-def _reshape_block(em, node, out, args):
-    return [f"{out} = np.ascontiguousarray({args[0]}).reshape({em.shape_src(node)})"]
-
-
 def _reshape_back(g, x):
     target = tuple(-1 if d is None else d for d in x.shape)
     if sum(1 for d in target if d == -1) > 1:
@@ -117,7 +105,6 @@ register(Op(
     eval=lambda values, attrs: np.reshape(values[0], attrs["shape"]),
     vjp=lambda n, g: (_reshape_back(g, n.args[0]),),
     jvp=lambda n, t: F.reshape(t[0], n.attr("shape")),
-    block=_reshape_block,
     sympy=lambda sp, values, attrs: np.reshape(np.asarray(values[0], dtype=object), attrs["shape"]),
 ))
 
@@ -147,7 +134,7 @@ def _broadcast_jvp(node, t):
 
 register(Op(
     name="broadcast", kind="elementwise", shape_args=(1,), infer=_broadcast_infer,
-    eval=_broadcast_eval, scalar="{0}",
+    eval=_broadcast_eval, scalar=X0,
     vjp=lambda n, g: (g,) + (None,) * (len(n.args) - 1),
     jvp=_broadcast_jvp,
     sympy=lambda sp, values, attrs: _broadcast_eval([np.asarray(v, dtype=object) for v in values], attrs),
@@ -173,38 +160,11 @@ def _index_infer(shapes, dtypes, attrs):
     return tuple(out), dtypes[0]
 
 
-def key_src(key):
-    parts = []
-    for k in key:
-        if k[0] == "new":
-            parts.append("None")
-        elif k[0] == "i":
-            parts.append(str(k[1]))
-        elif k[1] is None:
-            parts.append(":")
-        else:
-            start, stop, step = k[1:]
-            stop_src = "" if stop is None else str(stop)
-            parts.append(f"{start}:{stop_src}" + (f":{step}" if step != 1 else ""))
-    return ", ".join(parts) if len(parts) != 1 else parts[0] + ","
-
-
-def _index_block(em, node, out, args):
-    key = node.attr("key")
-    if any(k[0] == "new" for k in key):
-        # numba has no newaxis indexing: drop the new axes, then reshape to add them
-        real = tuple(k for k in key if k[0] != "new")
-        view = f"{args[0]}[{key_src(real)}]" if real else args[0]
-        return [f"{out} = np.ascontiguousarray({view}).reshape({em.shape_src(node)})"]
-    return [f"{out} = {args[0]}[{key_src(key)}]"]
-
-
 register(Op(
     name="index", kind="block", infer=_index_infer,
     eval=lambda values, attrs: np.asarray(values[0])[tuple(to_slice(k) for k in attrs["key"])],
     vjp=lambda n, g: (apply("index_adjoint", g, n.args[0], key=n.attr("key")),),
     jvp=lambda n, t: apply("index", t[0], key=n.attr("key")),
-    block=_index_block,
     sympy=lambda sp, values, attrs: np.asarray(values[0], dtype=object)[tuple(to_slice(k) for k in attrs["key"])],
 ))
 
@@ -216,35 +176,12 @@ def _index_adjoint_eval(values, attrs):
     return out
 
 
-def _index_adjoint_block(em, node, out, args):
-    key = node.attr("key")
-    real = tuple(k for k in key if k[0] != "new")
-    g = args[0]
-    lines = [f"{out} = np.zeros({em.shape_src(node)}, dtype=np.{node.dtype})"]
-    if len(real) != len(key):   # drop the new axes of g first
-        sub = em.fresh(f"{g}_sq")
-        shape, g_dims = [], iter(em.dims(node.args[0]))  # g has a dim per slice and per new axis
-        for k in key:
-            if k[0] == "s":
-                shape.append(next(g_dims))
-            elif k[0] == "new":
-                next(g_dims)
-        lines.append(f"{sub} = np.ascontiguousarray({g}).reshape(({', '.join(shape)}{',' if len(shape) == 1 else ''}))")
-        g = sub
-    if not real:
-        lines.append(f"{out}[...] = {g}")
-    else:
-        lines.append(f"{out}[{key_src(real)}] = {g}")
-    return lines
-
-
 register(Op(
     name="index_adjoint", kind="block", shape_args=(1,),
     infer=lambda shapes, dtypes, attrs: (tuple(shapes[1]), dtypes[0]),
     eval=_index_adjoint_eval,
     vjp=lambda n, g: (apply("index", g, key=n.attr("key")), None),
     jvp=lambda n, t: apply("index_adjoint", t[0], n.args[1], key=n.attr("key")),
-    block=_index_adjoint_block,
     sympy=lambda sp, values, attrs: _index_adjoint_eval(
         [np.asarray(values[0], dtype=object), np.asarray(values[1], dtype=object)], attrs),
 ))
@@ -278,7 +215,5 @@ register(Op(
     name="stack", kind="block", infer=_stack_infer,
     eval=lambda values, attrs: np.stack(values, attrs["axis"]),
     vjp=_stack_vjp, jvp=_stack_jvp,
-    block=lambda em, node, out, args: [
-        f"{out} = np.stack(({', '.join(f'np.asarray({a})' for a in args)},), {node.attr('axis') % node.ndim})"],
     sympy=lambda sp, values, attrs: np.stack([np.asarray(v, dtype=object) for v in values], attrs["axis"]),
 ))

@@ -40,30 +40,6 @@ def _sce_eval(values, attrs):
     return np_logsumexp(x, 1, False) - _take_labels(x, labels)
 
 
-def _sce_block(em, node, out, args):
-    x, labels = args
-    n, c = em.dims(node.args[0])
-    m, s, lab = em.fresh("m"), em.fresh("s"), em.fresh("label")
-    i, j = em.idx("i"), em.idx("j")
-    zero = em.lit(0.0, node.dtype)
-    return [
-        f"{out} = np.empty({n}, dtype=np.{node.dtype})",
-        f"for {i} in range({n}):",
-        f"    {lab} = {labels}[{i}]",
-        f"    if {lab} < 0 or {lab} >= {c}:",
-        f"        raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')",
-        f"    {m} = {em.lit(float('-inf'), node.dtype)}",
-        f"    for {j} in range({c}):",
-        f"        {m} = max({m}, {x}[{i}, {j}])",
-        f"    if not np.isfinite({m}):",
-        f"        {m} = {zero}",
-        f"    {s} = {zero}",
-        f"    for {j} in range({c}):",
-        f"        {s} += np.exp({x}[{i}, {j}] - {m})",
-        f"    {out}[{i}] = {m} + np.log({s}) - {x}[{i}, {lab}]",
-    ]
-
-
 def _per_row(g):
     """``g`` (N,) as a column that broadcasts over classes; a broadcast scalar
     (the adjoint of a mean) stays the scalar, so no column is materialised."""
@@ -96,7 +72,7 @@ def _sce_sympy(sp, values, attrs):
 
 register(Op(
     name="softmax_cross_entropy", kind="block", infer=_sce_infer, eval=_sce_eval,
-    vjp=_sce_vjp, jvp=_sce_jvp, block=_sce_block, sympy=_sce_sympy, nondiff=(1,),
+    vjp=_sce_vjp, jvp=_sce_jvp, sympy=_sce_sympy, nondiff=(1,),
 ))
 
 
@@ -117,20 +93,8 @@ def _one_hot_eval(values, attrs):
     return out
 
 
-def _one_hot_block(em, node, out, args):
-    n, c = em.dims(node)
-    i = em.idx("i")
-    return [
-        f"{out} = np.zeros(({n}, {c}), dtype=np.{node.dtype})",
-        f"for {i} in range({n}):",
-        f"    if {args[0]}[{i}] < 0 or {args[0]}[{i}] >= {c}:",
-        f"        raise ValueError('one_hot: a label is outside [0, number of classes)')",
-        f"    {out}[{i}, {args[0]}[{i}]] = 1",
-    ]
-
-
 register(Op(
     name="one_hot", kind="block", infer=_one_hot_infer, eval=_one_hot_eval,
-    vjp=lambda n, g: (None,), jvp=lambda n, t: None, block=_one_hot_block, nondiff=(0,),
+    vjp=lambda n, g: (None,), jvp=lambda n, t: None, nondiff=(0,),
     sympy=lambda sp, values, attrs: _one_hot_eval([np.asarray(values[0]).astype(np.int64)], attrs).astype(object),
 ))

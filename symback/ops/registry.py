@@ -24,11 +24,14 @@ class Op:
     """All the rules of one op.
 
     kind:
-      ``elementwise`` -- scalar function of broadcast arguments; ``scalar`` is a
-      template (``"np.exp({0})"``) or ``f(arg_exprs, node) -> str``; fused into loops.
+      ``elementwise`` -- scalar function of broadcast arguments; ``scalar`` is
+      its per-element form as a backend-neutral expression tree over argument
+      slots (``call("exp", X0)``, see :mod:`symback.ops.scalar`), or
+      ``f(node) -> tree`` when it depends on the node; fused into loops.
       ``reduce`` -- ``sum``-like reduction, fused into the loop of its argument.
-      ``block`` -- emitted by ``block(emitter, node) -> lines`` after its
-      arguments are materialised (matmul, softmax, reshape, ...).
+      ``block`` -- computed whole after its arguments are materialised
+      (matmul, softmax, reshape, ...); each backend lowers it by a rule of its
+      own (the Numba one: :mod:`symback.backend.lowering`).
       ``leaf`` -- var and const.
     infer(shapes, dtypes, attrs) -> (shape, dtype): the shape/dtype rule; it
       raises ShapeError/TypeError naming the op and the shapes.
@@ -48,8 +51,7 @@ class Op:
     eval: Callable
     vjp: Callable | None = None
     jvp: Callable | None = None
-    scalar: str | Callable | None = None
-    block: Callable | None = None
+    scalar: object = None   # an ops.scalar.Expr, or node -> Expr
     sympy: Callable | None = None
     shape_args: tuple = ()
     commutative: bool = False

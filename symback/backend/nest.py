@@ -1,0 +1,121 @@
+"""A fused loop nest as an object, rendered to source only at the end.
+
+The emitter builds one :class:`LoopNest` per ``Loop`` step of a schedule: the
+arrays and scalars it sets up (``inits``), the loops (one index and one size
+per axis, ``"0"`` for an axis of static size 1, which is no loop), and the
+statements of the innermost body, whose right-hand sides are printer trees
+(:mod:`symback.backend.printer`).  Because every name it uses is held as a
+name, not as text, the nest knows its ``inputs`` (read, never written), its
+``outputs`` (what the rest of the kernel reads) and its ``locals`` -- which is
+all that outlining (:mod:`symback.backend.outline`) needs to lift it into a
+helper function with canonical names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .printer import Printer, is_number
+
+
+@dataclass
+class Init:
+    """Before the loops: ``name = np.zeros(dims)`` / ``np.empty(dims)`` (``kind``
+    ``zeros``/``empty``), or ``name = value`` (``kind`` ``value``: a printer tree)."""
+    name: str
+    kind: str
+    dims: tuple = ()
+    dtype: str = ""
+    value: object = None
+
+
+@dataclass
+class Assign:
+    """``target = value`` in the body (a scalar local)."""
+    target: str
+    value: object
+
+
+@dataclass
+class Store:
+    """``array[index] = value`` (``op="="``) or ``array[index] += value``
+    (``op="+="``); an empty ``index`` is a scalar accumulator."""
+    array: str
+    index: tuple
+    value: object
+    op: str = "="
+
+
+@dataclass
+class LoopNest:
+    indices: list            # per axis: an index name, or "0" for no loop
+    sizes: list              # per axis: a size (literal or name)
+    outputs: list            # names the rest of the kernel reads
+    parallel: bool = False   # the outermost loop is a prange
+    inits: list = field(default_factory=list)
+    body: list = field(default_factory=list)
+
+    def render(self, env=None, printer=None):
+        """The nest's lines, every name written through ``env``."""
+        p = printer or Printer()
+        outer_env = p.env
+        if env is not None:
+            p.env = env
+        try:
+            return self._render(p)
+        finally:
+            p.env = outer_env
+
+    def _render(self, p):
+        lines = []
+        for init in self.inits:
+            target = p.name(init.name)   # (names are met in the order they are written)
+            if init.kind == "value":
+                lines.append(f"{target} = {p.doprint(init.value)}")
+            else:
+                shape = "(" + ", ".join(p.name(str(d)) for d in init.dims) + ("," if len(init.dims) == 1 else "") + ")"
+                lines.append(f"{target} = np.{init.kind}({shape}, dtype=np.{init.dtype})")
+        indent = ""
+        outer = "numba.prange" if self.parallel else "range"
+        for i, d in zip(self.indices, self.sizes):
+            if i == "0":
+                continue
+            lines.append(f"{indent}for {p.name(i)} in {outer}({p.name(str(d))}):")
+            outer, indent = "range", indent + "    "
+        for st in self.body:
+            if isinstance(st, Assign):
+                lines.append(f"{indent}{p.name(st.target)} = {p.doprint(st.value)}")
+            elif st.index:
+                target = f"{p.name(st.array)}[{', '.join(p.name(i) for i in st.index)}]"
+                lines.append(f"{indent}{target} {st.op} {p.doprint(st.value)}")
+            else:
+                lines.append(f"{indent}{p.name(st.array)} {st.op} {p.doprint(st.value)}")
+        return lines
+
+    def names(self):
+        """Every name the nest writes or reads, in order of first appearance."""
+        seen = []
+
+        def record(name):
+            if name not in seen:
+                seen.append(name)
+            return name
+        self.render(record)
+        return seen
+
+    def assigned(self):
+        out = {i.name for i in self.inits} | {i for i in self.indices if not is_number(i)}
+        for st in self.body:
+            out.add(st.target if isinstance(st, Assign) else st.array)
+        return out
+
+    @property
+    def inputs(self):
+        """The names the nest reads but never writes (arrays, scalars, sizes)."""
+        written = self.assigned()
+        return [n for n in self.names() if n not in written]
+
+    @property
+    def locals(self):
+        """The names it writes that nothing outside reads (loop indices, scalars)."""
+        written, outputs = self.assigned(), set(self.outputs)
+        return [n for n in self.names() if n in written and n not in outputs]

@@ -1,0 +1,187 @@
+"""The Numba printer: scalar expression trees (``symback.ops.scalar``) as source.
+
+A visitor in the manner of SymPy's printers: one ``_print_<Kind>`` method per
+node kind, each returning its text and its precedence, so that parentheses are
+written where Python's precedence needs them and nowhere else.  The printer,
+not the op, decides how a function is spelled: for float64 ``exp`` is
+``math.exp`` (Numba types ``math.*`` faster than ``np.*``, and its JIT time is
+the bottleneck of big kernels; the result is the same), for float32 it is
+``np.exp`` (``math.*`` would compute in float64); untyped literals take the
+op's float type (``np.float32(1.0)`` in a float32 kernel).  The modules the
+printed text uses are collected in ``imports``.
+
+Besides the op-level kinds, a printer knows the leaves the emitter binds
+argument slots to: ``Name`` (a local or argument), ``Elem`` (an array element
+at loop indices), ``Bound`` (a scalar rule with its slots bound to leaves,
+its dtype and float type) and ``Code`` (a short snippet of fixed text and
+names).  Every name is written through ``env``, so the same object renders
+with the kernel's names or, outlined, with a helper's canonical ones.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..ops.scalar import Expr
+
+#: Python's precedences, loosest first (only those generated code uses)
+WHERE, OR, AND, NOT, COMPARE, ADD, MUL, UNARY, POW, ATOM = range(10)
+_BINARY = {"or": OR, "and": AND, "<": COMPARE, "<=": COMPARE, ">": COMPARE, ">=": COMPARE,
+           "==": COMPARE, "!=": COMPARE, "+": ADD, "-": ADD, "*": MUL, "/": MUL, "**": POW}
+#: functions whose float64 form is ``math.*``
+_MATH = frozenset({"exp", "log", "sin", "cos", "tan", "tanh", "sqrt"})
+_BUILTIN = frozenset({"abs"})
+
+
+def literal(value, dtype):
+    """A scalar constant as source text, typed so that float32 stays float32."""
+    if dtype == "bool":
+        return "True" if bool(value) else "False"
+    if dtype == "int64":
+        return str(int(value))
+    v = float(value)
+    if math.isnan(v):
+        text = "np.nan"
+    elif math.isinf(v):
+        text = "np.inf" if v > 0 else "-np.inf"
+    else:
+        text = repr(v)
+    return text if dtype == "float64" else f"np.float32({text})"
+
+
+@dataclass(frozen=True, eq=False)
+class Name(Expr):
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class Elem(Expr):
+    """``array[i0, 0, i2]``: ``index`` holds loop-index names and ``"0"``."""
+    array: str
+    index: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class Shape(Expr):
+    """A shape-only argument slot: its dims (literals or size names), for ``Size``."""
+    dims: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class Bound(Expr):
+    """A scalar rule applied: ``tree`` with ``slots[i]`` for ``Arg(i)``, computed
+    in ``dtype`` (the node's), untyped literals in ``ftype``."""
+    tree: Expr
+    slots: tuple
+    dtype: str
+    ftype: str
+
+
+@dataclass(frozen=True, eq=False)
+class Code(Expr):
+    """Fixed text and names (``Name`` parts are renamed, strings are not)."""
+    parts: tuple
+    prec: int = ATOM
+
+
+def is_number(text):
+    return text.lstrip("-").isdigit()
+
+
+class Printer:
+    """Prints expression trees; ``env`` maps each name to the name written."""
+
+    def __init__(self, env=None):
+        self.env = env or (lambda name: name)
+        self.imports = set()
+        self._ctx = None   # the Bound being printed
+
+    def doprint(self, expr):
+        return self._print(expr)[0]
+
+    def name(self, name):
+        return name if is_number(name) else self.env(name)
+
+    def _print(self, expr):
+        return getattr(self, "_print_" + type(expr).__name__)(expr)
+
+    def _wrap(self, expr, paren):
+        text, prec = self._print(expr)
+        return f"({text})" if paren(prec) else text
+
+    # --- leaves -------------------------------------------------------------------------------
+    def _print_Name(self, e):
+        return self.name(e.name), ATOM
+
+    def _print_Elem(self, e):
+        array = self.name(e.array)
+        return f"{array}[{', '.join(self.name(i) for i in e.index)}]", ATOM
+
+    def _print_Code(self, e):
+        return "".join(p if isinstance(p, str) else self.name(p.name) for p in e.parts), e.prec
+
+    def _print_Bound(self, e):
+        outer, self._ctx = self._ctx, e
+        try:
+            return self._print(e.tree)
+        finally:
+            self._ctx = outer
+
+    def _print_Arg(self, e):
+        ctx = self._ctx
+        self._ctx = None   # a slot is printed in its own terms
+        try:
+            return self._print(ctx.slots[e.index])
+        finally:
+            self._ctx = ctx
+
+    def _print_Lit(self, e):
+        dtype = e.dtype or (self._ctx.ftype if self._ctx is not None else "float64")
+        text = literal(e.value, dtype)
+        if "np." in text:
+            self.imports.add("np")
+        # a signed literal binds like unary minus: ``x * (-1.0)``
+        return text, UNARY if text.startswith("-") else ATOM
+
+    def _print_Size(self, e):
+        dims = self._ctx.slots[e.index].dims
+        parts = [self.name(str(dims[a])) for a in e.axes]
+        if not parts:
+            return "1", ATOM
+        return " * ".join(parts), ATOM if len(parts) == 1 else MUL
+
+    # --- operations ---------------------------------------------------------------------------
+    def _print_Call(self, e):
+        if e.fn in _BUILTIN:
+            fn = e.fn
+        elif e.fn in _MATH and self._ctx is not None and self._ctx.dtype == "float64":
+            fn = f"math.{e.fn}"
+            self.imports.add("math")
+        else:
+            fn = f"np.{e.fn}"
+            self.imports.add("np")
+        return f"{fn}({', '.join(self._print(a)[0] for a in e.args)})", ATOM
+
+    def _print_Cast(self, e):
+        self.imports.add("np")
+        return f"np.{e.dtype}({self._print(e.a)[0]})", ATOM
+
+    def _print_Bin(self, e):
+        p = _BINARY[e.op]
+        # left-associative: an equal precedence on the right needs parentheses;
+        # ``**`` and comparisons (which would chain) need them on both sides;
+        # a signed operand (``-x``, ``-1.0``) is always parenthesised, for reading
+        left = self._wrap(e.a, lambda q: q < p or q == UNARY or (q == p and p in (POW, COMPARE)))
+        right = self._wrap(e.b, lambda q: q <= p or q == UNARY)
+        return f"{left} {e.op} {right}", p
+
+    def _print_Unary(self, e):
+        if e.op == "not":
+            return f"not {self._wrap(e.a, lambda q: q < NOT)}", NOT
+        return f"-{self._wrap(e.a, lambda q: q <= UNARY)}", UNARY
+
+    def _print_Where(self, e):
+        a = self._wrap(e.a, lambda q: q <= WHERE)
+        c = self._wrap(e.cond, lambda q: q <= WHERE)
+        b = self._wrap(e.b, lambda q: q <= WHERE)
+        return f"{a} if {c} else {b}", WHERE
