@@ -14,8 +14,8 @@ they are the module's own helpers (``_scalar``, ``_array``, ``_dot``, ``_loop0``
 ``_C0``, ``_forward``, ...), so no user name can ever collide with one.
 
 ``var()``, the Numba emitter, the scheduler (run-time sizes are read from the
-renamed parameters) and the loop outliner (which must tell a global from an
-input) all use the sets and the function below.
+renamed parameters) and the loop-index and lecture-letter pickers all use
+the sets and the function below.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ MODULES = frozenset({"math", "sys", "numba", "np"})
 #: Python builtins, spelled out (not ``dir(builtins)``) so that the generated
 #: text does not depend on the Python version.  Generated code uses some of them
 #: (``range``, ``max``, ``min``, ``abs``, ``float``, ``int``, ``len``, ``type``,
-#: ``ValueError``, ...); all are reserved so that a new op template may use any.
+#: ``ValueError``, ...); all are reserved so that a new lowering rule may use any.
 BUILTINS = frozenset("""
     abs aiter all anext any ascii bin bool breakpoint bytearray bytes callable chr
     classmethod compile complex delattr dict dir divmod enumerate eval exec filter float
@@ -43,7 +43,7 @@ BUILTINS = frozenset("""
 """.split())
 
 #: Keyword-argument names generated code writes (``np.zeros(..., dtype=...)``):
-#: the outliner must not mistake them for a loop's inputs.
+#: reserved too, so that no local of generated code is spelled like one.
 KEYWORD_ARGUMENTS = frozenset({"dtype"})
 
 #: Names generated functions refer to without defining them.

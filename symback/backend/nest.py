@@ -108,14 +108,18 @@ class LoopNest:
             out.add(st.target if isinstance(st, Assign) else st.array)
         return out
 
+    def interface(self):
+        """``(inputs, locals)``: the names the nest reads but never writes
+        (arrays, scalars, sizes), and those it writes that nothing outside
+        reads (loop indices, scalars), each in order of first appearance."""
+        names, written, outputs = self.names(), self.assigned(), set(self.outputs)
+        return ([n for n in names if n not in written],
+                [n for n in names if n in written and n not in outputs])
+
     @property
     def inputs(self):
-        """The names the nest reads but never writes (arrays, scalars, sizes)."""
-        written = self.assigned()
-        return [n for n in self.names() if n not in written]
+        return self.interface()[0]
 
     @property
     def locals(self):
-        """The names it writes that nothing outside reads (loop indices, scalars)."""
-        written, outputs = self.assigned(), set(self.outputs)
-        return [n for n in self.names() if n in written and n not in outputs]
+        return self.interface()[1]

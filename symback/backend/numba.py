@@ -5,7 +5,9 @@ The emitter is a visitor with one method per step kind (``_scalar``, ``_block``,
 rendered by :class:`~symback.backend.printer.Printer`, block nodes are lowered
 by the rules of :mod:`symback.backend.lowering`, and a fused loop becomes a
 :class:`~symback.backend.nest.LoopNest`, rendered inline or, in big kernels,
-outlined into a shared helper.  Each entry point becomes two functions: ``_name``, one flat
+outlined into a shared helper.
+
+Each entry point becomes two functions: ``_name``, one flat
 ``@numba.njit(cache=True)`` body, and ``name``, a small Python wrapper that
 checks every argument (count, rank, size, dtype) and the run-time size
 equalities the schedule recorded, so that bad input raises a ``TypeError`` or

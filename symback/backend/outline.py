@@ -35,10 +35,10 @@ class Helper:
 def outline(nest, helpers, printer=None):
     """The call that replaces ``nest`` in the kernel body, adding to ``helpers``
     (canonical body text -> :class:`Helper`) the helper it calls if new."""
-    inputs, outputs = nest.inputs, list(nest.outputs)
+    (inputs, locals_), outputs = nest.interface(), list(nest.outputs)
     rename = {n: f"a{i}" for i, n in enumerate(inputs)}
     rename.update({n: f"o{i}" for i, n in enumerate(outputs)})
-    rename.update({n: f"v{i}" for i, n in enumerate(nest.locals)})
+    rename.update({n: f"v{i}" for i, n in enumerate(locals_)})
     body = nest.render(rename.__getitem__, printer)
     ret = ", ".join(rename[o] for o in outputs)
     body.append(f"return {ret}{',' if len(outputs) == 1 else ''}")

@@ -13,6 +13,7 @@ import pytest
 
 import symback.dsl as F
 from symback.ops import OPS
+from symback.ops.scalar import X0, call, lit
 
 from .oracles import check_batch
 from .programs import RandomChooser, build_program
@@ -55,7 +56,7 @@ def test_a_wrong_tangent_is_caught_by_the_gradient(monkeypatch):
 
 def test_wrong_emitted_code_is_caught_by_the_interpreter(monkeypatch):
     programs = _programs_using("tanh")
-    _planted(monkeypatch, "tanh", scalar="np.tanh({0}) * (1.0 + 1e-9)")
+    _planted(monkeypatch, "tanh", scalar=call("tanh", X0) * lit(1.0 + 1e-9))
     assert "kernel vs interpreter" in _kinds(check_batch(programs, "planted_scalar", jit=False))
 
 
