@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 818a782961b635d1
+Content hash (sha256 of the generated functions): 9544ff32d9b8a823
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_818a782961b635d1"
+__name__ = "symback_generated_deep_residual_9544ff32d9b8a823"
 
 
 def _scalar(value, name, dtype):
@@ -63,6 +63,52 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+_XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
+    numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
+    numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
+    numba.types.voidptr, numba.types.voidptr, numba.types.intp,     # alpha, a, lda
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr,     # b, ldb, beta
+    numba.types.voidptr, numba.types.intp))                         # c, ldc
+
+# BLAS's flags: 'N' reads an operand as stored, 'T' transposed.  numpy bools, not
+# Python ones: Numba would compile _matmul once per literal True/False passed.
+_N, _T = np.bool_(False), np.bool_(True)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _matmul(a, a_transposed, b, b_transposed):
+    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
+    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
+    the transposes read in place.  Compiled once per dtype, where ``np.dot``
+    compiles once per pair of memory layouts."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    m = a.shape[1] if a_transposed else a.shape[0]
+    k = a.shape[0] if a_transposed else a.shape[1]
+    n = b.shape[0] if b_transposed else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0 or k == 0:
+        out[...] = 0
+        return out
+    one_zero = np.empty(2, dtype=a.dtype)
+    one_zero[0], one_zero[1] = 1, 0
+    # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
+    # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
+    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+                     np.int8(116 if b_transposed else 110),
+                     np.int8(116 if a_transposed else 110),
+                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     one_zero[1:].ctypes, out.ctypes, n)
+    if status != 0:
+        raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
+    return out
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
+    def _matmul(a, a_transposed, b, b_transposed):
+        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+
+
 def _parallel_twin(f):
     """``f`` compiled with ``parallel=True``, its ``prange`` loops on all cores.
     A copy of the function under its own name, so that the serial and the
@@ -82,16 +128,14 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
         x_2 = _stack1[k_0]
         x_3 = _stack2[k_0]
         x_4 = _stack3[k_0]
-        c = x_1.T
-        d = np.dot(b, c)
+        d = _matmul(b, _N, x_1, _T)
         e = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 f = d[i0, i1] + x_2[i1]
                 e_i = 1.0 / (1.0 + math.exp(-f))
                 e[i0, i1] = e_i
-        h = x_3.T
-        k = np.dot(e, h)
+        k = _matmul(e, _N, x_3, _T)
         l = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -99,8 +143,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
                 l_i = m + x_4[i1]
                 l[i0, i1] = l_i
         b = l
-    n = W_out.T
-    o = np.dot(b, n)
+    o = _matmul(b, _N, W_out, _T)
     r = 0.0
     for i0 in numba.prange(X_d0):
         s = o[i0, 0] + b_out[0]
@@ -150,8 +193,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         x_2 = _stack1[k_0]
         x_3 = _stack2[k_0]
         x_4 = _stack3[k_0]
-        f = x_1.T
-        h = np.dot(b, f)
+        h = _matmul(b, _N, x_1, _T)
         k = e[k_0]
         l = c[k_0]
         for i0 in numba.prange(X_d0):
@@ -162,8 +204,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 n = 1.0 - k_i
                 l_i = k_i * n
                 l[i0, i1] = l_i
-        o = x_3.T
-        r = np.dot(k, o)
+        r = _matmul(k, _N, x_3, _T)
         s = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -171,8 +212,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 s_i = t + x_4[i1]
                 s[i0, i1] = s_i
         b = s
-    u = W_out.T
-    v = np.dot(b, u)
+    v = _matmul(b, _N, W_out, _T)
     w = 0.0
     x = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in numba.prange(X_d0):
@@ -196,7 +236,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         g_b_out[0] += ad_i
 
     # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1, _stack2, _stack3;...
-    ag = np.dot(ad, W_out)
+    ag = _matmul(ad, _N, W_out, _N)
     c_5 = ag
     ai = np.empty((50, 32, 32), dtype=np.float64)
     aj = np.empty((50, 32), dtype=np.float64)
@@ -208,7 +248,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         x_9 = e[k_6]
         x_10 = _stack0[k_6]
         x_11 = _stack2[k_6]
-        am = np.dot(c_5, x_11)
+        am = _matmul(c_5, _N, x_11, _N)
         an = np.zeros((32,), dtype=np.float64)
         ao = np.zeros((32,), dtype=np.float64)
         ap = np.empty((X_d0, 32), dtype=np.float64)
@@ -218,16 +258,14 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 ap[i0, i1] = ap_i
                 an[i1] += ap_i
                 ao[i1] += c_5[i0, i1]
-        aq = np.dot(ap, x_10)
+        aq = _matmul(ap, _N, x_10, _N)
         ar = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 ar_i = c_5[i0, i1] + aq[i0, i1]
                 ar[i0, i1] = ar_i
-        at = ap.T
-        au = np.dot(at, x_8)
-        av = c_5.T
-        aw = np.dot(av, x_9)
+        au = _matmul(ap, _T, x_8, _N)
+        aw = _matmul(c_5, _T, x_9, _N)
         for i0 in range(32):
             for i1 in range(32):
                 ai[k_6, i0, i1] = au[i0, i1]
@@ -239,8 +277,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         for i0 in range(32):
             al[k_6, i0] = ao[i0]
         c_5 = ar
-    ax = ad.T
-    g_W_out = np.dot(ax, b)
+    g_W_out = _matmul(ad, _T, b, _N)
     return (value, ai, aj, ak, al, g_W_out, g_b_out)
 
 

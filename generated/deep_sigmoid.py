@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): c098380717cc4408
+Content hash (sha256 of the generated functions): 45ae115d904b08fe
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_c098380717cc4408"
+__name__ = "symback_generated_deep_sigmoid_45ae115d904b08fe"
 
 
 def _scalar(value, name, dtype):
@@ -63,6 +63,52 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+_XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
+    numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
+    numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
+    numba.types.voidptr, numba.types.voidptr, numba.types.intp,     # alpha, a, lda
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr,     # b, ldb, beta
+    numba.types.voidptr, numba.types.intp))                         # c, ldc
+
+# BLAS's flags: 'N' reads an operand as stored, 'T' transposed.  numpy bools, not
+# Python ones: Numba would compile _matmul once per literal True/False passed.
+_N, _T = np.bool_(False), np.bool_(True)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _matmul(a, a_transposed, b, b_transposed):
+    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
+    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
+    the transposes read in place.  Compiled once per dtype, where ``np.dot``
+    compiles once per pair of memory layouts."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    m = a.shape[1] if a_transposed else a.shape[0]
+    k = a.shape[0] if a_transposed else a.shape[1]
+    n = b.shape[0] if b_transposed else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0 or k == 0:
+        out[...] = 0
+        return out
+    one_zero = np.empty(2, dtype=a.dtype)
+    one_zero[0], one_zero[1] = 1, 0
+    # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
+    # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
+    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+                     np.int8(116 if b_transposed else 110),
+                     np.int8(116 if a_transposed else 110),
+                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     one_zero[1:].ctypes, out.ctypes, n)
+    if status != 0:
+        raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
+    return out
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
+    def _matmul(a, a_transposed, b, b_transposed):
+        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+
+
 def _parallel_twin(f):
     """``f`` compiled with ``parallel=True``, its ``prange`` loops on all cores.
     A copy of the function under its own name, so that the serial and the
@@ -80,8 +126,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1):
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        c = x_1.T
-        d = np.dot(b, c)
+        d = _matmul(b, _N, x_1, _T)
         e = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -89,8 +134,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1):
                 e_i = 1.0 / (1.0 + math.exp(-f))
                 e[i0, i1] = e_i
         b = e
-    h = W_out.T
-    k = np.dot(b, h)
+    k = _matmul(b, _N, W_out, _T)
     l = 0.0
     for i0 in numba.prange(X_d0):
         m = k[i0, 0] + b_out[0]
@@ -135,8 +179,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        e = x_1.T
-        f = np.dot(b, e)
+        f = _matmul(b, _N, x_1, _T)
         h = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         k = c[k_0]
         for i0 in numba.prange(X_d0):
@@ -148,8 +191,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
                 k_i = h_i * m
                 k[i0, i1] = k_i
         b = h
-    n = W_out.T
-    o = np.dot(b, n)
+    o = _matmul(b, _N, W_out, _T)
     r = 0.0
     s = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in numba.prange(X_d0):
@@ -173,7 +215,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
         g_b_out[0] += x_i
 
     # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1; 50 steps, 1 carry...
-    ab = np.dot(x, W_out)
+    ab = _matmul(x, _N, W_out, _N)
     c_3 = ab
     ad = np.empty((50, 32, 32), dtype=np.float64)
     ae = np.empty((50, 32), dtype=np.float64)
@@ -188,17 +230,15 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
                 ag_i = c_3[i0, i1] * x_5[i0, i1]
                 ag[i0, i1] = ag_i
                 af[i1] += ag_i
-        ah = np.dot(ag, x_7)
-        ai = ag.T
-        aj = np.dot(ai, x_6)
+        ah = _matmul(ag, _N, x_7, _N)
+        aj = _matmul(ag, _T, x_6, _N)
         for i0 in range(32):
             for i1 in range(32):
                 ad[k_4, i0, i1] = aj[i0, i1]
         for i0 in range(32):
             ae[k_4, i0] = af[i0]
         c_3 = ah
-    ak = x.T
-    g_W_out = np.dot(ak, b)
+    g_W_out = _matmul(x, _T, b, _N)
     return (value, ad, ae, g_W_out, g_b_out)
 
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): ba05c5a326785f6a
+Content hash (sha256 of the generated functions): 12e398c5ca09ad12
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_ba05c5a326785f6a"
+__name__ = "symback_generated_iris_mlp_12e398c5ca09ad12"
 
 
 def _scalar(value, name, dtype):
@@ -63,6 +63,52 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+_XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
+    numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
+    numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
+    numba.types.voidptr, numba.types.voidptr, numba.types.intp,     # alpha, a, lda
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr,     # b, ldb, beta
+    numba.types.voidptr, numba.types.intp))                         # c, ldc
+
+# BLAS's flags: 'N' reads an operand as stored, 'T' transposed.  numpy bools, not
+# Python ones: Numba would compile _matmul once per literal True/False passed.
+_N, _T = np.bool_(False), np.bool_(True)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _matmul(a, a_transposed, b, b_transposed):
+    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
+    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
+    the transposes read in place.  Compiled once per dtype, where ``np.dot``
+    compiles once per pair of memory layouts."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    m = a.shape[1] if a_transposed else a.shape[0]
+    k = a.shape[0] if a_transposed else a.shape[1]
+    n = b.shape[0] if b_transposed else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0 or k == 0:
+        out[...] = 0
+        return out
+    one_zero = np.empty(2, dtype=a.dtype)
+    one_zero[0], one_zero[1] = 1, 0
+    # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
+    # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
+    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+                     np.int8(116 if b_transposed else 110),
+                     np.int8(116 if a_transposed else 110),
+                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     one_zero[1:].ctypes, out.ctypes, n)
+    if status != 0:
+        raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
+    return out
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
+    def _matmul(a, a_transposed, b, b_transposed):
+        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+
+
 def _parallel_twin(f):
     """``f`` compiled with ``parallel=True``, its ``prange`` loops on all cores.
     A copy of the function under its own name, so that the serial and the
@@ -76,8 +122,7 @@ def _parallel_twin(f):
 def _forward(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     # z = sigmoid(X @ V.T + b1)
-    a = V.T
-    b = np.dot(X, a)
+    b = _matmul(X, _N, V, _T)
     z = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
@@ -86,8 +131,7 @@ def _forward(V, b1, W, b2, X, labels):
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2
-    d = W.T
-    e = np.dot(z, d)
+    e = _matmul(z, _N, W, _T)
     logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
@@ -140,30 +184,24 @@ def forward(V, b1, W, b2, X, labels):
 def _value_and_grad(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     # z = sigmoid(X @ V.T + b1)
-    a = V.T
-    b = np.dot(X, a)
+    b = _matmul(X, _N, V, _T)
     z = np.empty((X_d0, 16), dtype=np.float64)
-    c = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
-            d = b[i0, i1] + b1[i1]
-            z_i = 1.0 / (1.0 + math.exp(-d))
+            c = b[i0, i1] + b1[i1]
+            z_i = 1.0 / (1.0 + math.exp(-c))
             z[i0, i1] = z_i
-            e = 1.0 - z_i
-            c_i = z_i * e
-            c[i0, i1] = c_i
 
     # logits = z @ W.T + b2
-    f = W.T
-    h = np.dot(z, f)
+    e = _matmul(z, _N, W, _T)
     logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
-            logits_i = h[i0, i1] + b2[i1]
+            logits_i = e[i0, i1] + b2[i1]
             logits[i0, i1] = logits_i
 
     # value = mean(softmax_cross_entropy(logits, labels))
-    k = np.empty(X_d0, dtype=np.float64)
+    f = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
         label_2 = labels[i]
         if label_2 < 0 or label_2 >= 3:
@@ -176,16 +214,16 @@ def _value_and_grad(V, b1, W, b2, X, labels):
         s_1 = 0.0
         for j in range(3):
             s_1 += np.exp(logits[i, j] - m_0)
-        k[i] = m_0 + np.log(s_1) - logits[i, label_2]
-    l = 0.0
+        f[i] = m_0 + np.log(s_1) - logits[i, label_2]
+    h = 0.0
     for i0 in numba.prange(X_d0):
-        l += k[i0]
-    m = np.float64(X_d0)
-    value = l / m
+        h += f[i0]
+    k = np.float64(X_d0)
+    value = h / k
 
     # adjoint of logits
     # adjoint of b2
-    n = np.empty((X_d0, 3), dtype=np.float64)
+    l = np.empty((X_d0, 3), dtype=np.float64)
     for p in range(X_d0):
         m_3 = -np.inf
         for j in range(3):
@@ -195,48 +233,44 @@ def _value_and_grad(V, b1, W, b2, X, labels):
         s_4 = 0.0
         for j in range(3):
             e_5 = np.exp(logits[p, j] - m_3)
-            n[p, j] = e_5
+            l[p, j] = e_5
             s_4 += e_5
         for j in range(3):
-            n[p, j] /= s_4
-    o = np.zeros((X_d0, 3), dtype=np.float64)
+            l[p, j] /= s_4
+    m = np.zeros((X_d0, 3), dtype=np.float64)
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 3:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
-        o[i, labels[i]] = 1
-    r = np.empty((X_d0, 3), dtype=np.float64)
-    for i0 in numba.prange(X_d0):
-        for i1 in range(3):
-            r_i = n[i0, i1] - o[i0, i1]
-            r[i0, i1] = r_i
-    g_l = 1.0 / m
+        m[i, labels[i]] = 1
+    g_h = 1.0 / k
     g_b2 = np.zeros((3,), dtype=np.float64)
     g_logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(3):
-            g_logits_i = r[i0, i1] * g_l
+            n = l[i0, i1] - m[i0, i1]
+            g_logits_i = n * g_h
             g_logits[i0, i1] = g_logits_i
             g_b2[i1] += g_logits_i
 
     # adjoint of z
-    g_z = np.dot(g_logits, W)
+    g_z = _matmul(g_logits, _N, W, _N)
 
     # adjoint of b1
     g_b1 = np.zeros((16,), dtype=np.float64)
-    g_d = np.empty((X_d0, 16), dtype=np.float64)
+    g_c = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(16):
-            g_d_i = g_z[i0, i1] * c[i0, i1]
-            g_d[i0, i1] = g_d_i
-            g_b1[i1] += g_d_i
+            o = 1.0 - z[i0, i1]
+            r = z[i0, i1] * o
+            g_c_i = g_z[i0, i1] * r
+            g_c[i0, i1] = g_c_i
+            g_b1[i1] += g_c_i
 
     # adjoint of V
-    s = g_d.T
-    g_V = np.dot(s, X)
+    g_V = _matmul(g_c, _T, X, _N)
 
     # adjoint of W
-    t = g_logits.T
-    g_W = np.dot(t, z)
+    g_W = _matmul(g_logits, _T, z, _N)
     return (value, (g_V, g_b1, g_W, g_b2))
 
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): f1d31efd75e7518f
+Content hash (sha256 of the generated functions): 24a7c66dfa7385a5
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_f1d31efd75e7518f"
+__name__ = "symback_generated_mnist_mlp_24a7c66dfa7385a5"
 
 
 def _scalar(value, name, dtype):
@@ -63,6 +63,52 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+_XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
+    numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
+    numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
+    numba.types.voidptr, numba.types.voidptr, numba.types.intp,     # alpha, a, lda
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr,     # b, ldb, beta
+    numba.types.voidptr, numba.types.intp))                         # c, ldc
+
+# BLAS's flags: 'N' reads an operand as stored, 'T' transposed.  numpy bools, not
+# Python ones: Numba would compile _matmul once per literal True/False passed.
+_N, _T = np.bool_(False), np.bool_(True)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _matmul(a, a_transposed, b, b_transposed):
+    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
+    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
+    the transposes read in place.  Compiled once per dtype, where ``np.dot``
+    compiles once per pair of memory layouts."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    m = a.shape[1] if a_transposed else a.shape[0]
+    k = a.shape[0] if a_transposed else a.shape[1]
+    n = b.shape[0] if b_transposed else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0 or k == 0:
+        out[...] = 0
+        return out
+    one_zero = np.empty(2, dtype=a.dtype)
+    one_zero[0], one_zero[1] = 1, 0
+    # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
+    # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
+    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+                     np.int8(116 if b_transposed else 110),
+                     np.int8(116 if a_transposed else 110),
+                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     one_zero[1:].ctypes, out.ctypes, n)
+    if status != 0:
+        raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
+    return out
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
+    def _matmul(a, a_transposed, b, b_transposed):
+        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+
+
 def _parallel_twin(f):
     """``f`` compiled with ``parallel=True``, its ``prange`` loops on all cores.
     A copy of the function under its own name, so that the serial and the
@@ -76,8 +122,7 @@ def _parallel_twin(f):
 def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     # h1 = relu(X @ W1.T + b1)
-    a = W1.T
-    b = np.dot(X, a)
+    b = _matmul(X, _N, W1, _T)
     h1 = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
@@ -86,8 +131,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
             h1[i0, i1] = h1_i
 
     # h2 = relu(h1 @ W2.T + b2)
-    d = W2.T
-    e = np.dot(h1, d)
+    e = _matmul(h1, _N, W2, _T)
     h2 = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
@@ -96,8 +140,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
             h2[i0, i1] = h2_i
 
     # logits = h2 @ W3.T + b3
-    h = W3.T
-    k = np.dot(h2, h)
+    k = _matmul(h2, _N, W3, _T)
     logits = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(10):
@@ -152,42 +195,33 @@ def forward(W1, b1, W2, b2, W3, b3, X, labels):
 def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     # h1 = relu(X @ W1.T + b1)
-    a = W1.T
-    b = np.dot(X, a)
+    b = _matmul(X, _N, W1, _T)
     h1 = np.empty((X_d0, 256), dtype=np.float64)
-    c = np.empty((X_d0, 256), dtype=np.bool)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
-            d = b[i0, i1] + b1[i1]
-            h1_i = np.maximum(d, 0.0)
+            c = b[i0, i1] + b1[i1]
+            h1_i = np.maximum(c, 0.0)
             h1[i0, i1] = h1_i
-            c_i = d > 0.0
-            c[i0, i1] = c_i
 
     # h2 = relu(h1 @ W2.T + b2)
-    e = W2.T
-    f = np.dot(h1, e)
+    e = _matmul(h1, _N, W2, _T)
     h2 = np.empty((X_d0, 256), dtype=np.float64)
-    h = np.empty((X_d0, 256), dtype=np.bool)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
-            k = f[i0, i1] + b2[i1]
-            h2_i = np.maximum(k, 0.0)
+            f = e[i0, i1] + b2[i1]
+            h2_i = np.maximum(f, 0.0)
             h2[i0, i1] = h2_i
-            h_i = k > 0.0
-            h[i0, i1] = h_i
 
     # logits = h2 @ W3.T + b3
-    l = W3.T
-    m = np.dot(h2, l)
+    k = _matmul(h2, _N, W3, _T)
     logits = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(10):
-            logits_i = m[i0, i1] + b3[i1]
+            logits_i = k[i0, i1] + b3[i1]
             logits[i0, i1] = logits_i
 
     # value = mean(softmax_cross_entropy(logits, labels))
-    n = np.empty(X_d0, dtype=np.float64)
+    l = np.empty(X_d0, dtype=np.float64)
     for i in range(X_d0):
         label_2 = labels[i]
         if label_2 < 0 or label_2 >= 10:
@@ -200,16 +234,16 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
         s_1 = 0.0
         for j in range(10):
             s_1 += np.exp(logits[i, j] - m_0)
-        n[i] = m_0 + np.log(s_1) - logits[i, label_2]
-    o = 0.0
+        l[i] = m_0 + np.log(s_1) - logits[i, label_2]
+    m = 0.0
     for i0 in numba.prange(X_d0):
-        o += n[i0]
-    r = np.float64(X_d0)
-    value = o / r
+        m += l[i0]
+    n = np.float64(X_d0)
+    value = m / n
 
     # adjoint of logits
     # adjoint of b3
-    s = np.empty((X_d0, 10), dtype=np.float64)
+    o = np.empty((X_d0, 10), dtype=np.float64)
     for p in range(X_d0):
         m_3 = -np.inf
         for j in range(10):
@@ -219,64 +253,59 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
         s_4 = 0.0
         for j in range(10):
             e_5 = np.exp(logits[p, j] - m_3)
-            s[p, j] = e_5
+            o[p, j] = e_5
             s_4 += e_5
         for j in range(10):
-            s[p, j] /= s_4
-    t = np.zeros((X_d0, 10), dtype=np.float64)
+            o[p, j] /= s_4
+    r = np.zeros((X_d0, 10), dtype=np.float64)
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 10:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
-        t[i, labels[i]] = 1
-    u = np.empty((X_d0, 10), dtype=np.float64)
-    for i0 in numba.prange(X_d0):
-        for i1 in range(10):
-            u_i = s[i0, i1] - t[i0, i1]
-            u[i0, i1] = u_i
-    g_o = 1.0 / r
+        r[i, labels[i]] = 1
+    g_m = 1.0 / n
     g_b3 = np.zeros((10,), dtype=np.float64)
     g_logits = np.empty((X_d0, 10), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(10):
-            g_logits_i = u[i0, i1] * g_o
+            s = o[i0, i1] - r[i0, i1]
+            g_logits_i = s * g_m
             g_logits[i0, i1] = g_logits_i
             g_b3[i1] += g_logits_i
 
     # adjoint of h2
-    g_h2 = np.dot(g_logits, W3)
+    g_h2 = _matmul(g_logits, _N, W3, _N)
 
     # adjoint of b2
     g_b2 = np.zeros((256,), dtype=np.float64)
-    g_k = np.empty((X_d0, 256), dtype=np.float64)
+    g_f = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
-            g_k_i = g_h2[i0, i1] if h[i0, i1] else 0.0
-            g_k[i0, i1] = g_k_i
-            g_b2[i1] += g_k_i
+            t = h2[i0, i1] > 0.0
+            g_f_i = g_h2[i0, i1] if t else 0.0
+            g_f[i0, i1] = g_f_i
+            g_b2[i1] += g_f_i
 
     # adjoint of h1
-    g_h1 = np.dot(g_k, W2)
+    g_h1 = _matmul(g_f, _N, W2, _N)
 
     # adjoint of b1
     g_b1 = np.zeros((256,), dtype=np.float64)
-    g_d = np.empty((X_d0, 256), dtype=np.float64)
+    g_c = np.empty((X_d0, 256), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
-            g_d_i = g_h1[i0, i1] if c[i0, i1] else 0.0
-            g_d[i0, i1] = g_d_i
-            g_b1[i1] += g_d_i
+            u = h1[i0, i1] > 0.0
+            g_c_i = g_h1[i0, i1] if u else 0.0
+            g_c[i0, i1] = g_c_i
+            g_b1[i1] += g_c_i
 
     # adjoint of W1
-    v = g_d.T
-    g_W1 = np.dot(v, X)
+    g_W1 = _matmul(g_c, _T, X, _N)
 
     # adjoint of W2
-    w = g_k.T
-    g_W2 = np.dot(w, h1)
+    g_W2 = _matmul(g_f, _T, h1, _N)
 
     # adjoint of W3
-    x = g_logits.T
-    g_W3 = np.dot(x, h2)
+    g_W3 = _matmul(g_logits, _T, h2, _N)
     return (value, (g_W1, g_b1, g_W2, g_b2, g_W3, g_b3))
 
 

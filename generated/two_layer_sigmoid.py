@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 55fb6d32104d7e24
+Content hash (sha256 of the generated functions): 060a1801282a0af1
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_55fb6d32104d7e24"
+__name__ = "symback_generated_two_layer_sigmoid_060a1801282a0af1"
 
 
 def _scalar(value, name, dtype):
@@ -63,10 +63,56 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+_XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
+    numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
+    numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
+    numba.types.voidptr, numba.types.voidptr, numba.types.intp,     # alpha, a, lda
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr,     # b, ldb, beta
+    numba.types.voidptr, numba.types.intp))                         # c, ldc
+
+# BLAS's flags: 'N' reads an operand as stored, 'T' transposed.  numpy bools, not
+# Python ones: Numba would compile _matmul once per literal True/False passed.
+_N, _T = np.bool_(False), np.bool_(True)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _matmul(a, a_transposed, b, b_transposed):
+    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
+    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
+    the transposes read in place.  Compiled once per dtype, where ``np.dot``
+    compiles once per pair of memory layouts."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    m = a.shape[1] if a_transposed else a.shape[0]
+    k = a.shape[0] if a_transposed else a.shape[1]
+    n = b.shape[0] if b_transposed else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0 or k == 0:
+        out[...] = 0
+        return out
+    one_zero = np.empty(2, dtype=a.dtype)
+    one_zero[0], one_zero[1] = 1, 0
+    # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
+    # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
+    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+                     np.int8(116 if b_transposed else 110),
+                     np.int8(116 if a_transposed else 110),
+                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     one_zero[1:].ctypes, out.ctypes, n)
+    if status != 0:
+        raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
+    return out
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
+    def _matmul(a, a_transposed, b, b_transposed):
+        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = np.dot(W1, x)
+    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N).reshape((-1,))
     h = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
@@ -74,7 +120,7 @@ def _forward(W1, b1, W2, b2, x, y_star):
         h[i0] = h_i
 
     # y = sigmoid(W2 @ h + b2)
-    c = np.dot(W2, h)
+    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N).reshape((-1,))
     d = 0.0
     e = c[0] + b2[0]
     y = 1.0 / (1.0 + math.exp(-e))
@@ -101,57 +147,54 @@ def forward(W1, b1, W2, b2, x, y_star):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _value_and_grad(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = np.dot(W1, x)
+    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N).reshape((-1,))
     h = np.empty((3,), dtype=np.float64)
-    b = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
-        c = a[i0] + b1[i0]
-        h_i = 1.0 / (1.0 + math.exp(-c))
+        b = a[i0] + b1[i0]
+        h_i = 1.0 / (1.0 + math.exp(-b))
         h[i0] = h_i
-        d = 1.0 - h_i
-        b_i = h_i * d
-        b[i0] = b_i
 
     # y = sigmoid(W2 @ h + b2)
     # g_b2 = (0.5 * (y - y_star) + 0.5 * (y - y_star)) * (y * (1 - y))
-    e = np.dot(W2, h)
-    f = 0.0
+    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N).reshape((-1,))
+    d = 0.0
     g_b2 = np.empty((1,), dtype=np.float64)
-    k = e[0] + b2[0]
-    y = 1.0 / (1.0 + math.exp(-k))
-    l = y - y_star[0]
-    m = l * l
-    g_m = 0.5
-    n = g_m * l
-    g_l = n + n
-    o = 1.0 - y
-    r = y * o
-    g_b2_i = g_l * r
+    e = c[0] + b2[0]
+    y = 1.0 / (1.0 + math.exp(-e))
+    f = y - y_star[0]
+    k = f * f
+    g_k = 0.5
+    l = g_k * f
+    g_f = l + l
+    m = 1.0 - y
+    n = y * m
+    g_b2_i = g_f * n
     g_b2[0] = g_b2_i
-    f += m
+    d += k
 
     # value = 0.5 * sum((y - y_star) * (y - y_star))
-    value = 0.5 * f
+    value = 0.5 * d
 
     # adjoint of h
-    s = W2.T
-    g_h = np.dot(s, g_b2)
+    g_h = _matmul(W2, _T, np.ascontiguousarray(g_b2).reshape((-1, 1)), _N).reshape((-1,))
 
     # g_b1 = W2.T @ ((... * ... + ... * ...) * (y * (1 - y))) * (h * (1 - h))
     g_b1 = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
-        g_b1_i = g_h[i0] * b[i0]
+        r = 1.0 - h[i0]
+        s = h[i0] * r
+        g_b1_i = g_h[i0] * s
         g_b1[i0] = g_b1_i
 
     # adjoint of W1
     t = np.ascontiguousarray(g_b1[0:3,]).reshape((3, 1))
     u = np.ascontiguousarray(x[0:2,]).reshape((1, 2))
-    g_W1 = np.dot(t, u)
+    g_W1 = _matmul(np.ascontiguousarray(t), _N, np.ascontiguousarray(u), _N)
 
     # adjoint of W2
     v = np.ascontiguousarray(g_b2[0:1,]).reshape((1, 1))
     w = np.ascontiguousarray(h[0:3,]).reshape((1, 3))
-    g_W2 = np.dot(v, w)
+    g_W2 = _matmul(np.ascontiguousarray(v), _N, np.ascontiguousarray(w), _N)
     return (value, (g_W1, g_b1, g_W2, g_b2))
 
 

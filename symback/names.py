@@ -10,7 +10,7 @@ emitter renames such a variable *inside* the generated functions (``max`` ->
 that keyword calls and error messages use the names the user chose.
 
 Only names starting with ``_`` are refused outright (:func:`check_var_name`):
-they are the module's own helpers (``_scalar``, ``_array``, ``_dot``, ``_loop0``,
+they are the module's own helpers (``_scalar``, ``_array``, ``_matmul``, ``_loop0``,
 ``_C0``, ``_forward``, ...), so no user name can ever collide with one.
 
 ``var()``, the Numba emitter, the scheduler (run-time sizes are read from the
@@ -62,7 +62,7 @@ def check_var_name(name):
         raise ValueError(f"var: name {name!r} must be a Python identifier that is not a keyword")
     if name.startswith("_"):
         raise ValueError(f"var: name {name!r} starts with '_', which generated code reserves for "
-                         "its own helpers (_scalar, _array, _dot, _loop0, _C0, ...)")
+                         "its own helpers (_scalar, _array, _matmul, _loop0, _C0, ...)")
 
 
 def local_names(names):

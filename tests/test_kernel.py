@@ -419,7 +419,7 @@ def test_model_names_appear_in_the_source(w3):
     # one body per entry point, compiled serial and as its parallel twin (the
     # batch size is known only at call time, so the wrapper picks one by size)
     bodies = re.findall(r"^def (_\w+)\(", src, re.M)
-    assert sorted(b for b in bodies if not b.startswith(("_scalar", "_array", "_show", "_parallel_twin"))) \
+    assert sorted(b for b in bodies if not b.startswith(("_scalar", "_array", "_show", "_parallel_twin", "_matmul"))) \
         == ["_forward", "_value_and_grad"]
     for name in ("_forward", "_value_and_grad"):
         assert f"{name}_parallel = _parallel_twin({name})" in src
@@ -429,7 +429,7 @@ def test_model_names_appear_in_the_source(w3):
     assert module._forward_parallel.targetoptions.get("parallel") is True
     assert module._forward_parallel.targetoptions.get("nogil") is True and module._forward.targetoptions.get("nogil")
     assert not module._forward.targetoptions.get("parallel")
-    assert "np.dot(" in src
+    assert "_matmul(" in src and src.count("np.dot(") == 1   # in the NUMBA_DISABLE_JIT fallback
 
 
 # --- standalone modules ---------------------------------------------------------------------------
@@ -629,5 +629,6 @@ def test_large_constants_are_arguments_and_cache(tmp_path, monkeypatch):
         value, (g,) = kernel(wv)
     t = np.tanh(D @ wv)
     np.testing.assert_allclose(value, t.sum(), rtol=1e-12)
-    np.testing.assert_allclose(g, D.T @ (1 - t * t), rtol=1e-12)
+    want = D.T @ (1 - t * t)   # sums of 400 terms: BLAS's order decides the last bits
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-13 * np.abs(want).max())
     assert list(tmp_path.rglob("*_value_and_grad*.nbc")), "no machine code cached"

@@ -70,7 +70,7 @@ def key_src(key):
 
 @lowering("matmul")
 def _matmul(em, node, out, args):
-    return [f"{out} = {em.dot(args[0], args[1])}"]
+    return em.matmul(node, out)   # one BLAS gemm helper, transposes read in place
 
 
 @lowering("transpose")

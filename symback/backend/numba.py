@@ -31,7 +31,7 @@ from ..ops.scalar import Expr, Lit
 from ..passes.schedule import Loop, schedule
 from .lowering import lower
 from .nest import Assign, Init, LoopNest, Store
-from .outline import OUTLINE_LOOPS, Helper, outline
+from .outline import OUTLINE_LOOPS, outline
 from .printer import Bound, Elem, Name, Printer, Shape, literal
 from .pack import pack
 from ..shapes import dim_expr, resolve, show
@@ -58,7 +58,8 @@ class Entry:
 NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
-_DOT_HELPER = "return np.dot(a0, a1)"
+#: a matmul operand that may be a view: made contiguous before the BLAS call
+_MAYBE_VIEW = ("transpose", "index", "broadcast", "reshape")
 
 
 class FunctionEmitter:
@@ -128,13 +129,51 @@ class FunctionEmitter:
         d = self.dims(node)
         return "(" + ", ".join(d) + ("," if len(d) == 1 else "") + ")"
 
-    def dot(self, a, b):
-        """A matrix product (BLAS); big kernels call the shared ``_dot`` helper
-        rather than inlining numba's np.dot wrapper at every call site."""
-        if self.outlined:
-            self.module.helpers.setdefault(_DOT_HELPER, Helper("_dot", ["a0", "a1"], [_DOT_HELPER]))
-            return f"_dot({a}, {b})"
-        return f"np.dot({a}, {b})"
+    def matmul(self, node, out):
+        """``out = a @ b`` as one call of the module's ``_matmul`` (a BLAS gemm).
+
+        A transposed operand is passed untransposed with a flag, so BLAS reads
+        it transposed in place: no copy, and ``_matmul`` is compiled once per
+        dtype where numba's ``np.dot`` compiles once per pair of memory layouts
+        (about half a second each on first call).  Vector operands become
+        1-row or 1-column matrices; vector . vector stays ``np.dot``."""
+        a, b = node.args
+        if a.ndim == 1 and b.ndim == 1:
+            return [f"{out} = np.dot({self.ref(a)}, {self.ref(b)})"]
+        self.module.uses_matmul = True
+        (a_src, ta), (b_src, tb) = self._gemm_operand(a, "(1, -1)"), self._gemm_operand(b, "(-1, 1)")
+        call = f"_matmul({a_src}, {ta}, {b_src}, {tb})"   # reads like BLAS: gemm('N', 'T', ...)
+        if a.ndim == 1:
+            call += "[0]"
+        elif b.ndim == 1:
+            call += ".reshape((-1,))"
+        return [f"{out} = {call}"]
+
+    def _gemm_operand(self, node, as_matrix):
+        """(source, transposed flag) of one matmul operand, read in place."""
+        if node.ndim == 1:
+            return f"np.ascontiguousarray({self.ref(node)}).reshape({as_matrix})", "_N"
+        if self.folds(node):
+            src, flag = node.args[0], "_T"
+        else:
+            src, flag = node, "_N"
+        text = self.ref(src)
+        if src.op in _MAYBE_VIEW:
+            text = f"np.ascontiguousarray({text})"
+        return text, flag
+
+    def folds(self, node):
+        """Whether ``node`` is a matrix transpose that the matmuls reading it
+        take as a flag rather than as a value."""
+        return node.op == "transpose" and node.ndim == 2
+
+    def _unused_transpose(self, node):
+        """A transpose read only by matmuls (which fold it) and not returned
+        needs no line of its own."""
+        if not self.folds(node) or any(node is o for o in self.s.outputs):
+            return False
+        readers = self.s.readers.get(id(node), ())
+        return bool(readers) and all(r.op == "matmul" for r in readers)
 
     def lit(self, value, dtype):
         return literal(value, dtype)
@@ -238,6 +277,8 @@ class FunctionEmitter:
 
     def _block(self, step):
         node = step.node
+        if self._unused_transpose(node):
+            return []
         args = [self.ref(a) for a in node.args]
         return lower(self, node, self.name(node), args)
 
@@ -344,6 +385,7 @@ class ModuleEmitter:
         self.entries, self.model_name, self.parallel = entries, model_name, parallel
         self.consts = {}
         self.helpers = {}  # canonical body text -> Helper (see outline.py)
+        self.uses_matmul = False
         self.printer = Printer()   # one per module: it collects the imports the code needs
 
     def const_name(self, node):
@@ -368,6 +410,8 @@ class ModuleEmitter:
         if self.consts:
             lines.append("")
         lines += _HELPERS.splitlines()
+        if self.uses_matmul:
+            lines += ["", ""] + _MATMUL.strip("\n").splitlines()
         if any("_parallel_twin(" in line for f in functions for line in f):
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
@@ -521,6 +565,55 @@ def _parallel_twin(f):
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
+'''
+
+
+_MATMUL = '''
+
+_XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
+    numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
+    numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
+    numba.types.voidptr, numba.types.voidptr, numba.types.intp,     # alpha, a, lda
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr,     # b, ldb, beta
+    numba.types.voidptr, numba.types.intp))                         # c, ldc
+
+# BLAS's flags: 'N' reads an operand as stored, 'T' transposed.  numpy bools, not
+# Python ones: Numba would compile _matmul once per literal True/False passed.
+_N, _T = np.bool_(False), np.bool_(True)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _matmul(a, a_transposed, b, b_transposed):
+    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
+    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
+    the transposes read in place.  Compiled once per dtype, where ``np.dot``
+    compiles once per pair of memory layouts."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    m = a.shape[1] if a_transposed else a.shape[0]
+    k = a.shape[0] if a_transposed else a.shape[1]
+    n = b.shape[0] if b_transposed else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0 or k == 0:
+        out[...] = 0
+        return out
+    one_zero = np.empty(2, dtype=a.dtype)
+    one_zero[0], one_zero[1] = 1, 0
+    # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
+    # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
+    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+                     np.int8(116 if b_transposed else 110),
+                     np.int8(116 if a_transposed else 110),
+                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     one_zero[1:].ctypes, out.ctypes, n)
+    if status != 0:
+        raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
+    return out
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
+    def _matmul(a, a_transposed, b, b_transposed):
+        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
 '''
 
 

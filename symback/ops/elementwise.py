@@ -179,8 +179,16 @@ elementwise("abs", 1, np.abs, call("abs", X0), lambda sp, a: sp.Abs(a), dtype=_a
 
 elementwise("relu", 1, lambda x: np.maximum(x, 0.0), call("maximum", X0, lit(0.0)),
             lambda sp, a: sp.Max(a, 0),
-            vjp=lambda n, g: (F.where(n.args[0] > 0.0, g, 0.0),),
-            jvp=lambda n, t: F.where(n.args[0] > 0.0, t[0], 0.0))
+            vjp=lambda n, g: (F.where(_relu_active(n), g, 0.0),),
+            jvp=lambda n, t: F.where(_relu_active(n), t[0], 0.0))
+
+
+def _relu_active(n):
+    """``x > 0`` for ``n = relu(x)``, asked of whichever the kernel keeps anyway:
+    ``relu(x) > 0`` is the same test, and a layer's output is stored for the next
+    matmul, where ``x`` (fused away) would need a mask array of its own."""
+    x = n.args[0]
+    return (x if x.op in ("var", "const") else n) > 0.0
 
 
 def _select_rule(first_wins):

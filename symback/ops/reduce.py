@@ -89,6 +89,14 @@ def _softmax_jvp(node, t):
     return node * (t[0] - F.sum(node * t[0], axis, keepdims=True))
 
 
+def _softmax_from(n):
+    """softmax(x) for ``n = logsumexp(x)`` as ``exp(x - n)``: the forward's max and
+    sum are reused (one fused elementwise pass, where a softmax would scan each
+    row twice more), stable since ``x - n <= 0``, and NaN where softmax is."""
+    x = n.args[0]
+    return F.exp(x - expand_reduced(n, n, x))
+
+
 def _sympy_softmax(sp, values, attrs):
     x = np.asarray(values[0], dtype=object)
     e = np.vectorize(sp.exp, otypes=[object])(x)
@@ -117,8 +125,8 @@ register(Op(
     infer=lambda shapes, dtypes, attrs: (
         _reduced(shapes[0], (attrs["axis"],), attrs["keepdims"]), float_dtype([dtypes[0]], "logsumexp")),
     eval=lambda values, attrs: np_logsumexp(values[0], attrs["axis"], attrs["keepdims"]),
-    vjp=lambda n, g: (expand_reduced(g, n, n.args[0]) * F.softmax(n.args[0], n.attr("axis")),),
-    jvp=lambda n, t: F.sum(F.softmax(n.args[0], n.attr("axis")) * t[0], n.attr("axis"), n.attr("keepdims")),
+    vjp=lambda n, g: (expand_reduced(g, n, n.args[0]) * _softmax_from(n),),
+    jvp=lambda n, t: F.sum(_softmax_from(n) * t[0], n.attr("axis"), n.attr("keepdims")),
     sympy=_sympy_logsumexp,
 ))
 

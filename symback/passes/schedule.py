@@ -133,6 +133,7 @@ def schedule(outputs, inputs, known=(), context=None):
             place[id(node)] = (len(steps) - 1, "block")
 
     out_ids = {id(o) for o in outputs}
+    _sink(steps, place, readers, out_ids)
     buffered = set()
     for step in steps:
         if isinstance(step, Loop):
@@ -141,6 +142,71 @@ def schedule(outputs, inputs, known=(), context=None):
                 if id(m) in out_ids or any(id(r) not in here for r in readers.get(id(m), ())):
                     buffered.add(id(m))
     return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local)
+
+
+def _sink(steps, place, readers, out_ids):
+    """Move loop members that only one later loop reads into that loop.
+
+    Greedy placement puts a node in the earliest loop that can compute it: the
+    ReLU mask ``relu(x) > 0`` lands in the forward layer's loop, though only the
+    backward pass reads it, and would be stored as an array of its own.  Moved
+    (with the register-only values it alone needs) to its readers' loop, whose
+    other inputs are arrays already, it is computed where it is used and never
+    stored: the same work, less memory traffic."""
+    for i, step in enumerate(steps):
+        if not isinstance(step, Loop):
+            continue
+        for m in reversed(list(step.members)):
+            if m not in step.members:
+                continue   # moved with an earlier group
+            targets = {place[id(r)][0] for r in readers.get(id(m), ())}
+            if id(m) in out_ids or len(targets) != 1:
+                continue
+            j = targets.pop()
+            if j <= i or not isinstance(steps[j], Loop) or not _same_space(steps[j].shape, step.shape):
+                continue
+            group = _sink_group(m, step, i, place, readers, out_ids)
+            if group is None:
+                continue
+            target = steps[j].members
+            first = min((target.index(r) for g in group for r in readers.get(id(g), ()) if r in target),
+                        default=len(target))
+            for g in group:   # in their order in loop i
+                step.members.remove(g)
+                place[id(g)] = (j, "member")
+            target[first:first] = group
+    steps[:] = [s for s in steps if not isinstance(s, Loop) or s.members or s.reductions]
+
+
+def _sink_group(m, step, i, place, readers, out_ids):
+    """``m`` and the members of loop ``i`` that only it needs (in loop order),
+    if everything else they read is stored; else None."""
+    here = {id(x) for x in step.members} | {id(x) for x in step.reductions}
+    ids = {id(m)}
+
+    def read_outside(a):
+        return id(a) in out_ids or any(id(r) not in here and id(r) not in ids for r in readers.get(id(a), ()))
+
+    changed = True
+    while changed:
+        changed = False
+        for x in reversed(step.members):
+            if id(x) in ids or read_outside(x) or not any(
+                    any(a is x for a in _read_args(g)) for g in step.members if id(g) in ids):
+                continue
+            if all(id(r) in ids for r in readers.get(id(x), ()) if id(r) in here):
+                ids.add(id(x))
+                changed = True
+    group = [x for x in step.members if id(x) in ids]
+    for g in group:
+        if g is not m and any(id(r) in here and id(r) not in ids for r in readers.get(id(g), ())):
+            return None
+        for a in _read_args(g):
+            if place[id(a)] == (i, "member") and id(a) not in ids and not read_outside(a):
+                return None
+            if place[id(a)] == (i, "reduction"):
+                return None   # a sum finished only after loop i: not readable inside it
+    return group
 
 
 def _join_loop(steps, place, node, space, member):

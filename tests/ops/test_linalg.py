@@ -31,6 +31,8 @@ T.add("c31", (3, 1), "normal")
 T.add("s", (), "normal")
 T.add("s2", (), "normal")
 T.add("I", (3, 4), "int", dtype="int64")
+T.add("A32", (3, 4), "normal", dtype="float32")
+T.add("B32", (4, 2), "normal", dtype="float32")
 T.add("X", (None, 4), value=np.random.default_rng(3).normal(size=(5, 4)))   # rows known at call time
 
 CASES: list[Case] = []
@@ -54,6 +56,13 @@ _add("matmul[self]", lambda a: a @ a.T, lambda a: a @ a.T, ["A"])
 _add("matmul_transposed", lambda a, b: (a @ b).T, lambda a, b: (a @ b).T, ["A", "B"])
 _add("matmul_chain", lambda a, b, x: sb.tanh(a @ b) .T @ (a @ x), lambda a, b, x: np.tanh(a @ b).T @ (a @ x),
      ["A", "B", "v"])
+# operands BLAS reads in place or that must be made contiguous first (see backend.numba.matmul)
+_add("matmul[T,T]", lambda a, b: b.T @ a.T, lambda a, b: b.T @ a.T, ["A", "B"])
+_add("matmul[strided views]", lambda a: a[:, 1:3].T @ a[:, ::2], lambda a: a[:, 1:3].T @ a[:, ::2], ["A"])
+_add("matmul[T read elsewhere]", lambda a, b: a.T @ b + sb.sum(sb.exp(a.T)), lambda a, b: a.T @ b + np.sum(np.exp(a.T)),
+     ["A", "A2"])
+_add("matmul[float32]", lambda a, b: sb.tanh(a @ b).T @ a, lambda a, b: np.tanh(a @ b).T @ a, ["A32", "B32"],
+     value_rtol=1e-6, diff=False)
 _add("matmul_runtime_rows", lambda x, b: x @ b, np.matmul, ["X", "B"])
 _add("matmul_runtime_inner", lambda x, a: a @ x.T, lambda x, a: a @ x.T, ["X", "A"], compiled_diff=False)
 _add("matmul_scaled", lambda a, b, s: (a * s) @ b, lambda a, b, s: (a * s) @ b, ["A", "B", "s"])
