@@ -536,6 +536,8 @@ def _scalar(value, name, dtype):
 
 def _array(value, name, shape, dtype):
     """An array argument checked for rank, static sizes and dtype; made C-contiguous."""
+    if type(value) is np.ndarray and value.shape == shape and value.dtype == dtype and value.flags.c_contiguous:
+        return value   # the usual case, in one test (a deep model checks a hundred arguments a call)
     if not isinstance(value, np.ndarray):
         try:
             value = np.asarray(value, dtype=dtype)
