@@ -1,0 +1,223 @@
+"""Huge non-repeating programs: is every stage linear in the size of the graph?
+
+    python -m benchmarks.huge_graph                        # N = 1e3 ... 1e5, scalar graphs
+    python -m benchmarks.huge_graph 1000 2000 4000         # these sizes only
+    python -m benchmarks.huge_graph --array 1000 2000      # the small-array variant
+    python -m benchmarks.huge_graph one 20000 [--array] [--events] [--profile] [--no-jit]   # one run, JSON
+
+A seeded random DAG of about N nodes (the forward graph, counted after
+hash-consing): a few input variables, then nodes each reading one or two random
+earlier nodes through a mix of add/mul/sin/cos/tanh/exp/log-of-positive/sigmoid
+(every step maps [-2, 2] into [-2, 2], so values stay finite however deep the
+graph), and a loss that sums the last few nodes.  Nothing repeats, so rerolling
+finds nothing and the kernel is one long straight-line program.
+
+Each size runs in a fresh process whose SYMBACK_CACHE_DIR and NUMBA_CACHE_DIR
+are a new empty directory.  Stages, timed separately: ``build`` (the DSL calls),
+``grad`` (what ``sb.value_and_grad`` does to the graph: rerolling and reverse
+mode), ``emit`` (schedule + source text of the module), ``numba`` (import the
+module, JIT ``value_and_grad`` and call it once).  ``--events`` splits Numba's
+time by its compile-time event API (``numba.core.event``: typing, lowering
+(which includes LLVM's optimisation of each function) and the rest);
+``--profile`` prints cProfile's top functions of the symback stages.
+
+The aim (issue 10): at N = 1e5, build + grad + emit < 10 s, and doubling N at
+most multiplies the Numba time by 2.3.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+N_INPUTS = 8
+N_LOSS = 8
+
+
+def build(n, seed=0, array=False):
+    """The loss and its variables: a random DAG of about ``n`` forward nodes."""
+    import symback as sb
+    from symback.ir import topo_order
+    rng = random.Random(seed)
+    shape = (4,) if array else ()
+    xs = [sb.var(f"x{i}", shape) for i in range(N_INPUTS)]
+    values = [sb.tanh(x) for x in xs]    # every value in [-1, 1] from here on
+    unread = list(range(len(values)))    # values nothing reads yet: read them soon, so all are live
+    count = 2 * N_INPUTS
+
+    def pick():   # mostly recent values, sometimes any earlier one: long and wide dependencies
+        if rng.random() < 0.7:
+            return values[-1 - min(int(rng.expovariate(1 / 8)), len(values) - 1)]
+        return rng.choice(values)
+
+    while count < n:
+        a, b = pick(), pick()
+        if len(unread) > 4 and rng.random() < 0.7:
+            a = values[unread.pop(rng.randrange(len(unread) - 4))]
+        kind = rng.randrange(9)
+        if kind == 0:
+            v, k = (a + b) * 0.5, 2
+        elif kind == 1:
+            v, k = a * b, 1
+        elif kind == 2:
+            v, k = sb.sin(a + b), 2
+        elif kind == 3:
+            v, k = sb.tanh(a - b), 2
+        elif kind == 4:
+            v, k = sb.exp(a * 0.5) - 1.0, 3
+        elif kind == 5:
+            v, k = sb.log(a * a + 1.0), 3
+        elif kind == 6:
+            v, k = sb.cos(a) * b, 2
+        elif kind == 7:
+            v, k = sb.sigmoid(a - b * 0.5), 3
+        else:
+            v, k = a / (b * b + 1.0), 4
+        unread.append(len(values))
+        values.append(v)
+        count += k
+    loss = values[-1]
+    tail = sorted(set(range(len(values) - N_LOSS, len(values) - 1)) | set(unread))
+    for i in tail:   # the last few, and whatever nothing read
+        loss = loss + values[i]
+    if array:
+        loss = sb.sum(loss)
+    return loss, xs, len(topo_order([loss]))
+
+
+def one(n, array=False, events=False, profile=False, jit=True):
+    import numpy as np
+
+    import symback as sb
+    from symback.backend.numba import emit_module
+    from symback.kernel import gradient_entries, load_source
+    prof = None
+    if profile:
+        import cProfile
+        prof = cProfile.Profile()
+        prof.enable()
+    t0 = time.perf_counter()
+    loss, xs, nodes = build(n, array=array)
+    t1 = time.perf_counter()
+    entries = gradient_entries(loss, xs, xs)
+    t2 = time.perf_counter()
+    name = f"huge{'_array' if array else ''}_{n}"
+    source = emit_module(entries, name)
+    t3 = time.perf_counter()
+    if prof is not None:
+        prof.disable()
+    if not jit:
+        return {"n": n, "nodes": nodes, "build_s": t1 - t0, "grad_s": t2 - t1, "emit_s": t3 - t2,
+                "module_lines": source.count("\n")}
+    rng = np.random.default_rng(1)
+    args = [rng.uniform(-1, 1, x.shape) if x.shape else float(rng.uniform(-1, 1)) for x in xs]
+    listener = _Events() if events else None
+    if listener is not None:
+        from numba.core import event
+        for kind in ("numba:compile", "numba:compiler_lock", "numba:llvm_lock", "numba:run_pass"):
+            event.register(kind, listener)
+    module, _ = load_source(source, name)
+    value, grads = module.value_and_grad(*args)
+    t4 = time.perf_counter()
+    # the gradient is checked against the interpreter: a wrong kernel is no benchmark
+    env = {x: a for x, a in zip(xs, args)}
+    want = sb.evaluate([loss], env)[0]
+    if not np.allclose(value, want, rtol=1e-9, atol=1e-12):
+        raise AssertionError(f"value {value} != interpreter {want}")
+    vag = source[source.index("def _value_and_grad"):]
+    vag = vag[:vag.index("\ndef ")]
+    out = {"n": n, "nodes": nodes, "array": array, "build_s": t1 - t0, "grad_s": t2 - t1, "emit_s": t3 - t2,
+           "numba_s": t4 - t3, "module_lines": source.count("\n"), "vag_lines": vag.count("\n"),
+           "njit_functions": source.count("@numba.njit")}
+    if listener is not None:
+        out.update(listener.summary())
+    if prof is not None:
+        import io
+        import pstats
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(25)
+        print(text.getvalue(), file=sys.stderr)
+    return out
+
+
+def _listener_base():
+    from numba.core.event import Listener
+    return Listener
+
+
+class _Events(_listener_base()):
+    """Sums Numba's compile-time events: total compile, and the time in passes
+    grouped as typing (type inference), lowering (LLVM IR + its optimisation:
+    Numba runs LLVM inside its lowering pass) and other passes."""
+
+    def __init__(self):
+        self.start, self.total = {}, {}
+
+    def on_start(self, ev):
+        self.start.setdefault(self._key(ev), []).append(time.perf_counter())
+
+    def on_end(self, ev):
+        key = self._key(ev)
+        t = time.perf_counter() - self.start[key].pop()
+        self.total[key[0] if key[0] != "numba:run_pass" else key] = \
+            self.total.get(key[0] if key[0] != "numba:run_pass" else key, 0.0) + t
+
+    @staticmethod
+    def _key(ev):
+        if ev.kind == "numba:run_pass":
+            return ("numba:run_pass", ev.data["name"])
+        return (ev.kind,)
+
+    def summary(self):
+        passes = {k[1]: v for k, v in self.total.items() if isinstance(k, tuple)}
+        typing = sum(v for k, v in passes.items() if "type" in k.lower() and "infer" in k.lower())
+        lowering = sum(v for k, v in passes.items() if "lowering" in k.lower())
+        return {"compile_s": self.total.get("numba:compile", 0.0), "typing_s": typing, "lowering_s": lowering,
+                "other_passes_s": sum(passes.values()) - typing - lowering,
+                "top_passes": sorted(((round(v, 3), k) for k, v in passes.items()), reverse=True)[:6]}
+
+
+def measure(n, array=False, events=False, timeout=3600):
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "SYMBACK_CACHE_DIR": tmp, "NUMBA_CACHE_DIR": os.path.join(tmp, "numba")}
+        argv = [sys.executable, "-m", "benchmarks.huge_graph", "one", str(n)] + ["--array"] * array \
+            + ["--events"] * events
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv):
+    flags = {a for a in argv if a.startswith("--")}
+    argv = [a for a in argv if not a.startswith("--")]
+    if argv[:1] == ["one"]:
+        print(json.dumps(one(int(float(argv[1])), "--array" in flags, "--events" in flags, "--profile" in flags,
+                         "--no-jit" not in flags)))
+        return
+    sizes = [int(float(a)) for a in argv] or SIZES
+    head = f"{'N':>7} {'nodes':>7} {'build s':>8} {'grad s':>7} {'emit s':>7} {'b+g+e s':>8} {'numba s':>8} " \
+           f"{'x prev':>6} {'lines':>7} {'njit fns':>8}"
+    print(("array (4,) " if "--array" in flags else "scalar ") + "graphs; x prev: numba time / the previous size's, "
+          "per doubling of N")
+    print(head)
+    print("-" * len(head))
+    prev = None
+    for n in sizes:
+        r = measure(n, "--array" in flags)
+        ratio = ""
+        if prev is not None:
+            import math
+            per_doubling = (r["numba_s"] / prev["numba_s"]) ** (math.log(2) / math.log(r["nodes"] / prev["nodes"]))
+            ratio = f"{per_doubling:.2f}"
+        print(f"{n:>7} {r['nodes']:>7} {r['build_s']:>8.2f} {r['grad_s']:>7.2f} {r['emit_s']:>7.2f} "
+              f"{r['build_s'] + r['grad_s'] + r['emit_s']:>8.2f} {r['numba_s']:>8.2f} {ratio:>6} "
+              f"{r['module_lines']:>7} {r['njit_functions']:>8}", flush=True)
+        prev = r
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
