@@ -34,6 +34,7 @@ from .nest import Assign, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
 from .printer import Bound, Elem, Name, Printer, Shape, literal
 from .pack import pack
+from . import segment
 from ..shapes import dim_expr, resolve, show
 from ..version import __version__
 
@@ -237,6 +238,13 @@ class FunctionEmitter:
         # global array into the machine code (and cannot cache one over 1 MB)
         params = ", ".join([self.names[id(v)] for v in e.inputs] + self.const_args)
         name = f"_{e.name}"
+        parts = []
+        if not (self.dynamic_sizes and not self.static_parallel):   # long bodies: a chain of parts
+            cut = segment.split(name, [self.names[id(v)] for v in e.inputs] + self.const_args, body,
+                                njit_decorator)
+            if cut is not None:
+                body, parts = cut
+                parts += ["", ""]
         parallel = any("numba.prange" in line for line in body)
         body = [("    " + line) if line else "" for line in body]
         if self.dynamic_sizes and not self.static_parallel:
@@ -245,7 +253,7 @@ class FunctionEmitter:
                 "", "",
                 f"{name}_parallel = _parallel_twin({name})",
                 f"{name} = {njit_decorator(False)[1:]}({name})"]
-        return [njit_decorator(parallel), f"def {name}({params}):"] + body
+        return parts + [njit_decorator(parallel), f"def {name}({params}):"] + body
 
     def _comment(self, node):
         """``# h1 = sigmoid(X @ W1.T + b1)`` for a value the model names,

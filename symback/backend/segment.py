@@ -1,0 +1,156 @@
+"""Segmentation: a long straight-line kernel becomes a chain of bounded njit functions.
+
+Numba's compile time grows faster than the size of a function: measured on
+random non-repeating scalar programs (benchmarks/huge_graph.py, numba 0.68),
+doubling a kernel from 2,900 to 5,600 lines made its compile 2.7x slower, most of
+the excess in ``reconstruct_ssa`` and ``inline_closure_likes`` (4x each), so a
+100,000-node model could never compile.  Compiling a function of bounded size
+costs a bounded time, so a kernel body above :data:`SEGMENT_LINES` lines is cut,
+between top-level statements, into parts of about that many lines, each its own
+``@numba.njit`` function (``_value_and_grad_1``, ``_value_and_grad_2``, ...), and
+the kernel's function calls them in order.  Small kernels stay one flat function.
+
+Each part takes, as arguments, the values it reads that earlier code made
+(the kernel's parameters included), and returns the values that later code
+reads; the kernel's function holds those between calls, under the names of the
+flat kernel.  Only values that cross a cut are passed, so the calls add work
+in proportion to the program, not to its square.  (A float64 array holding the
+crossing scalars was tried too: Numba compiles an indexed load or store about
+twice as slowly as an argument, so it lost.)
+
+The split works on the emitted text, so that it needs nothing from the emitter
+but the lines of the body: the reads and writes of a statement are found by
+name (generated code assigns each value's name once, and each loop's locals
+are its own).
+"""
+from __future__ import annotations
+
+import re
+
+from ..names import GLOBALS
+
+#: Kernel bodies longer than this (in lines of code) are split: below it one
+#: flat function compiles about as fast, and reads better.
+SEGMENT_ABOVE = 3000
+
+#: The size of a part, in lines of code.  Numba's time per line is flat up to a
+#: few hundred lines (150 and 400 measured alike) and grows beyond.
+SEGMENT_LINES = 400
+
+_IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+_TARGET = re.compile(r"\s*(?:for\s+(\w+)\s+in\b|([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*\s*,?)\s*([+\-*/]?)=(?!=))")
+_CONTINUES = ("else", "elif", "except", "finally")
+
+
+def _code(line):
+    """``line`` without its comment (generated code has no '#' in strings
+    except in error messages, which are left whole)."""
+    if "#" in line and "'" not in line and '"' not in line:
+        line = line[:line.index("#")]
+    return line
+
+
+def _statements(body):
+    """The top-level statements of ``body``: lists of lines, a comment or
+    blank line going with the statement after it."""
+    out, current, has_code = [], [], False
+    for line in body:
+        top = line[:1] not in (" ", "\t", "")
+        code = line.strip() and not line.lstrip().startswith("#")
+        starts = top and code and not line.startswith(_CONTINUES)
+        if (starts or (not code and top and has_code)) and has_code:
+            out.append(current)
+            current, has_code = [], False
+        current.append(line)
+        has_code = has_code or bool(code)
+    if current:
+        out.append(current)
+    return out
+
+
+def _reads_writes(lines, values):
+    """The names of ``values`` that ``lines`` read before writing them, and the
+    names they write (adding those to ``values``), in order of appearance."""
+    reads, writes = {}, {}
+    for line in lines:
+        line = _code(line)
+        if not line.strip():
+            continue
+        m = _TARGET.match(line)
+        targets, augmented = [], False
+        if m:
+            targets = [m.group(1)] if m.group(1) else [t.strip() for t in m.group(2).split(",") if t.strip()]
+            augmented = bool(m.group(3))
+            rest = line[m.end():]
+        else:
+            rest = line
+        for name in _IDENT.findall(rest if m and not augmented else line):
+            if name in values and name not in writes and name not in reads:
+                reads[name] = None
+        for name in targets:
+            if augmented and name in values and name not in writes:
+                reads[name] = None
+            writes[name] = None
+            values.add(name)
+    return list(reads), list(writes)
+
+
+def split(name, params, body, decorator):
+    """Cut the body of the njit function ``name``, if it is longer than
+    :data:`SEGMENT_ABOVE` lines, into parts of about :data:`SEGMENT_LINES`.
+
+    ``params``: the function's parameter names; ``body``: its lines (unindented,
+    the last statement its ``return``); ``decorator(parallel)``: the njit
+    decorator line.  Returns ``None`` when the body stays flat, else
+    ``(body, parts)``: the new body and the source lines of the part
+    functions, to be placed before the kernel's function in the module.
+    """
+    limit = SEGMENT_LINES
+    statements = _statements(body)
+    size = sum(1 for line in body if line.strip() and not line.lstrip().startswith("#"))
+    if size <= SEGMENT_ABOVE or len(statements) < 3 or not statements[-1][-1].startswith("return"):
+        return None
+    *statements, ret = statements
+
+    # cut between statements, about ``limit`` lines of code per part
+    chunks, current, lines = [], [], 0
+    for st in statements:
+        current.append(st)
+        lines += sum(1 for line in st if line.strip() and not line.lstrip().startswith("#"))
+        if lines >= limit:
+            chunks.append(current)
+            current, lines = [], 0
+    if current:
+        chunks.append(current)
+    if len(chunks) < 2:
+        return None
+
+    values = set(params) - GLOBALS
+    io = []
+    for chunk in chunks:
+        io.append(_reads_writes([line for st in chunk for line in st], values))
+    ret_reads, _ = _reads_writes(ret, set(values))
+
+    # liveness, backwards: what each part must hand on
+    needed, outs = set(ret_reads), [None] * len(chunks)
+    for k in range(len(chunks) - 1, -1, -1):
+        reads, writes = io[k]
+        outs[k] = [w for w in writes if w in needed]
+        needed = (needed - set(writes)) | set(reads)
+
+    param_set = set(params)
+    parts, main = [], []
+    for k, (chunk, (reads, writes)) in enumerate(zip(chunks, io)):
+        fname = f"{name}_{k + 1}"
+        args = [p for p in params if p in set(reads)] + [r for r in reads if r not in param_set]
+        returned = outs[k]
+        text = [f"# part {k + 1} of {len(chunks)} of {name}"]
+        text += [line for st in chunk for line in st]
+        if returned:
+            text.append(f"return {', '.join(returned)}{',' if len(returned) == 1 else ''}")
+        parallel = any("numba.prange" in line for line in text)
+        parts += ["", "", decorator(parallel), f"def {fname}({', '.join(args)}):"]
+        parts += [("    " + line) if line else "" for line in text]
+        call = f"{fname}({', '.join(args)})"
+        main.append(f"{', '.join(returned)}{',' if len(returned) == 1 else ''} = {call}" if returned else call)
+    return main + ret, parts[2:]
