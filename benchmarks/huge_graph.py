@@ -116,7 +116,7 @@ def one(n, array=False, events=False, profile=False, jit=True):
         print(text.getvalue(), file=sys.stderr)
     if not jit:
         return {"n": n, "nodes": nodes, "build_s": t1 - t0, "grad_s": t2 - t1, "emit_s": t3 - t2,
-                "module_lines": source.count("\n")}
+                "cpu_build_s": c1 - c0, "cpu_grad_s": c2 - c1, "cpu_emit_s": c3 - c2, "module_lines": source.count("\n")}
     rng = np.random.default_rng(1)
     args = [rng.uniform(-1, 1, x.shape) if x.shape else float(rng.uniform(-1, 1)) for x in xs]
     listener = _Events() if events else None

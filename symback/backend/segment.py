@@ -55,14 +55,17 @@ def _statements(body):
     blank line going with the statement after it."""
     out, current, has_code = [], [], False
     for line in body:
-        top = line[:1] not in (" ", "\t", "")
-        code = line.strip() and not line.lstrip().startswith("#")
-        starts = top and code and not line.startswith(_CONTINUES)
-        if (starts or (not code and top and has_code)) and has_code:
+        first = line[:1]
+        if first == " " or first == "\t":   # inside the current statement
+            current.append(line)
+            has_code = has_code or not line.lstrip().startswith("#")
+            continue
+        code = first not in ("", "#")
+        if has_code and not (code and line.startswith(_CONTINUES)):
             out.append(current)
             current, has_code = [], False
         current.append(line)
-        has_code = has_code or bool(code)
+        has_code = has_code or code
     if current:
         out.append(current)
     return out
@@ -136,13 +139,15 @@ def split(name, params, body, decorator):
     for k in range(len(chunks) - 1, -1, -1):
         reads, writes = io[k]
         outs[k] = [w for w in writes if w in needed]
-        needed = (needed - set(writes)) | set(reads)
+        needed.difference_update(writes)   # in place: the live set may be large
+        needed.update(reads)
 
     param_set = set(params)
     parts, main = [], []
     for k, (chunk, (reads, writes)) in enumerate(zip(chunks, io)):
         fname = f"{name}_{k + 1}"
-        args = [p for p in params if p in set(reads)] + [r for r in reads if r not in param_set]
+        read = set(reads)
+        args = [p for p in params if p in read] + [r for r in reads if r not in param_set]
         returned = outs[k]
         text = [f"# part {k + 1} of {len(chunks)} of {name}"]
         text += [line for st in chunk for line in st]
