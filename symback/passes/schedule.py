@@ -241,14 +241,24 @@ def _runtime_shapes(order, ctx, local, known_ids=frozenset(), dims=None):
     for node in order:
         if node.op == "scan_get":
             keys.setdefault(id(node.args[0]), []).append(node.attr("key"))
+    static = set()   # ids of nodes whose every size is known now: their shape is their dims
     for node in order:
         if id(node) in dims:
             continue
         if node.op == "var":
             dims[id(node)] = tuple(ctx.input_dim(local[node.name], i) if d is None else d
                                    for i, d in enumerate(node.shape))
+            if None not in node.shape:
+                static.add(id(node))
         elif node.op == "const":
             dims[id(node)] = node.shape
+            static.add(id(node))
+        elif node.op != "scan" and None not in node.shape and all(id(a) in static for a in node.args):
+            # the shape rule ran on these very sizes when the node was built
+            # (and checks nothing at run time): skip it, a large share of
+            # scheduling a big scalar program
+            dims[id(node)] = node.shape
+            static.add(id(node))
         elif node.op == "scan_get":
             kind, what = node.attr("key")
             body = node.args[0].attr("body")
