@@ -132,7 +132,7 @@ def one(n, array=False, events=False, profile=False, jit=True):
     want = sb.evaluate([loss], env)[0]
     if not np.allclose(value, want, rtol=1e-9, atol=1e-12):
         raise AssertionError(f"value {value} != interpreter {want}")
-    vag = source[source.index("def _value_and_grad"):]
+    vag = source[source.index("def _value_and_grad("):]
     vag = vag[:vag.index("\ndef ")]
     out = {"n": n, "nodes": nodes, "array": array, "build_s": t1 - t0, "grad_s": t2 - t1, "emit_s": t3 - t2,
            "numba_s": t4 - t3, "cpu_build_s": c1 - c0, "cpu_grad_s": c2 - c1, "cpu_emit_s": c3 - c2,

@@ -100,7 +100,7 @@ def one(workload, variant, K):
     kernel(*args)
     t3 = time.perf_counter()
     source = kernel.source
-    vag = source[source.index("def _value_and_grad"):]
+    vag = source[source.index("def _value_and_grad("):]
     vag = vag[:vag.index("\ndef ")]
     return {"workload": workload, "variant": variant, "K": K if workload == "W5" else None,
             "build_s": t1 - t0, "grad_emit_s": t2 - t1, "jit_call_s": t3 - t2, "first_call_s": t3 - t0,
