@@ -39,7 +39,7 @@ SEGMENT_LINES = 400
 
 _IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 _TARGET = re.compile(r"\s*(?:for\s+(\w+)\s+in\b|([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*\s*,?)\s*([+\-*/]?)=(?!=))")
-_CONTINUES = ("else", "elif", "except", "finally")
+_CONTINUES = re.compile(r"(?:else|elif|except|finally)\b")   # keywords: ``elsewhere = 1`` starts a statement
 
 
 def _code(line):
@@ -61,7 +61,7 @@ def _statements(body):
             has_code = has_code or not line.lstrip().startswith("#")
             continue
         code = first not in ("", "#")
-        if has_code and not (code and line.startswith(_CONTINUES)):
+        if has_code and not (code and _CONTINUES.match(line)):
             out.append(current)
             current, has_code = [], False
         current.append(line)
