@@ -559,7 +559,7 @@ ASSIGN = re.compile(r"^\s+\w+(\[.*\])? [+\-*/]?= ")
 def count_assignments(source, function):
     """Assignments in ``function``'s body; a long body cut into parts
     (symback/backend/segment.py) is counted over its parts."""
-    parts = re.findall(rf"^def ({function}_\d+)\(", source, re.M)
+    parts = re.findall(rf"^def ({function}_\d+)\(", source, re.MULTILINE)
     if parts:
         return sum(count_assignments(source, part) for part in parts)
     lines = source.splitlines()

@@ -24,7 +24,7 @@ def low_thresholds():
 
 
 def _parts(src, fn):
-    return re.findall(rf"^def ({fn}_\d+)\(", src, re.M)
+    return re.findall(rf"^def ({fn}_\d+)\(", src, re.MULTILINE)
 
 
 def _function(src, fn):
@@ -152,6 +152,7 @@ def test_split_passes_only_what_crosses_a_cut(monkeypatch):
     text = "\n".join(parts)
     assert "def _f_4(v, n, s, t):" in text and "    return s," in text
     ns = {"np": np}
-    exec("\n".join(line for line in parts if not line.startswith("@")) + "\ndef _f(x, v, n):\n"
-         + "\n".join("    " + line for line in main), ns)
+    source = ("\n".join(line for line in parts if not line.startswith("@")) + "\ndef _f(x, v, n):\n"
+              + "\n".join("    " + line for line in main))
+    exec(source, ns)   # noqa: S102 - the parts run as plain Python
     assert ns["_f"](1.0, np.arange(3.0), 3) == (14.0,)
