@@ -19,6 +19,7 @@ in ``programs.Builder``; ``test_every_op_is_generated`` keeps that so.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -48,6 +49,7 @@ class Tally:
 
     def __init__(self, progress=False):
         self.programs, self.failures, self.skipped = 0, [], []
+        self.stats = Counter()   # programs with loops, with repeated blocks, rerolled
         self.progress = progress
 
     def report(self, tier):
@@ -58,13 +60,14 @@ class Tally:
         reasons = {}
         for _, why in self.skipped:
             reasons[why] = reasons.get(why, 0) + 1
-        head = f"{tier}: {failing} of {self.programs} programs fail {kinds}; not compared: {reasons}\n"
+        head = (f"{tier}: {failing} of {self.programs} programs fail {kinds}; not compared: {reasons}; "
+                f"{dict(self.stats)}\n")
         return head + "\n".join(str(f) for f in self.failures[:20])
 
 
 def _run_batch(programs, tag, jit, tally):
     tally.programs += len(programs)
-    found = check_batch(programs, tag, jit=jit, skipped=tally.skipped)
+    found = check_batch(programs, tag, jit=jit, skipped=tally.skipped, stats=tally.stats)
     tally.failures.extend(found)
     if tally.progress:   # long runs: a line per batch, so a run cut short still reports
         print(f"{tag}: {tally.programs} programs, {len({id(f.program) for f in tally.failures})} failing",
