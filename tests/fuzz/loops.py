@@ -271,12 +271,12 @@ class LoopSteps:
         cs = [self._name(placeholder(c.shape, c.dtype, "c"), f"{f}c{j}") for j, c in enumerate(init)]
         xp = [self._name(placeholder(s, self.p.dtype, "x"), f"{f}x{j}") for j, s in enumerate(x_shapes)]
         saved_ops = set(self.p.ops)
-        self.no_loops = True   # the block is unrolled by substitution: plain ops only
+        no_loops, self.no_loops = self.no_loops, True   # unrolled by substitution: plain ops only
         try:
             values, lines = self._body(self._outer() + cs + xp, self.c.integer(2, 7))
             new = [self._update(c, values, lines) for c in cs]
         finally:
-            self.no_loops = False
+            self.no_loops = no_loops
         outs = [self.c.choice(values) for _ in range(self.c.weighted({0: 2, 1: 2, 2: 1}))] if values else []
         # unroll: fresh variables per repeat, carries passed on
         carries, per_rep, xvars = list(init), [], []

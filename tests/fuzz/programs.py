@@ -116,7 +116,7 @@ class Builder(LoopSteps):
     """Builds one :class:`Program`; each ``op_*`` method is one kind of step
     (the loops' are ``loop_*``, in :mod:`tests.fuzz.loops`)."""
 
-    def __init__(self, chooser, prefix, scalar_only=False):
+    def __init__(self, chooser, prefix, scalar_only=False, loops=True):
         c = self.c = chooser
         dtype = "float32" if c.chance(0.15) else "float64"
         self.p = Program(prefix, dtype, c.choice(CALL_SIZES))
@@ -124,7 +124,7 @@ class Builder(LoopSteps):
         self.pool = []
         self.counter = 0
         self.decls = self.p.lines      # variables are declared at top level, even inside a loop body
-        self.depth, self.loops, self.no_loops = 0, 0, False
+        self.depth, self.loops, self.no_loops = 0, 0, not loops
 
     # --- leaves ------------------------------------------------------------------
     def shape(self, max_rank=3):
@@ -439,6 +439,8 @@ class Builder(LoopSteps):
             self.pool.append(self.new_var(self.shape()))
         n_steps = self.c.integer(2, 12)
         steps = self.SCALAR_STEPS if self.scalar_only else self.STEPS
+        if self.no_loops:
+            steps = {k: w for k, w in steps.items() if k not in self.LOOPS}
         made = 0
         for _ in range(4 * n_steps):
             if made == n_steps:
@@ -516,8 +518,10 @@ def _key_text(key):
     return ", ".join(one(k) for k in key) + ("," if len(key) == 1 else "")
 
 
-def build_program(chooser, prefix, scalar_only=False):
-    return Builder(chooser, prefix, scalar_only).build()
+def build_program(chooser, prefix, scalar_only=False, loops=True):
+    """A random program; ``loops=False``: none of the loop steps (``sb.scan``,
+    ``sb.fori_loop``, repeated blocks), which cost Numba several times more."""
+    return Builder(chooser, prefix, scalar_only, loops).build()
 
 
 def program_of(prefix, values, output, source=""):

@@ -33,10 +33,7 @@ from .programs import HypothesisChooser, RandomChooser, build_program
 
 #: ops a random program never contains on purpose: internal ops that only
 #: autodiff builds (they are generated through the gradients in every program)
-#: ``scan``/``scan_get`` (loops) are not generated: a loop needs a traced step
-#: function, which the op-by-op generator cannot build; tests/ops/test_control.py
-#: checks them against the same oracles
-INTERNAL = {"adjoint_mul", "index_adjoint", "broadcast", "count", "var", "const", "scan", "scan_get"}
+INTERNAL = {"adjoint_mul", "index_adjoint", "broadcast", "count", "var", "const"}
 
 
 def _batch(data, size):
@@ -96,14 +93,14 @@ def _profile(shard, batches, size, jit, tally):
     return tally
 
 
-def _seeded_profile(seeds, size, jit, tally):
+def _seeded_profile(seeds, size, jit, tally, loops=True):
     """The programs of ``RandomChooser(seed)`` for each of ``seeds``, ``size``
     to a batch.  CI uses these: hypothesis draws also from constants it finds
     in the loaded modules, so its programs change with the set of tests run;
     a numpy generator per seed gives CI the same programs everywhere."""
     seeds = list(seeds)
     for k in range(0, len(seeds), size):
-        programs = [build_program(RandomChooser(s), f"p{i}_", scalar_only=s % 6 == 0)
+        programs = [build_program(RandomChooser(s), f"p{i}_", scalar_only=s % 6 == 0, loops=loops)
                     for i, s in enumerate(seeds[k:k + size])]
         _run_batch(programs, f"fuzz_{'jit' if jit else 'py'}_{seeds[k]}", jit, tally)
     return tally
@@ -120,13 +117,36 @@ def test_fuzz_ci_python(shard):
     tally = _seeded_profile(range(100_000 + shard * n, 100_000 + (shard + 1) * n), 20, False, Tally())
     assert not tally.failures, tally.report("Python tier")
     assert len(tally.skipped) < tally.programs / 5, tally.report("Python tier")
+    # the rerolling pass fires on the repeated blocks (not on all: a short
+    # block, a block whose first repeat simplifies, may stay unrolled)
+    assert tally.stats["rerolled"] >= tally.stats["repeated blocks"] / 4 > 0, tally.report("Python tier")
 
 
 @pytest.mark.parametrize("shard", range(2))
 def test_fuzz_ci_numba(shard):
-    n = max(4, round(12 * SCALE))
-    tally = _seeded_profile(range(200_000 + shard * n, 200_000 + (shard + 1) * n), n, True, Tally())
+    n = max(4, round(10 * SCALE))
+    tally = _seeded_profile(range(200_000 + shard * n, 200_000 + (shard + 1) * n), n, True, Tally(), loops=False)
     assert not tally.failures, tally.report("Numba tier")
+
+
+def _with_loops(start, count):
+    """The first ``count`` seeds from ``start`` whose program holds a loop or a repeated block."""
+    seeds, s = [], start
+    while len(seeds) < count:
+        p = build_program(RandomChooser(s), "q_", scalar_only=s % 6 == 0)
+        if "scan" in p.ops or p.repeats:
+            seeds.append(s)
+        s += 1
+    return seeds
+
+
+def test_fuzz_ci_numba_loops():
+    """A few programs with loops through Numba: a loop costs Numba several
+    times what a straight-line program does (its body, the tape, the reverse
+    loop), so CI compiles a handful; the long profile, many."""
+    tally = _seeded_profile(_with_loops(250_000, max(2, round(4 * SCALE))), 20, True, Tally())
+    assert not tally.failures, tally.report("Numba tier, loops")
+    assert tally.stats["loops"] + tally.stats["repeated blocks"] >= tally.programs
 
 
 def test_fuzz_ci_hypothesis():
