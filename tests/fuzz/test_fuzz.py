@@ -113,7 +113,7 @@ SCALE = float(os.environ.get("SYMBACK_FUZZ_SCALE", "1"))
 
 @pytest.mark.parametrize("shard", range(4))
 def test_fuzz_ci_python(shard):
-    n = max(20, round(300 * SCALE))
+    n = max(20, round(200 * SCALE))
     tally = _seeded_profile(range(100_000 + shard * n, 100_000 + (shard + 1) * n), 20, False, Tally())
     assert not tally.failures, tally.report("Python tier")
     assert len(tally.skipped) < tally.programs / 5, tally.report("Python tier")
