@@ -301,7 +301,7 @@ def _at_kink(expr, point):
 #: SymPy expressions are trees: a loop whose carry is read twice per step
 #: doubles its tree every step, and SymPy (Piecewise above all) takes minutes
 #: on such a tree; larger programs are not compared with SymPy (and counted)
-SYMPY_TREE = 1500
+SYMPY_TREE = 500
 
 
 def tree_size(outputs, cap=SYMPY_TREE):
