@@ -169,7 +169,10 @@ class LoopValue:
                 if np.ndim(rows[0]):
                     out = np.empty((len(rows),) + np.shape(rows[0]), dtype=object)
                 for k, row in rows.items():
-                    out[k] = row
+                    # a scalar row may come as a 0-d object array (a value
+                    # captured from outside the loop): stored as is, it would
+                    # be an element that is itself an array
+                    out[k] = row[()] if isinstance(row, np.ndarray) and row.ndim == 0 else row
             else:
                 out = np.stack([np.asarray(rows[k]) for k in range(len(rows))]).astype(dtype, copy=False)
             self._stacked[id(node)] = out

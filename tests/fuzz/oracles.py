@@ -10,7 +10,10 @@ For each program (see ``programs.py``):
    (float64 programs; points where the one-sided differences disagree are kinks
    or jumps, where no derivative is checked);
 3. the JVP against the directional derivative ``sum(grad * t)``;
-4. for scalar programs, the loss and its derivatives against SymPy at 50 digits.
+4. for scalar programs, the loss and its derivatives against SymPy at 50 digits;
+5. where the rerolling pass (on by default in every kernel) finds a repeated
+   run and makes it a loop, the rerolled graph -- the one compiled -- against
+   the unrolled one in the interpreter: outputs, loss, gradient and JVP.
 
 ``check_batch`` returns a list of :class:`Failure` (empty when all agree); a
 failure carries the program's source, so the report is its own reproduction.
@@ -26,6 +29,7 @@ import numpy as np
 import symback as sb
 from symback.backend.numba import Entry, emit_module
 from symback.kernel import Kernel
+from symback.passes.reroll import reroll
 
 KERNEL_RTOL = {"float64": 1e-12, "float32": 2e-5}
 #: below this magnitude a value is rounding noise at the programs' scale (their
@@ -53,18 +57,28 @@ class Compiled:
     outputs: list
     tangents: list
     tangent_values: list
+    unrolled: list = None    # the same outputs before rerolling, when the pass made a loop
 
 
-def _outputs(p, seed):
-    grads = sb.grad(p.loss, p.variables)
+def _outputs(p, seed, rerolling=True):
+    """The batch's outputs for ``p``: its outputs, loss, gradient and a JVP,
+    of the graph as a kernel compiles it (rerolled: ``kernel.compile`` and
+    ``value_and_grad`` reroll by default)."""
     rng = np.random.default_rng(seed)
     tangents, values = [], []
     for i, v in enumerate(p.variables):
         t = sb.var(f"{p.prefix}t{i}", v.shape, v.dtype)
         tangents.append(t)
         values.append(rng.uniform(-1, 1, p.values[v].shape).astype(v.dtype))
-    (dy,) = sb.jvp([p.loss], dict(zip(p.variables, tangents)))
-    return Compiled(p, list(p.outputs) + [p.loss] + list(grads) + [dy], tangents, values)
+
+    def derived(outs):
+        (dy,) = sb.jvp([outs[-1]], dict(zip(p.variables, tangents)))
+        return outs + sb.grad(outs[-1], p.variables) + [dy]
+
+    flat = list(p.outputs) + [p.loss]
+    rolled = reroll(flat) if rerolling else flat
+    fired = any(a is not b for a, b in zip(rolled, flat, strict=True))
+    return Compiled(p, derived(rolled), tangents, values, derived(flat) if fired else None)
 
 
 def _close(got, want, rtol, atol=0.0):
@@ -180,6 +194,21 @@ def rounding_tie(c):
     return False
 
 
+def check_rerolled(c, want):
+    """The rerolled graph against the unrolled one, both interpreted."""
+    if c.unrolled is None:
+        return []
+    p = c.program
+    flat = sb.evaluate(c.unrolled, _env(c))
+    labels = [f"output {p.ref(o)}" for o in p.outputs] + ["loss"] + [f"grad {v.name}" for v in p.variables] + ["jvp"]
+    rolled = list(sb.evaluate(c.outputs[:len(p.outputs)], _env(c))) + list(want)
+    for label, r, f in zip(labels, rolled, flat, strict=True):
+        problem = _close(r, f, KERNEL_RTOL[p.dtype], KERNEL_ATOL[p.dtype])
+        if problem:
+            return [Failure(p, "rerolled vs unrolled", f"{label}: {problem.replace('kernel', 'rerolled').replace('interpreter', 'unrolled')}")]
+    return []
+
+
 def check_compiled(c, got, skipped=None):
     """Kernel against interpreter; a mismatch at a rounding tie (see
     :func:`rounding_tie`) is not a failure but is recorded in ``skipped``."""
@@ -269,12 +298,63 @@ def _at_kink(expr, point):
     return False
 
 
-def check_sympy(c, want):
+#: SymPy expressions are trees: a loop whose carry is read twice per step
+#: doubles its tree every step, and SymPy (Piecewise above all) takes minutes
+#: on such a tree; larger programs are not compared with SymPy (and counted)
+SYMPY_TREE = 500
+
+
+def tree_size(outputs, cap=SYMPY_TREE):
+    """The size of ``outputs`` written as a tree, loops unrolled (as
+    ``to_sympy`` writes them), or ``cap + 1`` as soon as it exceeds ``cap``."""
+    from symback.ir import topo_order
+    from symback.ops.control import split_args
+
+    def sizes(order, known):
+        for n in order:
+            if id(n) in known:
+                continue
+            if n.op == "scan":
+                known[id(n)] = loop(n, known)
+            elif n.op == "scan_get":
+                kind, what = n.attr("key")
+                loop_sizes = known[id(n.args[0])]
+                known[id(n)] = loop_sizes["carry"][what] if kind == "carry" else \
+                    sum(step.get(id(what), 1) for step in loop_sizes["steps"]) + 1
+            else:
+                known[id(n)] = min(cap + 1, 1 + sum(known[id(a)] for a in n.args))
+        return known
+
+    def loop(n, known):
+        body = n.attr("body")
+        init, xs, consts = split_args(n)
+        base = {id(body.index): 1}
+        base.update({id(p): known[id(a)] for p, a in zip(body.const_in, consts)})
+        base.update({id(p): known[id(a)] + 1 for p, a in zip(body.x_in, xs)})
+        carries, steps = [known[id(a)] for a in init], []
+        order = topo_order(list(body.carry_out) + list(body.y_out))
+        for _ in range(n.attr("length")):
+            env = dict(base)
+            env.update({id(p): c for p, c in zip(body.carry_in, carries)})
+            env = sizes(order, env)
+            steps.append(env)
+            carries = [env[id(o)] for o in body.carry_out]
+            if max(carries, default=0) > cap:
+                break
+        return {"carry": carries, "steps": steps}
+
+    known = sizes(topo_order(outputs), {})
+    return min(cap + 1, sum(known[id(o)] for o in outputs))
+
+
+def check_sympy(c, want, skipped=None):
     """Scalar programs: value and derivatives against SymPy at 50 digits."""
     import sympy
     p = c.program
     if p.dtype != "float64" or p.lossy or any(v.shape for v in p.inputs) or not np.isfinite(want[0]):
         return []
+    if tree_size([p.loss]) > SYMPY_TREE:
+        return [] if skipped is None else skipped.append((p, "too large a tree for SymPy")) or []
     expr = sb.to_sympy(p.loss)
     symbols = {v: sympy.Symbol(v.name, real=True) for v in p.variables}
     point = {symbols[v]: sympy.Float(float(p.values[v]), 50) for v in p.variables}
@@ -307,18 +387,24 @@ def check_sympy(c, want):
     return failures
 
 
-def check_batch(programs, name, seed=0, sympy_check=True, jit=True, skipped=None):
+def check_batch(programs, name, seed=0, sympy_check=True, jit=True, skipped=None, stats=None):
     """Build, compile (``jit``: with Numba, else run by CPython, see
     :func:`python_batch`) and check ``programs``; a list of :class:`Failure`.
     Programs not compared, with the reason, are appended to ``skipped`` when
     given: those the Python tier cannot run (``_python_only``) and those whose
-    kernel and interpreter part at a rounding tie."""
+    kernel and interpreter part at a rounding tie.  ``stats`` (a Counter)
+    counts programs with loops, with repeated blocks, and rerolled."""
     failures, compiled = [], []
     for i, p in enumerate(programs):
         try:
             compiled.append(_outputs(p, seed + i))
         except Exception:
             failures.append(Failure(p, "differentiate", traceback.format_exc(limit=4)))
+            continue
+        if stats is not None:
+            stats["loops"] += "scan" in p.ops
+            stats["repeated blocks"] += p.repeats > 0
+            stats["rerolled"] += compiled[-1].unrolled is not None
     if not compiled:
         return failures
     kernel = (compile_batch if jit else python_batch)(compiled, name)
@@ -339,10 +425,11 @@ def check_batch(programs, name, seed=0, sympy_check=True, jit=True, skipped=None
             continue
         fs, want = check_compiled(c, got, skipped)
         failures += fs
+        failures += check_rerolled(c, want)
         failures += check_derivatives(c, want)
         if sympy_check:
             try:
-                failures += check_sympy(c, want)
+                failures += check_sympy(c, want, skipped)
             except Exception:
                 failures.append(Failure(c.program, "to_sympy", traceback.format_exc(limit=6)))
     return failures

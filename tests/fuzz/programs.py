@@ -21,6 +21,8 @@ import numpy as np
 import symback as sb
 from symback.shapes import ShapeError
 
+from .loops import LoopSteps
+
 #: the size every ``None`` dimension takes at call time, per program
 CALL_SIZES = (1, 2, 3)
 
@@ -83,6 +85,8 @@ class Program:
     outputs: list = field(default_factory=list)       # the nodes no other step consumed
     loss: object = None                               # a scalar of all of them
     ops: set = field(default_factory=set)
+    repeats: int = 0        # blocks repeated by a Python loop (for the rerolling pass)
+    keep: list = field(default_factory=list)          # every named node, alive (`names` is keyed by id)
     lossy: bool = False     # rounds through float32: derivative identities hold to float32 only
 
     @property
@@ -108,16 +112,19 @@ class Reject(Exception):
     """This step cannot be built from the current pool: try another."""
 
 
-class Builder:
-    """Builds one :class:`Program`; each ``op_*`` method is one kind of step."""
+class Builder(LoopSteps):
+    """Builds one :class:`Program`; each ``op_*`` method is one kind of step
+    (the loops' are ``loop_*``, in :mod:`tests.fuzz.loops`)."""
 
-    def __init__(self, chooser, prefix, scalar_only=False):
+    def __init__(self, chooser, prefix, scalar_only=False, loops=True):
         c = self.c = chooser
         dtype = "float32" if c.chance(0.15) else "float64"
         self.p = Program(prefix, dtype, c.choice(CALL_SIZES))
         self.scalar_only = scalar_only
         self.pool = []
         self.counter = 0
+        self.decls = self.p.lines      # variables are declared at top level, even inside a loop body
+        self.depth, self.loops, self.no_loops = 0, 0, not loops
 
     # --- leaves ------------------------------------------------------------------
     def shape(self, max_rank=3):
@@ -145,7 +152,8 @@ class Builder:
             self.p.variables.append(node)
         self.p.values[node] = np.asarray(value, dtype=dtype)
         self.p.names[id(node)] = name
-        self.p.lines.append(f"{name} = sb.var({name!r}, {shape!r}, {dtype!r})")
+        self.p.keep.append(node)
+        self.decls.append(f"{name} = sb.var({name!r}, {shape!r}, {dtype!r})")
         return node
 
     def record(self, node, text):
@@ -154,6 +162,7 @@ class Builder:
         name = f"t{self.counter}"
         self.counter += 1
         self.p.names[id(node)] = name
+        self.p.keep.append(node)
         self.p.lines.append(f"{name} = {text}")
         self.p.ops.add(node.op)
         return node
@@ -419,8 +428,10 @@ class Builder:
         return g, f"sb.grad(sb.sum(sb.sin({self.p.ref(x)}) * {self.p.ref(x)}), [{self.p.ref(w)}])[0]"
 
     STEPS = {"unary": 6, "binary": 6, "where": 2, "reduce": 3, "softmax": 2, "transpose": 1, "reshape": 1,
-             "broadcast": 1, "index": 2, "stack": 1, "matmul": 2, "xent": 1, "cast": 1, "grad": 1}
-    SCALAR_STEPS = {"unary": 6, "binary": 6, "where": 2, "cast": 1, "grad": 1}
+             "broadcast": 1, "index": 2, "stack": 1, "matmul": 2, "xent": 1, "cast": 1, "grad": 1,
+             "scan": 1, "fori": 1, "repeat": 1}
+    SCALAR_STEPS = {"unary": 6, "binary": 6, "where": 2, "cast": 1, "grad": 1, "scan": 1, "fori": 1, "repeat": 1}
+    LOOPS = ("scan", "fori", "repeat")
 
     def build(self):
         n_vars = self.c.integer(1, 3)
@@ -428,11 +439,17 @@ class Builder:
             self.pool.append(self.new_var(self.shape()))
         n_steps = self.c.integer(2, 12)
         steps = self.SCALAR_STEPS if self.scalar_only else self.STEPS
+        if self.no_loops:
+            steps = {k: w for k, w in steps.items() if k not in self.LOOPS}
         made = 0
         for _ in range(4 * n_steps):
             if made == n_steps:
                 break
             kind = self.c.weighted(steps)
+            if kind in self.LOOPS:
+                if self.loops < self.MAX_LOOPS:
+                    made += self.loop_step(kind)
+                continue
             try:
                 node, text = getattr(self, f"op_{kind}")()
             except (Reject, ShapeError):
@@ -501,8 +518,10 @@ def _key_text(key):
     return ", ".join(one(k) for k in key) + ("," if len(key) == 1 else "")
 
 
-def build_program(chooser, prefix, scalar_only=False):
-    return Builder(chooser, prefix, scalar_only).build()
+def build_program(chooser, prefix, scalar_only=False, loops=True):
+    """A random program; ``loops=False``: none of the loop steps (``sb.scan``,
+    ``sb.fori_loop``, repeated blocks), which cost Numba several times more."""
+    return Builder(chooser, prefix, scalar_only, loops).build()
 
 
 def program_of(prefix, values, output, source=""):

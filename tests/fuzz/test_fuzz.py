@@ -10,8 +10,11 @@ runs are reproducible) and go through one of two tiers:
   point per program in one module per batch: about a second a program, so it
   runs on a sample, checking what Numba makes of it.
 
-CI runs ``test_fuzz_ci_*`` (1,200 seeded programs in Python, 24 in Numba, 80
-drawn by hypothesis, a minute or two); ``pytest -m fuzz_long`` runs 10,000 programs in Python and 1,000 in
+Programs hold loops (``sb.scan``, ``sb.fori_loop``, blocks repeated by a
+Python loop for the rerolling pass: see ``loops.py``), which cost about 1.7x
+in the Python tier and several times more in Numba.  CI runs
+``test_fuzz_ci_*`` (800 seeded programs in Python, 20 straight-line and 4 with
+loops in Numba, 80 drawn by hypothesis, a minute or two); ``pytest -m fuzz_long`` runs 10,000 programs in Python and 1,000 in
 Numba (``SYMBACK_FUZZ_PROGRAMS``, ``SYMBACK_FUZZ_JIT``), reporting every
 failing program, each with its source as a reproduction.  A new op gets a step
 in ``programs.Builder``; ``test_every_op_is_generated`` keeps that so.
@@ -19,6 +22,7 @@ in ``programs.Builder``; ``test_every_op_is_generated`` keeps that so.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -32,10 +36,7 @@ from .programs import HypothesisChooser, RandomChooser, build_program
 
 #: ops a random program never contains on purpose: internal ops that only
 #: autodiff builds (they are generated through the gradients in every program)
-#: ``scan``/``scan_get`` (loops) are not generated: a loop needs a traced step
-#: function, which the op-by-op generator cannot build; tests/ops/test_control.py
-#: checks them against the same oracles
-INTERNAL = {"adjoint_mul", "index_adjoint", "broadcast", "count", "var", "const", "scan", "scan_get"}
+INTERNAL = {"adjoint_mul", "index_adjoint", "broadcast", "count", "var", "const"}
 
 
 def _batch(data, size):
@@ -48,6 +49,7 @@ class Tally:
 
     def __init__(self, progress=False):
         self.programs, self.failures, self.skipped = 0, [], []
+        self.stats = Counter()   # programs with loops, with repeated blocks, rerolled
         self.progress = progress
 
     def report(self, tier):
@@ -58,13 +60,14 @@ class Tally:
         reasons = {}
         for _, why in self.skipped:
             reasons[why] = reasons.get(why, 0) + 1
-        head = f"{tier}: {failing} of {self.programs} programs fail {kinds}; not compared: {reasons}\n"
+        head = (f"{tier}: {failing} of {self.programs} programs fail {kinds}; not compared: {reasons}; "
+                f"{dict(self.stats)}\n")
         return head + "\n".join(str(f) for f in self.failures[:20])
 
 
 def _run_batch(programs, tag, jit, tally):
     tally.programs += len(programs)
-    found = check_batch(programs, tag, jit=jit, skipped=tally.skipped)
+    found = check_batch(programs, tag, jit=jit, skipped=tally.skipped, stats=tally.stats)
     tally.failures.extend(found)
     if tally.progress:   # long runs: a line per batch, so a run cut short still reports
         print(f"{tag}: {tally.programs} programs, {len({id(f.program) for f in tally.failures})} failing",
@@ -93,37 +96,60 @@ def _profile(shard, batches, size, jit, tally):
     return tally
 
 
-def _seeded_profile(seeds, size, jit, tally):
+def _seeded_profile(seeds, size, jit, tally, loops=True):
     """The programs of ``RandomChooser(seed)`` for each of ``seeds``, ``size``
     to a batch.  CI uses these: hypothesis draws also from constants it finds
     in the loaded modules, so its programs change with the set of tests run;
     a numpy generator per seed gives CI the same programs everywhere."""
     seeds = list(seeds)
     for k in range(0, len(seeds), size):
-        programs = [build_program(RandomChooser(s), f"p{i}_", scalar_only=s % 6 == 0)
+        programs = [build_program(RandomChooser(s), f"p{i}_", scalar_only=s % 6 == 0, loops=loops)
                     for i, s in enumerate(seeds[k:k + size])]
         _run_batch(programs, f"fuzz_{'jit' if jit else 'py'}_{seeds[k]}", jit, tally)
     return tally
 
 
-#: CI: four shards of 300 programs through the Python tier, two batches of 12
-#: through Numba; ``SYMBACK_FUZZ_SCALE`` multiplies both (e.g. 0 < s < 1 locally)
+#: CI: four shards of 200 programs through the Python tier, two batches of 10
+#: through Numba (no loops) and 4 programs with loops; ``SYMBACK_FUZZ_SCALE`` multiplies both (e.g. 0 < s < 1 locally)
 SCALE = float(os.environ.get("SYMBACK_FUZZ_SCALE", "1"))
 
 
 @pytest.mark.parametrize("shard", range(4))
 def test_fuzz_ci_python(shard):
-    n = max(20, round(300 * SCALE))
+    n = max(20, round(200 * SCALE))
     tally = _seeded_profile(range(100_000 + shard * n, 100_000 + (shard + 1) * n), 20, False, Tally())
     assert not tally.failures, tally.report("Python tier")
     assert len(tally.skipped) < tally.programs / 5, tally.report("Python tier")
+    # the rerolling pass fires on the repeated blocks (not on all: a short
+    # block, a block whose first repeat simplifies, may stay unrolled)
+    assert tally.stats["rerolled"] >= tally.stats["repeated blocks"] / 4 > 0, tally.report("Python tier")
 
 
 @pytest.mark.parametrize("shard", range(2))
 def test_fuzz_ci_numba(shard):
-    n = max(4, round(12 * SCALE))
-    tally = _seeded_profile(range(200_000 + shard * n, 200_000 + (shard + 1) * n), n, True, Tally())
+    n = max(4, round(10 * SCALE))
+    tally = _seeded_profile(range(200_000 + shard * n, 200_000 + (shard + 1) * n), n, True, Tally(), loops=False)
     assert not tally.failures, tally.report("Numba tier")
+
+
+def _with_loops(start, count):
+    """The first ``count`` seeds from ``start`` whose program holds a loop or a repeated block."""
+    seeds, s = [], start
+    while len(seeds) < count:
+        p = build_program(RandomChooser(s), "q_", scalar_only=s % 6 == 0)
+        if "scan" in p.ops or p.repeats:
+            seeds.append(s)
+        s += 1
+    return seeds
+
+
+def test_fuzz_ci_numba_loops():
+    """A few programs with loops through Numba: a loop costs Numba several
+    times what a straight-line program does (its body, the tape, the reverse
+    loop), so CI compiles a handful; the long profile, many."""
+    tally = _seeded_profile(_with_loops(250_000, max(2, round(4 * SCALE))), 20, True, Tally())
+    assert not tally.failures, tally.report("Numba tier, loops")
+    assert tally.stats["loops"] + tally.stats["repeated blocks"] >= tally.programs
 
 
 def test_fuzz_ci_hypothesis():

@@ -72,6 +72,19 @@ def sympy_at_a_min_tie(p):
     return {x: 0.9559763539460042}, -t1 + sb.minimum(t1, t0)
 
 
+@case
+def sympy_of_a_stacked_captured_scalar(p):
+    """A scan whose per-step output depends on no carry (a value captured from
+    outside the loop, stacked): SymPy's unrolled loop stored each scalar row as
+    a 0-d array inside the object array, and tanh of it failed in SymPy."""
+    a = sb.var(p + "a")
+
+    def step(carry, x):
+        return (carry[0] * 0.5,), (2.0 + (a + 0.5),)
+    final, ys = sb.scan(step, (a,), None, length=2)
+    return {a: 0.4309768574180408}, sb.sum(sb.tanh(ys[0])) + final[0]
+
+
 @pytest.fixture(scope="module")
 def failures():
     programs = {}
