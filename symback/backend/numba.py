@@ -33,6 +33,7 @@ from .lowering import lower
 from .nest import Assign, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
 from .printer import Bound, Elem, Name, Printer, Shape, literal
+from . import vecmath
 from .pack import pack
 from ..shapes import dim_expr, resolve, show
 from ..version import __version__
@@ -375,7 +376,7 @@ class FunctionEmitter:
         # untyped literals take the op's float type (a comparison's: its operands')
         ftype = "float32" if node.dtype == "float32" or (
             node.dtype == "bool" and any(a.dtype == "float32" for a in node.args)) else "float64"
-        return Bound(tree, tuple(slots), node.dtype, ftype)
+        return Bound(tree, tuple(slots), node.dtype, ftype, vector=any(i != "0" for i in idx))
 
 
 class ModuleEmitter:
@@ -416,6 +417,7 @@ class ModuleEmitter:
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
             lines += ["", ""] + helper.source(NJIT_FLAGS)
+        lines += vecmath.source(line for f in functions + [lines] for line in f)
         for f in functions:
             lines += ["", ""] + f
         code = "\n".join(lines).rstrip() + "\n"
