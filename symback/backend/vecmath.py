@@ -26,11 +26,12 @@ from __future__ import annotations
 import re
 
 #: math function -> helper name, for the functions that have a helper.
-HELPERS = {"exp": "_exp", "log": "_log"}
+HELPERS = {"exp": "_exp", "log": "_log", "sin": "_sin", "cos": "_cos"}
 
 #: Every name this module's source defines (the loop outliner must not take
 #: them for a loop's inputs).
-NAMES = frozenset(HELPERS.values()) | {"_as_bits", "_from_bits"}
+NAMES = frozenset(HELPERS.values()) | {"_as_bits", "_from_bits", "_fma", "_sin_cos", "_two_over_pi",
+                                       "_TWO_OVER_PI"}
 
 _CALL = re.compile(r"\bmath\.(" + "|".join(HELPERS) + r")\(")
 _USE = re.compile(r"\b(" + "|".join(HELPERS.values()) + r")\(")
@@ -48,6 +49,8 @@ def source(lines):
     used = {m.group(1) for line in lines for m in _USE.finditer(line)}
     if not used:
         return []
+    if used & {"_sin", "_cos"}:
+        used.add("_sin_cos")
     text = _BITS + "".join(_FUNCTIONS[name] for name in sorted(used))
     return text.strip("\n").splitlines()
 
@@ -68,6 +71,15 @@ def _from_bits(typingctx, n):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
     return numba.types.float64(numba.types.int64), codegen
+
+
+@numba.extending.intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (llvm.fma: one instruction where the CPU has FMA)."""
+    def codegen(context, builder, sig, args):
+        return builder.fma(*args)
+    f8 = numba.types.float64
+    return f8(f8, f8, f8), codegen
 '''
 
 _FUNCTIONS = {
@@ -136,5 +148,135 @@ def _log(x):
     r = -np.inf if x == 0.0 else r
     r = np.nan if x < 0.0 else r
     return x if x == np.inf or x != x else r
+''',
+    "_sin": '''
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sin(x):
+    """sin(x), float64, vectorisable (see _sin_cos); sin(-0.0) is -0.0."""
+    return x if x == 0.0 else _sin_cos(x, 0)
+''',
+    "_cos": '''
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _cos(x):
+    """cos(x), float64, vectorisable (see _sin_cos)."""
+    return _sin_cos(x, 1)
+''',
+    "_sin_cos": '''
+
+def _two_over_pi():
+    """Rows (2**E 2/pi) mod 4 for E = -32 ... 971, each as four float64 parts
+    of 26, 53, 53 and 53 bits, for the reduction of large arguments in _sin_cos."""
+    top = int(   # floor(2/pi 2**1200)
+        "a2f9836e4e441529fc2757d1f534ddc0db6295993c439041fe5163abdebbc561b7246e3a"
+        "424dd2e006492eea09d1921cfe1deb1cb129a73ee88235f52ebb4484e99c7026b45f7e41"
+        "3991d639835339f49c845f8bbdf9283b1ff897ffde05980fef2f118b5a0a6d1f6d367ecf"
+        "27cb09b74f463f669e5fea2d7527bac7ebe5f17b3d0739f78a5292ea6bfb5fb11f8d5d08"
+        "56033046fc7b", 16)
+    m53 = (1 << 53) - 1
+    rows = []
+    for e in range(-32, 972):
+        x = (top >> (1017 - e)) & ((1 << 185) - 1)   # 2 integer and 183 fraction bits
+        rows.append([float(x >> 159) * 2.0 ** -24, float((x >> 106) & m53) * 2.0 ** -77,
+                     float((x >> 53) & m53) * 2.0 ** -130, float(x & m53) * 2.0 ** -183])
+    return np.array(rows)
+
+
+_TWO_OVER_PI = _two_over_pi()
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sin_cos(x, quarter):
+    """sin(x + quarter pi/2), float64, with no call and no branch, so that loops
+    calling it vectorise (libm's sin and cos are scalar calls).  x = q pi/2 + r,
+    |r| <~ pi/4: for |x| < 2**20 by Cody-Waite (four parts of pi/2), else
+    exactly from x = M 2**E, M an integer, as M ((2**E 2/pi) mod 4) in
+    double-double arithmetic (the rows of _TWO_OVER_PI); both are computed and
+    one is selected.  Then sin r and cos r by their Taylor series, and the
+    quadrant q picks one and its sign.  Inlined by Numba: too big for LLVM's
+    inliner, and a call would keep the loop scalar."""
+    y = x if abs(x) < 1048576.0 else 0.0
+    k = (y * 0.6366197723675814 + 6755399441055744.0) - 6755399441055744.0   # round(y 2/pi)
+    w = y - k * 1.5707963267341256      # exact
+    v = k * 6.077100506303966e-11       # exact
+    t = w - v
+    u = t - w
+    err = (w - (t - u)) + (-v - u)      # the rounding error of w - v
+    r_small = t + ((err - k * 2.0222662487111665e-21) - k * 8.4784276603689e-32)
+    # |x| >= 2**20: |x| = M 2**E, so |x| 2/pi = M c mod 4 with c = (2**E 2/pi) mod 4,
+    # M = mh + ml split so that every product below is exact or carries its error
+    b = _as_bits(abs(x))
+    e = ((b >> 52) & 2047) - 1075
+    e = -32 if e < -32 else e
+    e = 971 if e > 971 else e
+    mant = (b & 4503599627370495) | 4503599627370496
+    mh = float((mant >> 26) << 26)
+    ml = float(mant & 67108863)
+    c0 = _TWO_OVER_PI[e + 32, 0]
+    c1 = _TWO_OVER_PI[e + 32, 1]
+    c2 = _TWO_OVER_PI[e + 32, 2]
+    c3 = _TWO_OVER_PI[e + 32, 3]
+    a0 = ml * c0                        # exact (mh c0 is a multiple of 4)
+    a0 = a0 - 4.0 * math.floor(a0 * 0.25)
+    h1 = mh * c1
+    l1 = _fma(mh, c1, -h1)
+    h1 = h1 - 4.0 * math.floor(h1 * 0.25)
+    h2 = ml * c1
+    l2 = _fma(ml, c1, -h2)
+    h3 = mh * c2
+    l3 = _fma(mh, c2, -h3)
+    # sum the terms, largest first, taking out whole numbers (the quadrant) and
+    # collecting every rounding error in ``err``
+    s = a0 + h1
+    u = s - a0
+    err = (a0 - (s - u)) + (h1 - u)
+    n = (s + 6755399441055744.0) - 6755399441055744.0
+    s = s - n
+    t = s + h2
+    u = t - s
+    err += (s - (t - u)) + (h2 - u)
+    m = (t + 6755399441055744.0) - 6755399441055744.0
+    s = t - m
+    n += m
+    t = s + l1
+    u = t - s
+    err += (s - (t - u)) + (l1 - u)
+    s = t + h3
+    u = s - t
+    err += (t - (s - u)) + (h3 - u)
+    t = s + l2
+    u = t - s
+    err += (s - (t - u)) + (l2 - u)
+    err += l3 + ml * c2 + mh * c3 + ml * c3
+    r_large = (t + err) * 1.5707963267948966
+    n = -n if x < 0.0 else n
+    r_large = -r_large if x < 0.0 else r_large
+    small = abs(x) < 1048576.0
+    r = r_small if small else r_large
+    q = np.int64(k if small else n) + quarter
+    z = r * r
+    s = 2.8114572543455206e-15          # sin r = r - r**3/3! + ... + r**17/17!
+    s = s * z - 7.647163731819816e-13
+    s = s * z + 1.6059043836821613e-10
+    s = s * z - 2.505210838544172e-08
+    s = s * z + 2.7557319223985893e-06
+    s = s * z - 0.0001984126984126984
+    s = s * z + 0.008333333333333333
+    s = s * z - 0.16666666666666666
+    s = r + r * z * s
+    c = 1.5619206968586225e-16          # cos r = 1 - r**2/2! + ... + r**18/18!
+    c = c * z - 4.779477332387385e-14
+    c = c * z + 1.1470745597729725e-11
+    c = c * z - 2.08767569878681e-09
+    c = c * z + 2.755731922398589e-07
+    c = c * z - 2.48015873015873e-05
+    c = c * z + 0.001388888888888889
+    c = c * z - 0.041666666666666664
+    c = c * z + 0.5
+    c = 1.0 - z * c
+    v = c if q & 1 else s
+    v = -v if q & 2 else v
+    return v if abs(x) < np.inf else np.nan
 ''',
 }
