@@ -55,8 +55,11 @@ class Entry:
     doc: str = ""
 
 
-#: Every generated njit function: cached on disk, numpy's float semantics, GIL released.
-NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
+#: Every generated njit function: cached on disk, numpy's float semantics, GIL released,
+#: and float sums in any order (``reassoc`` alone: LLVM then vectorises a loop's
+#: ``total += v`` with several partial sums, as numpy's pairwise sum reorders
+#: too; without ``nnan``/``ninf``/``nsz`` it cannot change NaN, inf or -0.0 rules).
+NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}'
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 #: a matmul operand that may be a view: made contiguous before the BLAS call
@@ -568,7 +571,7 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
 '''
 
 
