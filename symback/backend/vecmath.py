@@ -30,8 +30,9 @@ HELPERS = {"exp": "_exp", "log": "_log", "sin": "_sin", "cos": "_cos"}
 
 #: Every name this module's source defines (the loop outliner must not take
 #: them for a loop's inputs).
-NAMES = frozenset(HELPERS.values()) | {"_as_bits", "_from_bits", "_fma", "_sin_cos", "_two_over_pi",
-                                       "_TWO_OVER_PI"}
+NAMES = frozenset(HELPERS.values()) | {
+    "_as_bits", "_from_bits", "_fma", "_bitcast", "_fma_llvm", "_as_bits_compiled", "_from_bits_compiled",
+    "_fma_compiled", "_sin_cos", "_two_over_pi", "_TWO_OVER_PI"}
 
 _CALL = re.compile(r"\bmath\.(" + "|".join(HELPERS) + r")\(")
 _USE = re.compile(r"\b(" + "|".join(HELPERS.values()) + r")\(")
@@ -57,29 +58,51 @@ def source(lines):
 
 _BITS = '''
 
-@numba.extending.intrinsic
-def _as_bits(typingctx, x):
-    """The bits of a float64 as an int64 (a bitcast, free in machine code)."""
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(sig.return_type))
-    return numba.types.int64(numba.types.float64), codegen
+def _as_bits(x):
+    """The bits of a float64 as an int64: a bitcast, free in compiled code."""
+    return int(np.float64(x).view(np.int64))
 
 
-@numba.extending.intrinsic
-def _from_bits(typingctx, n):
+def _from_bits(n):
     """The float64 whose bits are the int64 ``n``."""
+    return float(np.int64(n).view(np.float64))
+
+
+def _fma(a, b, c):
+    """a * b + c rounded once: one instruction where the CPU has FMA."""
+    from fractions import Fraction
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+# compiled code: the three above as LLVM instructions (a Python fallback keeps
+# the module runnable with Numba's DISABLE_JIT)
+@numba.extending.intrinsic
+def _bitcast(typingctx, x, like):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
-    return numba.types.float64(numba.types.int64), codegen
+    return like.instance_type(x, like), codegen
 
 
 @numba.extending.intrinsic
-def _fma(typingctx, a, b, c):
-    """a * b + c rounded once (llvm.fma: one instruction where the CPU has FMA)."""
+def _fma_llvm(typingctx, a, b, c):
     def codegen(context, builder, sig, args):
         return builder.fma(*args)
-    f8 = numba.types.float64
-    return f8(f8, f8, f8), codegen
+    return a(a, b, c), codegen
+
+
+@numba.extending.overload(_as_bits)
+def _as_bits_compiled(x):
+    return lambda x: _bitcast(x, np.int64)
+
+
+@numba.extending.overload(_from_bits)
+def _from_bits_compiled(n):
+    return lambda n: _bitcast(n, np.float64)
+
+
+@numba.extending.overload(_fma)
+def _fma_compiled(a, b, c):
+    return lambda a, b, c: _fma_llvm(a, b, c)
 '''
 
 _FUNCTIONS = {

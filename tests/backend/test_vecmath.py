@@ -150,3 +150,22 @@ def test_source_lists_only_what_is_used():
     assert "def _exp(" in text and "def _log(" not in text and "_TWO_OVER_PI" not in text
     text = "\n".join(vecmath.source(["    v = _cos(a)"]))
     assert "def _cos(" in text and "def _sin_cos(" in text and "def _sin(" not in text
+
+
+def test_helpers_run_as_plain_python():
+    """With Numba's DISABLE_JIT (the fuzz tests' Python tier) the helpers are
+    plain functions: the bit casts and fma have Python fallbacks."""
+    import types
+    source = "\n".join(["import math", "import numba", "import numpy as np"]
+                       + vecmath.source([f"{h}(" for h in vecmath.HELPERS.values()]))
+    module = types.ModuleType("vecmath_python")
+    old, numba.config.DISABLE_JIT = numba.config.DISABLE_JIT, True
+    try:
+        exec(compile(source, "<vecmath>", "exec"), module.__dict__)
+    finally:
+        numba.config.DISABLE_JIT = old
+    for v in (0.3, -2.5, 1e10, 1e300, 5e-324):
+        for f in ("exp", "sin", "cos"):
+            assert getattr(module, "_" + f)(v) == pytest.approx(_safe(getattr(math, f), v), rel=1e-12)
+        assert module._log(abs(v)) == pytest.approx(math.log(abs(v)), rel=1e-12)
+    assert module._log(0.0) == -math.inf and math.isnan(module._sin(math.inf))
