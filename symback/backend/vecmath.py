@@ -69,9 +69,10 @@ def _from_bits(n):
 
 
 def _fma(a, b, c):
-    """a * b + c rounded once: one instruction where the CPU has FMA."""
-    from fractions import Fraction
-    return float(Fraction(a) * Fraction(b) + Fraction(c))
+    """a * b + c rounded once: one instruction where the CPU has FMA (here,
+    exact rationals; Python rounds an int / int division correctly)."""
+    (p, q), (r, t), (u, v) = a.as_integer_ratio(), b.as_integer_ratio(), c.as_integer_ratio()
+    return (p * r * v + u * q * t) / (q * t * v)
 
 
 # compiled code: the three above as LLVM instructions (a Python fallback keeps
