@@ -18,8 +18,10 @@ relative for sin and cos; the special values follow DESIGN.md (exp(-inf) = 0,
 exp(inf) = inf, log(0) = -inf, log(x < 0) = nan, NaN in, NaN out).  Tested in
 tests/backend/test_vecmath.py.
 
-The emitter calls :func:`vectorise` on each float64 expression it writes in a
-fused loop, and :func:`source` for the helpers the module's functions use.
+The printer (backend/printer.py) spells float64 exp, log, sin and cos in a
+fused loop as these helpers (``HELPERS``); the module emitter appends
+:func:`source`, the helpers its code calls.  Scalar code keeps libm (nothing to
+vectorise there, and libm is correctly rounded more often).
 """
 from __future__ import annotations
 
@@ -28,20 +30,7 @@ import re
 #: math function -> helper name, for the functions that have a helper.
 HELPERS = {"exp": "_exp", "log": "_log", "sin": "_sin", "cos": "_cos"}
 
-#: Every name this module's source defines (the loop outliner must not take
-#: them for a loop's inputs).
-NAMES = frozenset(HELPERS.values()) | {
-    "_as_bits", "_from_bits", "_fma", "_bitcast", "_fma_llvm", "_as_bits_compiled", "_from_bits_compiled",
-    "_fma_compiled", "_sin_cos", "_two_over_pi", "_TWO_OVER_PI"}
-
-_CALL = re.compile(r"\bmath\.(" + "|".join(HELPERS) + r")\(")
 _USE = re.compile(r"\b(" + "|".join(HELPERS.values()) + r")\(")
-
-
-def vectorise(text):
-    """``text`` (a float64 scalar expression) with ``math.exp(`` -> ``_exp(``
-    and the like, for the functions that have a vectorisable helper."""
-    return _CALL.sub(lambda m: HELPERS[m.group(1)] + "(", text)
 
 
 def source(lines):
