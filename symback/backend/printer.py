@@ -71,14 +71,14 @@ class Shape(Expr):
 @dataclass(frozen=True, eq=False)
 class Bound(Expr):
     """A scalar rule applied: ``tree`` with ``slots[i]`` for ``Arg(i)``, computed
-    in ``dtype`` (the node's), untyped literals in ``ftype``; ``vector``: in a
-    fused loop, where float64 functions call the module's vectorisable helpers
-    (``_exp``, see :mod:`symback.backend.vecmath`) instead of libm."""
+    in ``dtype`` (the node's), untyped literals in ``ftype``; ``vector``: the
+    functions that, in float64 and inside a fused loop, call the module's
+    vectorisable helpers (``_exp``, see :mod:`symback.backend.vecmath`), not libm."""
     tree: Expr
     slots: tuple
     dtype: str
     ftype: str
-    vector: bool = False
+    vector: frozenset = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,7 +158,7 @@ class Printer:
     def _print_Call(self, e):
         if e.fn in _BUILTIN:
             fn = e.fn
-        elif e.fn in vecmath.HELPERS and self._ctx is not None and self._ctx.dtype == "float64" and self._ctx.vector:
+        elif self._ctx is not None and e.fn in self._ctx.vector and self._ctx.dtype == "float64":
             fn = vecmath.HELPERS[e.fn]
         elif e.fn in _MATH and self._ctx is not None and self._ctx.dtype == "float64":
             fn = f"math.{e.fn}"

@@ -23,7 +23,8 @@ SUB = 5e-324                        # subnormal step
 def elementwise():
     """One fused loop computing exp, log, sin and cos of the same array."""
     x = sb.var("x", (None,))
-    return sb.compile([sb.exp(x), sb.log(x), sb.sin(x), sb.cos(x)], [x], name="vecmath_sweep", parallel=False)
+    return sb.compile([sb.exp(x), sb.log(x), sb.sin(x), sb.cos(x)], [x], name="vecmath_sweep", parallel=False,
+                      vector_math=True)
 
 
 def _libm(f, x):
@@ -133,7 +134,7 @@ def test_lecture_kernel_matches_interpreter():
     x, z = sb.var("x", (None,)), sb.var("z", (None,))
     y = sb.exp(x * z) + x * z / sb.log(x) + sb.sin(sb.log(x)) / (x * z)
     loss = sb.sum(y)
-    k = sb.value_and_grad(loss, [x, z], name="vecmath_lecture")
+    k = sb.value_and_grad(loss, [x, z], name="vecmath_lecture", vector_math=True)
     xv, zv = rng.uniform(1.5, 3.0, 1000), rng.uniform(0.5, 4.0, 1000)
     value, (gx, gz) = k(xv, zv)
     env = {x: xv, z: zv}
@@ -142,6 +143,26 @@ def test_lecture_kernel_matches_interpreter():
     np.testing.assert_allclose(gx, want[1], rtol=1e-12)
     np.testing.assert_allclose(gz, want[2], rtol=1e-12)
     assert "_exp(" in k.source and "_cos(" in k.source
+
+
+def test_which_functions_are_vectorised():
+    """By default exp and log (cheap to compile); sin and cos on request (about a
+    second of Numba time each use); none with vector_math=False."""
+    from symback.backend.numba import emit_module, vector_functions
+    from symback.kernel import gradient_entries
+    x = sb.var("x", (None,))
+    y = sb.sum(sb.exp(x) + sb.log(x) + sb.sin(x))
+    def source(choice):
+        return emit_module(gradient_entries(y, [x], [x]), "vm", vector_math=choice)
+    auto = source("auto")
+    assert "_exp(" in auto and "_log(" in auto and "math.sin(" in auto and "_sin(" not in auto
+    every = source(True)
+    assert "_sin(" in every and "_cos(" in every and "math.sin(" not in every
+    off = source(False)
+    assert "_exp(" not in off and "math.exp(" in off and "def _exp(" not in off
+    assert "_sin(" in source(["sin"]) and "_exp(" not in source(["sin"])
+    with pytest.raises(ValueError, match="vector_math: no vectorised tanh"):
+        vector_functions(["tanh"])
 
 
 def test_source_lists_only_what_is_used():
