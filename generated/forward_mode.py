@@ -10,7 +10,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 9e5e0f24a0985647
+Content hash (sha256 of the generated functions): ae0d67dbd6411838
 """
 import math
 import sys
@@ -20,7 +20,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_forward_mode_9e5e0f24a0985647"
+__name__ = "symback_generated_forward_mode_ae0d67dbd6411838"
 
 
 def _scalar(value, name, dtype):
@@ -67,7 +67,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _forward(w0, w1, x, u1, u2):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x
@@ -95,7 +95,7 @@ def forward(w0, w1, x, u1, u2):
     return _forward(w0, w1, x, u1, u2)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _value_and_grad(w0, w1, x, u1, u2):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x
@@ -132,7 +132,7 @@ def value_and_grad(w0, w1, x, u1, u2):
     return _value_and_grad(w0, w1, x, u1, u2)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _jvp(w0, w1, x, u1, u2, t_w0, t_w1):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 5e420b3521adcccc
+Content hash (sha256 of the generated functions): f1b8a6f8f1937b88
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_5e420b3521adcccc"
+__name__ = "symback_generated_lecture_f1b8a6f8f1937b88"
 
 
 def _scalar(value, name, dtype):
@@ -65,7 +65,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _forward(x, z):
     # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
     a = x * z
@@ -88,7 +88,7 @@ def forward(x, z):
     return _forward(x, z)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _value_and_grad(x, z):
     # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
     a = x * z

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): c684501dab0a3c1c
+Content hash (sha256 of the generated functions): 5725568026d5d6cd
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_c684501dab0a3c1c"
+__name__ = "symback_generated_mnist_mlp_5725568026d5d6cd"
 
 
 def _scalar(value, name, dtype):
@@ -118,7 +118,7 @@ def _parallel_twin(f):
     import types
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
-    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(twin)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
 
 
 def _forward(W1, b1, W2, b2, W3, b3, X, labels):
@@ -173,7 +173,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, nogil=True, error_model="numpy")(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_forward)
 
 
 def forward(W1, b1, W2, b2, W3, b3, X, labels):
@@ -312,7 +312,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy")(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_value_and_grad)
 
 
 def value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): d839ee90ded413ad
+Content hash (sha256 of the generated functions): 04fa8ff04a082b2a
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_xy2z_d839ee90ded413ad"
+__name__ = "symback_generated_xy2z_04fa8ff04a082b2a"
 
 
 def _scalar(value, name, dtype):
@@ -65,7 +65,7 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _forward(x, y, z):
     # adjoint of x
     a = y * y
@@ -87,7 +87,7 @@ def forward(x, y, z):
     return _forward(x, y, z)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _value_and_grad(x, y, z):
     # adjoint of x
     a = y * y

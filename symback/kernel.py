@@ -131,10 +131,11 @@ def _check_inputs(inputs, outputs, what):
         raise ValueError(f"{what}: an input is listed twice")
 
 
-def compile(outputs, inputs=None, name=None, parallel=None, reroll=True):  # noqa: A001 - the contract's name
+def compile(outputs, inputs=None, name=None, parallel=None, reroll=True, vector_math="auto"):  # noqa: A001
     """A :class:`Kernel` computing ``outputs``; calling it with positional arrays
     for ``inputs`` returns a tuple, one item per output.  ``parallel``: see
-    :func:`symback.backend.numba.emit_module` (None: where it pays).
+    :func:`symback.backend.numba.emit_module` (None: where it pays);
+    ``vector_math``: see :func:`symback.backend.numba.vector_functions`.
     ``reroll``: compile long repeated runs of the graph as loops
     (:mod:`symback.passes.reroll`)."""
     single = isinstance(outputs, Node)
@@ -145,7 +146,7 @@ def compile(outputs, inputs=None, name=None, parallel=None, reroll=True):  # noq
     _check_inputs(inputs, outputs, "compile")
     name = kernel_name(name, "kernel")
     entry = Entry("forward", inputs, outputs, [f"out{i}" if len(outputs) > 1 else "out" for i in range(len(outputs))])
-    return Kernel(emit_module([entry], name, parallel=parallel), [entry], "forward", name)
+    return Kernel(emit_module([entry], name, parallel=parallel, vector_math=vector_math), [entry], "forward", name)
 
 
 ENTRY_KINDS = ("forward", "value_and_grad", "jvp", "hvp")
@@ -190,11 +191,13 @@ def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad"), reroll
 
 
 def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_and_grad"), doc="",
-                   parallel=None, reroll=True):
+                   parallel=None, reroll=True, vector_math="auto"):
     """A :class:`Kernel` whose call returns ``(value, (g1, g2, ...))``; its
     ``forward`` entry point computes the value alone, with the same arguments
     (``entries`` may add ``jvp`` and ``hvp``).  ``reroll``: compile long
-    repeated runs of the model (a Python loop of layers or steps) as loops."""
+    repeated runs of the model (a Python loop of layers or steps) as loops;
+    ``vector_math``: which float64 functions fused loops compute with
+    vectorisable helpers (see :func:`symback.backend.numba.vector_functions`)."""
     y = as_node(y)
     single = isinstance(wrt, Node)
     wrt = [wrt] if single else list(wrt)
@@ -210,7 +213,7 @@ def value_and_grad(y, wrt, inputs=None, name=None, entries=("forward", "value_an
     name = kernel_name(name, "model")
     built = gradient_entries(y, wrt, inputs, entries, reroll)
     main = "value_and_grad" if "value_and_grad" in entries else built[0].name
-    return Kernel(emit_module(built, name, doc, parallel), built, main, name)
+    return Kernel(emit_module(built, name, doc, parallel, vector_math), built, main, name)
 
 
 def compile_model(model, entries=("forward", "value_and_grad")):

@@ -122,7 +122,11 @@ def test_generated_module_imports_only_numpy_numba_math(path):
     jitted_later = [a.value.func for a in tree.body if isinstance(a, ast.Assign) and isinstance(a.value, ast.Call)
                     and isinstance(a.value.func, ast.Call) and ast.unparse(a.value.func.func) == "numba.njit"]
     assert jitted or jitted_later
-    for d in [d for f in jitted for d in f.decorator_list] + jitted_later:
+    decorators = [d for f in jitted for d in f.decorator_list] + jitted_later
+    # vecmath's bit casts: an LLVM instruction behind a plain Python function
+    decorators = [d for d in decorators if ast.unparse(d).split("(")[0] not in
+                  ("numba.extending.intrinsic", "numba.extending.overload")]
+    for d in decorators:
         assert isinstance(d, ast.Call) and ast.unparse(d.func) == "numba.njit", ast.unparse(d)
         assert any(k.arg == "cache" and ast.literal_eval(k.value) is True for k in d.keywords), ast.unparse(d)
         # the GIL is released: threads (a threaded Dask scheduler) run kernels side by side

@@ -18,7 +18,7 @@ import pytest
 
 import symback as sb
 from benchmarks import numpy_ref, sb_models, workloads
-from symback.backend.numba import Entry, emit_module
+from symback.backend.numba import NJIT_FLAGS, Entry, emit_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -423,7 +423,7 @@ def test_model_names_appear_in_the_source(w3):
         == ["_forward", "_value_and_grad"]
     for name in ("_forward", "_value_and_grad"):
         assert f"{name}_parallel = _parallel_twin({name})" in src
-        assert f'{name} = numba.njit(cache=True, nogil=True, error_model="numpy")({name})' in src
+        assert f'{name} = numba.njit({NJIT_FLAGS})({name})' in src
     assert "range(1)" not in src
     module = kernel.module
     assert module._forward_parallel.targetoptions.get("parallel") is True

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 from ..ops.scalar import Expr
+from . import vecmath
 
 #: Python's precedences, loosest first (only those generated code uses)
 WHERE, OR, AND, NOT, COMPARE, ADD, MUL, UNARY, POW, ATOM = range(10)
@@ -70,11 +71,14 @@ class Shape(Expr):
 @dataclass(frozen=True, eq=False)
 class Bound(Expr):
     """A scalar rule applied: ``tree`` with ``slots[i]`` for ``Arg(i)``, computed
-    in ``dtype`` (the node's), untyped literals in ``ftype``."""
+    in ``dtype`` (the node's), untyped literals in ``ftype``; ``vector``: the
+    functions that, in float64 and inside a fused loop, call the module's
+    vectorisable helpers (``_exp``, see :mod:`symback.backend.vecmath`), not libm."""
     tree: Expr
     slots: tuple
     dtype: str
     ftype: str
+    vector: frozenset = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +158,8 @@ class Printer:
     def _print_Call(self, e):
         if e.fn in _BUILTIN:
             fn = e.fn
+        elif self._ctx is not None and e.fn in self._ctx.vector and self._ctx.dtype == "float64":
+            fn = vecmath.HELPERS[e.fn]
         elif e.fn in _MATH and self._ctx is not None and self._ctx.dtype == "float64":
             fn = f"math.{e.fn}"
             self.imports.add("math")
