@@ -369,7 +369,7 @@ def markdown(results):
 
 # ---- ratios.png -----------------------------------------------------------------------
 
-COLORS = {"symback": "#d62728", "numpy": "#1f77b4", "jax": "#2ca02c", "torch": "#ff7f0e",
+COLORS = {"symback": "#d62728", "numpy": "#1f77b4", "jax": "#2ca02c", "torch": "#ff7f0e", "torch.compile": "#e377c2",
           "autograd": "#9467bd", "sympy": "#8c564b"}
 
 

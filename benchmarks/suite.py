@@ -30,7 +30,7 @@ import numpy as np
 
 from . import numpy_ref, peers, timing, workloads
 
-SYSTEMS = ("symback", "numpy", "jax", "torch", "autograd", "sympy")
+SYSTEMS = ("symback", "numpy", "jax", "torch", "torch.compile", "autograd", "sympy")
 
 #: (instance id, workload, data parameters): full run and --quick smoke run
 FULL = [("W1", "W1", {}), ("W1v", "W1v", {}), ("W2", "W2", {}), ("W3", "W3", {}),

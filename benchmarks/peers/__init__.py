@@ -19,6 +19,7 @@ MODULES = {
     "numpy": "numpy_impl",
     "jax": "jax_impl",
     "torch": "torch_impl",
+    "torch.compile": "torch_compile_impl",
     "autograd": "autograd_impl",
     "sympy": "sympy_impl",
 }
