@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 593ece6bcb88e98d
+Content hash (sha256 of the generated functions): 481bb61bdd2f3b5e
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_593ece6bcb88e98d"
+__name__ = "symback_generated_iris_mlp_481bb61bdd2f3b5e"
 
 
 def _scalar(value, name, dtype):
@@ -119,82 +119,6 @@ def _parallel_twin(f):
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
-def _as_bits(x):
-    """The bits of a float64 as an int64: a bitcast, free in compiled code."""
-    return int(np.float64(x).view(np.int64))
-
-
-def _from_bits(n):
-    """The float64 whose bits are the int64 ``n``."""
-    return float(np.int64(n).view(np.float64))
-
-
-def _fma(a, b, c):
-    """a * b + c rounded once: one instruction where the CPU has FMA (here,
-    exact rationals; Python rounds an int / int division correctly)."""
-    (p, q), (r, t), (u, v) = a.as_integer_ratio(), b.as_integer_ratio(), c.as_integer_ratio()
-    return (p * r * v + u * q * t) / (q * t * v)
-
-
-# compiled code: the three above as LLVM instructions (a Python fallback keeps
-# the module runnable with Numba's DISABLE_JIT)
-@numba.extending.intrinsic
-def _bitcast(typingctx, x, like):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(sig.return_type))
-    return like.instance_type(x, like), codegen
-
-
-@numba.extending.intrinsic
-def _fma_llvm(typingctx, a, b, c):
-    def codegen(context, builder, sig, args):
-        return builder.fma(*args)
-    return a(a, b, c), codegen
-
-
-@numba.extending.overload(_as_bits)
-def _as_bits_compiled(x):
-    return lambda x: _bitcast(x, np.int64)
-
-
-@numba.extending.overload(_from_bits)
-def _from_bits_compiled(n):
-    return lambda n: _bitcast(n, np.float64)
-
-
-@numba.extending.overload(_fma)
-def _fma_compiled(a, b, c):
-    return lambda a, b, c: _fma_llvm(a, b, c)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _exp(x):
-    """exp(x), float64, with no call and no branch, so that loops calling it
-    vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2
-    (Cody-Waite), exp(r) by its Taylor series to r**13, times 2**k built from
-    bits in two halves so that subnormal results and overflow come out right."""
-    y = 710.0 if x > 710.0 else x       # exp overflows to inf from here; NaN stays NaN
-    y = -750.0 if y < -750.0 else y     # and underflows to 0 from here
-    t = y if y == y else 0.0            # keeps the integer conversion below defined for NaN
-    k = (t * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0   # round(y / ln2)
-    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
-    p = 1.6059043836821613e-10
-    p = p * r + 2.08767569878681e-09
-    p = p * r + 2.505210838544172e-08
-    p = p * r + 2.755731922398589e-07
-    p = p * r + 2.7557319223985893e-06
-    p = p * r + 2.48015873015873e-05
-    p = p * r + 0.0001984126984126984
-    p = p * r + 0.001388888888888889
-    p = p * r + 0.008333333333333333
-    p = p * r + 0.041666666666666664
-    p = p * r + 0.16666666666666666
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    n = np.int64(k)
-    h = n >> 1
-    return p * _from_bits((h + 1023) << 52) * _from_bits((n - h + 1023) << 52)
 
 
 def _forward(V, b1, W, b2, X, labels):
@@ -205,7 +129,7 @@ def _forward(V, b1, W, b2, X, labels):
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             c = b[i0, i1] + b1[i1]
-            z_i = 1.0 / (1.0 + _exp(-c))
+            z_i = 1.0 / (1.0 + math.exp(-c))
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2
@@ -267,7 +191,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             c = b[i0, i1] + b1[i1]
-            z_i = 1.0 / (1.0 + _exp(-c))
+            z_i = 1.0 / (1.0 + math.exp(-c))
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2

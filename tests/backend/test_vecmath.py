@@ -165,6 +165,17 @@ def test_which_functions_are_vectorised():
         vector_functions(["tanh"])
 
 
+def test_short_inner_loops_keep_libm():
+    """A scalar _exp is slower than libm's: loops too short for LLVM's vector body
+    (a 16-wide layer) keep math.exp; long or call-time-sized ones use _exp."""
+    from symback.backend.numba import emit_module
+    from symback.kernel import gradient_entries
+    for cols, helper in ((16, False), (64, True), (None, True)):
+        x = sb.var("x", (None, cols))
+        src = emit_module(gradient_entries(sb.sum(sb.exp(x)), [x], [x]), "vm_inner")
+        assert ("_exp(" in src) is helper and ("math.exp(" in src) is not helper, cols
+
+
 def test_source_lists_only_what_is_used():
     assert vecmath.source(["a = b + c"]) == []
     text = "\n".join(vecmath.source(["    v = _exp(a)"]))
