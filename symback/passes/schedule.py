@@ -157,7 +157,7 @@ def _sink(steps, place, readers, out_ids):
         if not isinstance(step, Loop):
             continue
         for m in reversed(list(step.members)):
-            if m not in step.members:
+            if place[id(m)][0] != i:
                 continue   # moved with an earlier group
             targets = {place[id(r)][0] for r in readers.get(id(m), ())}
             if id(m) in out_ids or len(targets) != 1:
@@ -180,23 +180,21 @@ def _sink(steps, place, readers, out_ids):
 
 def _sink_group(m, step, i, place, readers, out_ids):
     """``m`` and the members of loop ``i`` that only it needs (in loop order),
-    if everything else they read is stored; else None."""
+    if everything else they read is stored; else None.  One backward pass:
+    members are in dependency order, so a member's readers in the loop are all
+    decided when it is reached."""
     here = {id(x) for x in step.members} | {id(x) for x in step.reductions}
     ids = {id(m)}
+    needed = {id(a) for a in _read_args(m)}
 
     def read_outside(a):
         return id(a) in out_ids or any(id(r) not in here and id(r) not in ids for r in readers.get(id(a), ()))
 
-    changed = True
-    while changed:
-        changed = False
-        for x in reversed(step.members):
-            if id(x) in ids or read_outside(x) or not any(
-                    any(a is x for a in _read_args(g)) for g in step.members if id(g) in ids):
-                continue
-            if all(id(r) in ids for r in readers.get(id(x), ()) if id(r) in here):
-                ids.add(id(x))
-                changed = True
+    for x in reversed(step.members[:step.members.index(m)]):
+        if id(x) in needed and not read_outside(x) and all(
+                id(r) in ids for r in readers.get(id(x), ()) if id(r) in here):
+            ids.add(id(x))
+            needed.update(id(a) for a in _read_args(x))
     group = [x for x in step.members if id(x) in ids]
     for g in group:
         if g is not m and any(id(r) in here and id(r) not in ids for r in readers.get(id(g), ())):
