@@ -37,7 +37,7 @@ DOMAINS = {"exp": (-5.0, 5.0), "log": (0.1, 10.0), "sin": (-10.0, 10.0), "cos": 
 
 def _micro_module():
     lines = ["import math", "", "import numba", "import numpy as np"]
-    lines += vecmath.source([f"{h}(" for h in vecmath.HELPERS.values()])
+    lines += vecmath.source(vecmath.HELPERS.values())
     for f, h in vecmath.HELPERS.items():
         lines += _LOOP.format(name=f"libm_{f}", call=f"math.{f}").splitlines()
         lines += _LOOP.format(name=f"vec_{f}", call=h).splitlines()

@@ -16,13 +16,9 @@ from ..ir import topo_order
 from ..passes.schedule import Loop, schedule
 from .lowering import lowering
 from .nest import Init
-from .numba import FunctionEmitter
+from .numba import VIEW_OPS, FunctionEmitter
 from .outline import OUTLINE_LOOPS
 from .printer import Code, Elem, Name
-
-#: ops whose result may be a view, made contiguous when it becomes a carry
-#: (a loop variable must keep one Numba array type)
-_VIEWS = ("transpose", "index", "reshape", "broadcast", "var")
 
 
 @lowering("scan_get")
@@ -143,7 +139,7 @@ def _next_row(em, target, k, nxt, last, out):
 
 
 def _contiguous(src, node):
-    if node.shape and node.op in _VIEWS:
+    if node.shape and (node.op in VIEW_OPS or node.op == "var"):   # one Numba array type per loop variable
         return f"np.ascontiguousarray({src})"
     return src
 

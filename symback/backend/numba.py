@@ -63,8 +63,9 @@ class Entry:
 NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}'
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
-#: a matmul operand that may be a view: made contiguous before the BLAS call
-_MAYBE_VIEW = ("transpose", "index", "broadcast", "reshape")
+#: ops whose result may be a view of another array (not C-contiguous): a matmul
+#: operand or a loop's carry of one of these is made contiguous first
+VIEW_OPS = ("transpose", "index", "broadcast", "reshape")
 
 
 class FunctionEmitter:
@@ -163,7 +164,7 @@ class FunctionEmitter:
         else:
             src, flag = node, "_N"
         text = self.ref(src)
-        if src.op in _MAYBE_VIEW:
+        if src.op in VIEW_OPS:
             text = f"np.ascontiguousarray({text})"
         return text, flag
 
@@ -444,7 +445,7 @@ class ModuleEmitter:
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
             lines += ["", ""] + helper.source(NJIT_FLAGS)
-        lines += vecmath.source(line for f in functions + [lines] for line in f)
+        lines += vecmath.source(self.printer.helpers)
         for f in functions:
             lines += ["", ""] + f
         code = "\n".join(lines).rstrip() + "\n"

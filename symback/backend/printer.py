@@ -98,6 +98,7 @@ class Printer:
     def __init__(self, env=None):
         self.env = env or (lambda name: name)
         self.imports = set()
+        self.helpers = set()   # vecmath helpers the printed code calls (``_exp``, ...)
         self._ctx = None   # the Bound being printed
 
     def doprint(self, expr):
@@ -160,6 +161,7 @@ class Printer:
             fn = e.fn
         elif self._ctx is not None and e.fn in self._ctx.vector and self._ctx.dtype == "float64":
             fn = vecmath.HELPERS[e.fn]
+            self.helpers.add(fn)
         elif e.fn in _MATH and self._ctx is not None and self._ctx.dtype == "float64":
             fn = f"math.{e.fn}"
             self.imports.add("math")

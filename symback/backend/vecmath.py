@@ -25,18 +25,14 @@ vectorise there, and libm is correctly rounded more often).
 """
 from __future__ import annotations
 
-import re
-
 #: math function -> helper name, for the functions that have a helper.
 HELPERS = {"exp": "_exp", "log": "_log", "sin": "_sin", "cos": "_cos"}
 
-_USE = re.compile(r"\b(" + "|".join(HELPERS.values()) + r")\(")
 
-
-def source(lines):
-    """The source lines of the helpers that ``lines`` (generated code) call,
-    with what they need, or ``[]``."""
-    used = {m.group(1) for line in lines for m in _USE.finditer(line)}
+def source(used):
+    """The source lines of the helpers named in ``used`` (what the module's
+    printer wrote: ``Printer.helpers``), with what they need, or ``[]``."""
+    used = set(used)
     if not used:
         return []
     if used & {"_sin", "_cos"}:

@@ -177,10 +177,10 @@ def test_short_inner_loops_keep_libm():
 
 
 def test_source_lists_only_what_is_used():
-    assert vecmath.source(["a = b + c"]) == []
-    text = "\n".join(vecmath.source(["    v = _exp(a)"]))
+    assert vecmath.source([]) == []
+    text = "\n".join(vecmath.source(["_exp"]))
     assert "def _exp(" in text and "def _log(" not in text and "_TWO_OVER_PI" not in text
-    text = "\n".join(vecmath.source(["    v = _cos(a)"]))
+    text = "\n".join(vecmath.source(["_cos"]))
     assert "def _cos(" in text and "def _sin_cos(" in text and "def _sin(" not in text
 
 
@@ -189,7 +189,7 @@ def test_helpers_run_as_plain_python():
     plain functions: the bit casts and fma have Python fallbacks."""
     import types
     source = "\n".join(["import math", "import numba", "import numpy as np"]
-                       + vecmath.source([f"{h}(" for h in vecmath.HELPERS.values()]))
+                       + vecmath.source(vecmath.HELPERS.values()))
     module = types.ModuleType("vecmath_python")
     old, numba.config.DISABLE_JIT = numba.config.DISABLE_JIT, True
     try:
