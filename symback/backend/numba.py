@@ -765,7 +765,7 @@ def vector_functions(choice):
 
     ``"auto"``: exp and log (2-5x faster loops, a few tenths of a second more
     JIT); ``True``: also sin and cos, whose exact argument reduction costs
-    about a second of Numba time per use (worth it for big arrays evaluated
+    about a second of Numba time more (worth it for big arrays evaluated
     often); ``False``: none; or a collection of names."""
     if choice == "auto":
         return frozenset({"exp", "log"})
