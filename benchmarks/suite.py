@@ -28,6 +28,8 @@ from importlib import metadata
 
 import numpy as np
 
+from symback.backend import heap
+
 from . import numpy_ref, peers, timing, workloads
 
 SYSTEMS = ("symback", "numpy", "jax", "torch", "torch.compile", "autograd", "sympy")
@@ -500,7 +502,12 @@ def expression_swell(systems, budget):
 
 def run(instances, systems, quick, latency=True):
     settings = SETTINGS["quick" if quick else "full"]
-    results = {"machine": machine(), "settings": dict(settings, quick=quick,
+    # the malloc thresholds a generated module sets at import, set before any system runs:
+    # every system then allocates under the same rules, whichever was imported first
+    # (glibc's own thresholds drift as a process frees bigger blocks, and a freshly
+    # page-faulted 8 MB gradient costs as much as the arithmetic of W1v)
+    heap.keep_freed_memory()
+    results = {"machine": machine(), "settings": dict(settings, quick=quick, malloc_tuned=True,
                                                       measurement_budget_s=MEASUREMENT_BUDGET),
                "systems": {}, "workloads": {}}
     for name in SYSTEMS:

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 58f80ee3e7498166
+Content hash (sha256 of the generated functions): 5012e994216d4453
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_58f80ee3e7498166"
+__name__ = "symback_generated_deep_residual_5012e994216d4453"
 
 
 def _scalar(value, name, dtype):
@@ -380,6 +380,28 @@ def value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
     out = (_value_and_grad_parallel if parallel else _value_and_grad)(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
     return (np.float64(out[0]), (out[1][0, 0:32, 0:32], out[2][0, 0:32], out[3][0, 0:32, 0:32], out[4][0, 0:32], out[1][1, 0:32, 0:32], out[2][1, 0:32], out[3][1, 0:32, 0:32], out[4][1, 0:32], out[1][2, 0:32, 0:32], out[2][2, 0:32], out[3][2, 0:32, 0:32], out[4][2, 0:32], out[1][3, 0:32, 0:32], out[2][3, 0:32], out[3][3, 0:32, 0:32], out[4][3, 0:32], out[1][4, 0:32, 0:32], out[2][4, 0:32], out[3][4, 0:32, 0:32], out[4][4, 0:32], out[1][5, 0:32, 0:32], out[2][5, 0:32], out[3][5, 0:32, 0:32], out[4][5, 0:32], out[1][6, 0:32, 0:32], out[2][6, 0:32], out[3][6, 0:32, 0:32], out[4][6, 0:32], out[1][7, 0:32, 0:32], out[2][7, 0:32], out[3][7, 0:32, 0:32], out[4][7, 0:32], out[1][8, 0:32, 0:32], out[2][8, 0:32], out[3][8, 0:32, 0:32], out[4][8, 0:32], out[1][9, 0:32, 0:32], out[2][9, 0:32], out[3][9, 0:32, 0:32], out[4][9, 0:32], out[1][10, 0:32, 0:32], out[2][10, 0:32], out[3][10, 0:32, 0:32], out[4][10, 0:32], out[1][11, 0:32, 0:32], out[2][11, 0:32], out[3][11, 0:32, 0:32], out[4][11, 0:32], out[1][12, 0:32, 0:32], out[2][12, 0:32], out[3][12, 0:32, 0:32], out[4][12, 0:32], out[1][13, 0:32, 0:32], out[2][13, 0:32], out[3][13, 0:32, 0:32], out[4][13, 0:32], out[1][14, 0:32, 0:32], out[2][14, 0:32], out[3][14, 0:32, 0:32], out[4][14, 0:32], out[1][15, 0:32, 0:32], out[2][15, 0:32], out[3][15, 0:32, 0:32], out[4][15, 0:32], out[1][16, 0:32, 0:32], out[2][16, 0:32], out[3][16, 0:32, 0:32], out[4][16, 0:32], out[1][17, 0:32, 0:32], out[2][17, 0:32], out[3][17, 0:32, 0:32], out[4][17, 0:32], out[1][18, 0:32, 0:32], out[2][18, 0:32], out[3][18, 0:32, 0:32], out[4][18, 0:32], out[1][19, 0:32, 0:32], out[2][19, 0:32], out[3][19, 0:32, 0:32], out[4][19, 0:32], out[1][20, 0:32, 0:32], out[2][20, 0:32], out[3][20, 0:32, 0:32], out[4][20, 0:32], out[1][21, 0:32, 0:32], out[2][21, 0:32], out[3][21, 0:32, 0:32], out[4][21, 0:32], out[1][22, 0:32, 0:32], out[2][22, 0:32], out[3][22, 0:32, 0:32], out[4][22, 0:32], out[1][23, 0:32, 0:32], out[2][23, 0:32], out[3][23, 0:32, 0:32], out[4][23, 0:32], out[1][24, 0:32, 0:32], out[2][24, 0:32], out[3][24, 0:32, 0:32], out[4][24, 0:32], out[1][25, 0:32, 0:32], out[2][25, 0:32], out[3][25, 0:32, 0:32], out[4][25, 0:32], out[1][26, 0:32, 0:32], out[2][26, 0:32], out[3][26, 0:32, 0:32], out[4][26, 0:32], out[1][27, 0:32, 0:32], out[2][27, 0:32], out[3][27, 0:32, 0:32], out[4][27, 0:32], out[1][28, 0:32, 0:32], out[2][28, 0:32], out[3][28, 0:32, 0:32], out[4][28, 0:32], out[1][29, 0:32, 0:32], out[2][29, 0:32], out[3][29, 0:32, 0:32], out[4][29, 0:32], out[1][30, 0:32, 0:32], out[2][30, 0:32], out[3][30, 0:32, 0:32], out[4][30, 0:32], out[1][31, 0:32, 0:32], out[2][31, 0:32], out[3][31, 0:32, 0:32], out[4][31, 0:32], out[1][32, 0:32, 0:32], out[2][32, 0:32], out[3][32, 0:32, 0:32], out[4][32, 0:32], out[1][33, 0:32, 0:32], out[2][33, 0:32], out[3][33, 0:32, 0:32], out[4][33, 0:32], out[1][34, 0:32, 0:32], out[2][34, 0:32], out[3][34, 0:32, 0:32], out[4][34, 0:32], out[1][35, 0:32, 0:32], out[2][35, 0:32], out[3][35, 0:32, 0:32], out[4][35, 0:32], out[1][36, 0:32, 0:32], out[2][36, 0:32], out[3][36, 0:32, 0:32], out[4][36, 0:32], out[1][37, 0:32, 0:32], out[2][37, 0:32], out[3][37, 0:32, 0:32], out[4][37, 0:32], out[1][38, 0:32, 0:32], out[2][38, 0:32], out[3][38, 0:32, 0:32], out[4][38, 0:32], out[1][39, 0:32, 0:32], out[2][39, 0:32], out[3][39, 0:32, 0:32], out[4][39, 0:32], out[1][40, 0:32, 0:32], out[2][40, 0:32], out[3][40, 0:32, 0:32], out[4][40, 0:32], out[1][41, 0:32, 0:32], out[2][41, 0:32], out[3][41, 0:32, 0:32], out[4][41, 0:32], out[1][42, 0:32, 0:32], out[2][42, 0:32], out[3][42, 0:32, 0:32], out[4][42, 0:32], out[1][43, 0:32, 0:32], out[2][43, 0:32], out[3][43, 0:32, 0:32], out[4][43, 0:32], out[1][44, 0:32, 0:32], out[2][44, 0:32], out[3][44, 0:32, 0:32], out[4][44, 0:32], out[1][45, 0:32, 0:32], out[2][45, 0:32], out[3][45, 0:32, 0:32], out[4][45, 0:32], out[1][46, 0:32, 0:32], out[2][46, 0:32], out[3][46, 0:32, 0:32], out[4][46, 0:32], out[1][47, 0:32, 0:32], out[2][47, 0:32], out[3][47, 0:32, 0:32], out[4][47, 0:32], out[1][48, 0:32, 0:32], out[2][48, 0:32], out[3][48, 0:32, 0:32], out[4][48, 0:32], out[1][49, 0:32, 0:32], out[2][49, 0:32], out[3][49, 0:32, 0:32], out[4][49, 0:32], out[5], out[6]))
+
+
+def _keep_freed_memory():
+    """Arrays of up to 32 MiB freed by one call are reused by the next, not page-faulted
+    in again (glibc's own thresholds once a 32 MiB block is freed; process-wide; skipped
+    off glibc, if malloc is tuned, or with SYMBACK_MALLOC_TUNING=0; see symback.backend.heap)."""
+    import ctypes
+    import os
+    if os.environ.get("SYMBACK_MALLOC_TUNING") == "0" or "GLIBC_TUNABLES" in os.environ \
+            or any(k.startswith("MALLOC_") and k.endswith("_") for k in os.environ):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version   # glibc's malloc, or leave it alone
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 32 << 20)   # M_MMAP_THRESHOLD: blocks below this come from the heap
+    mallopt(-1, 64 << 20)   # M_TRIM_THRESHOLD: free memory kept at the heap's top
+
+
+_keep_freed_memory()
 
 
 if sys.modules.get(__name__) is None:   # imported by file path: make the name importable

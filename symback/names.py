@@ -38,7 +38,7 @@ BUILTINS = frozenset("""
     print property range repr reversed round set setattr slice sorted staticmethod str sum
     super tuple type vars zip
     ArithmeticError AssertionError AttributeError Exception FloatingPointError IndexError
-    KeyError NotImplementedError OverflowError RuntimeError StopIteration TypeError
+    KeyError NotImplementedError OSError OverflowError RuntimeError StopIteration TypeError
     ValueError ZeroDivisionError Ellipsis NotImplemented
 """.split())
 

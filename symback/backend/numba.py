@@ -33,7 +33,7 @@ from .lowering import lower
 from .nest import Assign, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
 from .printer import Bound, Elem, Name, Printer, Shape, literal
-from . import vecmath
+from . import heap, vecmath
 from .pack import pack
 from . import segment
 from ..shapes import dim_expr, resolve, show
@@ -448,6 +448,8 @@ class ModuleEmitter:
         lines += vecmath.source(self.printer.helpers)
         for f in functions:
             lines += ["", ""] + f
+        if any(v.shape for e in self.entries for v in list(e.inputs) + list(e.outputs)):
+            lines += heap.SOURCE.rstrip().splitlines() + ["", "", heap.CALL]
         code = "\n".join(lines).rstrip() + "\n"
         missing = self.printer.imports - _IMPORTED
         if missing:   # a printer method that names a new module must import it here
