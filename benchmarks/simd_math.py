@@ -32,7 +32,7 @@ def {name}(x, out):
         out[i] = {call}(x[i])
 '''
 
-DOMAINS = {"exp": (-5.0, 5.0), "log": (0.1, 10.0), "sin": (-10.0, 10.0), "cos": (-10.0, 10.0)}
+DOMAINS = {"exp": (-5.0, 5.0), "log": (0.1, 10.0), "tanh": (-5.0, 5.0), "sin": (-10.0, 10.0), "cos": (-10.0, 10.0)}
 
 
 def _micro_module():

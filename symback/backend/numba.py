@@ -409,7 +409,7 @@ def _vectorises(space):
 class ModuleEmitter:
     """Emits a whole module: header, constants, helpers, entry points."""
 
-    def __init__(self, entries, model_name, parallel=None, vector=frozenset({"exp", "log"})):
+    def __init__(self, entries, model_name, parallel=None, vector=frozenset({"exp", "log", "tanh"})):
         self.entries, self.model_name, self.parallel = entries, model_name, parallel
         self.vector = vector   # functions fused loops compute with vecmath's helpers
         self.consts = {}
@@ -765,12 +765,12 @@ def vector_functions(choice):
     """The float64 functions that fused loops compute with the module's
     vectorisable helpers (:mod:`symback.backend.vecmath`) rather than libm.
 
-    ``"auto"``: exp and log (2-5x faster loops, a few tenths of a second more
-    JIT); ``True``: also sin and cos, whose exact argument reduction costs
+    ``"auto"``: exp, log and tanh (2-5x faster loops, a few tenths of a second
+    more JIT); ``True``: also sin and cos, whose exact argument reduction costs
     about a second of Numba time more (worth it for big arrays evaluated
     often); ``False``: none; or a collection of names."""
     if choice == "auto":
-        return frozenset({"exp", "log"})
+        return frozenset({"exp", "log", "tanh"})
     if choice is True:
         return frozenset(vecmath.HELPERS)
     if choice is False or choice is None:

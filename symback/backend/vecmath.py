@@ -1,4 +1,4 @@
-"""Vectorisable exp, log, sin and cos for the fused loops of generated kernels.
+"""Vectorisable exp, log, tanh, sin and cos for the fused loops of generated kernels.
 
 Why: Numba lowers ``math.exp`` to a call of the C library's scalar ``exp``, and
 LLVM's loop vectoriser cannot widen a loop that calls a scalar function, so a
@@ -13,12 +13,12 @@ call and no branch left in the loop body, LLVM vectorises the loop (``<8 x
 double>`` on AVX-512).
 
 Accuracy: within 2 ulp of libm for exp and log over the whole float64 range
-(subnormal results of exp: within one subnormal step), within about 1e-13
-relative for sin and cos; the special values follow DESIGN.md (exp(-inf) = 0,
+(subnormal results of exp: within one subnormal step), within 1e-15 relative for
+tanh, within about 1e-13 relative for sin and cos; the special values follow DESIGN.md (exp(-inf) = 0,
 exp(inf) = inf, log(0) = -inf, log(x < 0) = nan, NaN in, NaN out).  Tested in
 tests/backend/test_vecmath.py.
 
-The printer (backend/printer.py) spells float64 exp, log, sin and cos in a
+The printer (backend/printer.py) spells float64 exp, log, tanh, sin and cos in a
 fused loop as these helpers (``HELPERS``); the module emitter appends
 :func:`source`, the helpers its code calls.  Scalar code keeps libm (nothing to
 vectorise there, and libm is correctly rounded more often).
@@ -26,7 +26,7 @@ vectorise there, and libm is correctly rounded more often).
 from __future__ import annotations
 
 #: math function -> helper name, for the functions that have a helper.
-HELPERS = {"exp": "_exp", "log": "_log", "sin": "_sin", "cos": "_cos"}
+HELPERS = {"exp": "_exp", "log": "_log", "tanh": "_tanh", "sin": "_sin", "cos": "_cos"}
 
 
 def source(used):
@@ -122,6 +122,37 @@ def _exp(x):
     n = np.int64(k)
     h = n >> 1
     return p * _from_bits((h + 1023) << 52) * _from_bits((n - h + 1023) << 52)
+''',
+    "_tanh": '''
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _tanh(x):
+    """tanh(x), float64, with no call and no branch, so that loops calling it
+    vectorise (libm's tanh is a scalar call).  tanh |x| = e / (e + 2) with
+    e = expm1(2|x|), computed as _exp computes exp (2|x| = k ln2 + r) but with
+    the 1 kept apart: e = 2**k expm1(r) + (2**k - 1), expm1(r) = r + r**2 q(r),
+    so that small x keep their relative accuracy (no 1 - 2/(exp(2x) + 1))."""
+    a = abs(x)
+    y = 2.0 * a if a < 22.0 else 44.0   # tanh rounds to 1 from |x| > 19.1; NaN goes here too
+    k = (y * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0   # round(y / ln2)
+    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    q = 1.6059043836821613e-10          # (exp(r) - 1 - r) / r**2 to r**11, Taylor
+    q = q * r + 2.08767569878681e-09
+    q = q * r + 2.505210838544172e-08
+    q = q * r + 2.755731922398589e-07
+    q = q * r + 2.7557319223985893e-06
+    q = q * r + 2.48015873015873e-05
+    q = q * r + 0.0001984126984126984
+    q = q * r + 0.001388888888888889
+    q = q * r + 0.008333333333333333
+    q = q * r + 0.041666666666666664
+    q = q * r + 0.16666666666666666
+    q = q * r + 0.5
+    s = _from_bits((np.int64(k) + 1023) << 52)   # 2**k, 0 <= k <= 64
+    e = s * (r + r * r * q) + (s - 1.0)
+    t = e / (e + 2.0)
+    t = -t if x < 0.0 else t
+    return x if x == 0.0 or x != x else t      # -0.0 and NaN as they came
 ''',
     "_log": '''
 

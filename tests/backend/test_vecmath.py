@@ -1,4 +1,4 @@
-"""The vectorisable exp/log/sin/cos helpers of generated modules (backend/vecmath.py).
+"""The vectorisable exp/log/tanh/sin/cos helpers of generated modules (backend/vecmath.py).
 
 Oracles: the C library (Python's ``math`` module, what Numba calls for
 ``math.exp``), exact special values from DESIGN.md, and the numpy interpreter
@@ -21,10 +21,10 @@ SUB = 5e-324                        # subnormal step
 
 @pytest.fixture(scope="module")
 def elementwise():
-    """One fused loop computing exp, log, sin and cos of the same array."""
+    """One fused loop computing exp, log, sin, cos and tanh of the same array."""
     x = sb.var("x", (None,))
-    return sb.compile([sb.exp(x), sb.log(x), sb.sin(x), sb.cos(x)], [x], name="vecmath_sweep", parallel=False,
-                      vector_math=True)
+    return sb.compile([sb.exp(x), sb.log(x), sb.sin(x), sb.cos(x), sb.tanh(x)], [x], name="vecmath_sweep",
+                      parallel=False, vector_math=True)
 
 
 def _libm(f, x):
@@ -98,10 +98,26 @@ def test_sin_cos_match_libm(elementwise, which):
     _check(got, x, getattr(math, which))
 
 
+def test_tanh_matches_libm(elementwise):
+    """Small arguments keep their relative accuracy (tanh x ~ x: the expm1 form), the
+    switch between reductions (|2x| near multiples of ln2/2), the approach to 1."""
+    rng = np.random.default_rng(4)
+    k = np.arange(1, 120)
+    x = np.concatenate([_random_bits(rng, 60_000), _random_bits(rng, 60_000, negative=True),
+                        np.linspace(-25, 25, 100_001), rng.uniform(-1e-3, 1e-3, 20_000),
+                        k * math.log(2) / 4, np.nextafter(k * math.log(2) / 4, 0),
+                        2.0 ** np.arange(-1074, 6), -(2.0 ** np.arange(-1074, 6)),
+                        [19.06154746539849, 19.0615474653985, 22.0, np.nextafter(22.0, 0), 1e300]])
+    got = elementwise(x)[4]
+    _check(got, x, math.tanh, rel=1e-15)
+
+
 def test_special_values(elementwise):
     inf, nan = np.inf, np.nan
     x = np.array([-inf, inf, nan, 0.0, -0.0, -1.0, 1.0, 800.0, -800.0])
-    e, lg, s, c = elementwise(x)
+    e, lg, s, c, th = elementwise(x)
+    np.testing.assert_array_equal(th[[0, 1, 2, 3, 7, 8]], [-1.0, 1.0, nan, 0.0, 1.0, -1.0])
+    assert math.copysign(1, th[4]) == -1.0 and th[4] == 0.0
     np.testing.assert_array_equal(e[[0, 1, 2, 3, 4, 7, 8]], [0.0, inf, nan, 1.0, 1.0, inf, 0.0])
     np.testing.assert_array_equal(lg[[0, 1, 2, 3, 4, 5, 6, 8]], [nan, inf, nan, -inf, -inf, nan, 0.0, nan])
     np.testing.assert_array_equal(s[:3], [nan, nan, nan])
@@ -111,7 +127,7 @@ def test_special_values(elementwise):
 
 def test_fused_loop_calls_helpers_and_vectorises(elementwise):
     src = elementwise.source
-    for name in ("_exp(", "_log(", "_sin(", "_cos("):
+    for name in ("_exp(", "_log(", "_sin(", "_cos(", "_tanh("):
         assert name in src
     assert "math.exp(" not in src and "def _exp(x):" in src
     # the cached machine code cannot be inspected: compile the kernel's body again
@@ -146,23 +162,23 @@ def test_lecture_kernel_matches_interpreter():
 
 
 def test_which_functions_are_vectorised():
-    """By default exp and log (cheap to compile); sin and cos on request (about a
-    second of Numba time each use); none with vector_math=False."""
+    """By default exp, log and tanh (cheap to compile); sin and cos on request
+    (about a second more Numba time); none with vector_math=False."""
     from symback.backend.numba import emit_module, vector_functions
     from symback.kernel import gradient_entries
     x = sb.var("x", (None,))
-    y = sb.sum(sb.exp(x) + sb.log(x) + sb.sin(x))
+    y = sb.sum(sb.exp(x) + sb.log(x) + sb.sin(x) + sb.tanh(x))
     def source(choice):
         return emit_module(gradient_entries(y, [x], [x]), "vm", vector_math=choice)
     auto = source("auto")
-    assert "_exp(" in auto and "_log(" in auto and "math.sin(" in auto and "_sin(" not in auto
+    assert "_exp(" in auto and "_log(" in auto and "_tanh(" in auto and "math.sin(" in auto and "_sin(" not in auto
     every = source(True)
     assert "_sin(" in every and "_cos(" in every and "math.sin(" not in every
     off = source(False)
     assert "_exp(" not in off and "math.exp(" in off and "def _exp(" not in off
     assert "_sin(" in source(["sin"]) and "_exp(" not in source(["sin"])
-    with pytest.raises(ValueError, match="vector_math: no vectorised tanh"):
-        vector_functions(["tanh"])
+    with pytest.raises(ValueError, match="vector_math: no vectorised tan"):
+        vector_functions(["tan"])
 
 
 def test_short_inner_loops_keep_libm():
@@ -197,7 +213,7 @@ def test_helpers_run_as_plain_python():
     finally:
         numba.config.DISABLE_JIT = old
     for v in (0.3, -2.5, 1e10, 1e300, 5e-324):
-        for f in ("exp", "sin", "cos"):
+        for f in ("exp", "sin", "cos", "tanh"):
             assert getattr(module, "_" + f)(v) == pytest.approx(_safe(getattr(math, f), v), rel=1e-12)
         assert module._log(abs(v)) == pytest.approx(math.log(abs(v)), rel=1e-12)
     assert module._log(0.0) == -math.inf and math.isnan(module._sin(math.inf))
