@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 5012e994216d4453
+Content hash (sha256 of the generated functions): 69e80e62c4ebc763
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_5012e994216d4453"
+__name__ = "symback_generated_deep_residual_69e80e62c4ebc763"
 
 
 def _scalar(value, name, dtype):
@@ -129,27 +129,13 @@ def _from_bits(n):
     return float(np.int64(n).view(np.float64))
 
 
-def _fma(a, b, c):
-    """a * b + c rounded once: one instruction where the CPU has FMA (here,
-    exact rationals; Python rounds an int / int division correctly)."""
-    (p, q), (r, t), (u, v) = a.as_integer_ratio(), b.as_integer_ratio(), c.as_integer_ratio()
-    return (p * r * v + u * q * t) / (q * t * v)
-
-
-# compiled code: the three above as LLVM instructions (a Python fallback keeps
+# compiled code: the two above as LLVM instructions (a Python fallback keeps
 # the module runnable with Numba's DISABLE_JIT)
 @numba.extending.intrinsic
 def _bitcast(typingctx, x, like):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
     return like.instance_type(x, like), codegen
-
-
-@numba.extending.intrinsic
-def _fma_llvm(typingctx, a, b, c):
-    def codegen(context, builder, sig, args):
-        return builder.fma(*args)
-    return a(a, b, c), codegen
 
 
 @numba.extending.overload(_as_bits)
@@ -160,11 +146,6 @@ def _as_bits_compiled(x):
 @numba.extending.overload(_from_bits)
 def _from_bits_compiled(n):
     return lambda n: _bitcast(n, np.float64)
-
-
-@numba.extending.overload(_fma)
-def _fma_compiled(a, b, c):
-    return lambda a, b, c: _fma_llvm(a, b, c)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import vecmath
 from .printer import Printer, is_number
 
 
@@ -46,6 +47,20 @@ class Store:
 
 
 @dataclass
+class Fallback:
+    """The nest runs again, computing ``functions`` with libm, when ``flag``
+    (an integer the nest sets to 0 and adds 1 to for each argument its helpers
+    cannot take, see vecmath.RANGE_LIMITED) is not 0 after the loops.  The run
+    again is rare: plain libm and serial, the cheapest code for Numba to compile."""
+    flag: str
+    functions: frozenset
+
+
+#: the comment on the line that runs a nest again (segment.py keeps it with the nest)
+AGAIN = "# again, with libm:"
+
+
+@dataclass
 class LoopNest:
     indices: list            # per axis: an index name, or "0" for no loop
     sizes: list              # per axis: a size (literal or name)
@@ -53,6 +68,7 @@ class LoopNest:
     parallel: bool = False   # the outermost loop is a prange
     inits: list = field(default_factory=list)
     body: list = field(default_factory=list)
+    fallback: Fallback | None = None
 
     def render(self, env=None, printer=None):
         """The nest's lines, every name written through ``env``."""
@@ -66,8 +82,26 @@ class LoopNest:
             p.env = outer_env
 
     def _render(self, p):
+        lines = self._render_once(p)
+        fb = self.fallback
+        if fb is None:
+            return lines
+        names = "/".join(sorted(vecmath.RANGE_LIMITED, reverse=True))
+        lines.append(f"if {p.name(fb.flag)} != 0:   {AGAIN} an argument of {names} was too large or not finite")
+        outer, p.libm = p.libm, p.libm | fb.functions
+        try:
+            return lines + ["    " + line for line in self._render_once(p, again=True)]
+        finally:
+            p.libm = outer
+
+    def _render_once(self, p, again=False):
+        """The inits and the loops; ``again``: without the fallback's flag, and
+        serial (a rare path: a second prange costs Numba a parallel region to compile)."""
+        skip = self.fallback.flag if again else None
         lines = []
         for init in self.inits:
+            if init.name == skip:
+                continue
             target = p.name(init.name)   # (names are met in the order they are written)
             if init.kind == "value":
                 lines.append(f"{target} = {p.doprint(init.value)}")
@@ -75,13 +109,15 @@ class LoopNest:
                 shape = "(" + ", ".join(p.name(str(d)) for d in init.dims) + ("," if len(init.dims) == 1 else "") + ")"
                 lines.append(f"{target} = np.{init.kind}({shape}, dtype=np.{init.dtype})")
         indent = ""
-        outer = "numba.prange" if self.parallel else "range"
+        outer = "numba.prange" if self.parallel and not again else "range"
         for i, d in zip(self.indices, self.sizes):
             if i == "0":
                 continue
             lines.append(f"{indent}for {p.name(i)} in {outer}({p.name(str(d))}):")
             outer, indent = "range", indent + "    "
         for st in self.body:
+            if isinstance(st, Store) and st.array == skip:
+                continue
             if isinstance(st, Assign):
                 lines.append(f"{indent}{p.name(st.target)} = {p.doprint(st.value)}")
             elif st.index:

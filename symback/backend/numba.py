@@ -27,10 +27,10 @@ from ..ir import adjoint_of, given_name
 from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
-from ..ops.scalar import Expr, Lit
+from ..ops.scalar import Bin, Call, Cast, Expr, Lit, Unary, Where
 from ..passes.schedule import Loop, schedule
 from .lowering import lower
-from .nest import Assign, Init, LoopNest, Store
+from .nest import Assign, Fallback, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
 from .printer import Bound, Elem, Name, Printer, Shape, literal
 from . import heap, vecmath
@@ -331,7 +331,17 @@ class FunctionEmitter:
             body.append(Store(self.name(r), out_idx if r.shape else (), value, "+="))
         outputs = [self.name(m) for m in step.members if id(m) in self.s.buffered]
         outputs += [self.name(r) for r in step.reductions]
-        return LoopNest(idx, space, outputs, self._parallel(step), inits, body)
+        nest = LoopNest(idx, space, outputs, self._parallel(step), inits, body)
+        checks = {}
+        for st in body:
+            for check in range_checks(st.value):
+                checks.setdefault(Printer().doprint(check), check)
+        if checks:
+            flag = self.fresh("far")
+            inits.append(Init(flag, "value", value=Lit(0, "int64")))
+            body += [Store(flag, (), check, "+=") for check in checks.values()]
+            nest.fallback = Fallback(flag, frozenset(vecmath.HELPERS))
+        return nest
 
     def _parallel(self, step):
         """Run this loop nest's outer axis on all cores?  Only when every write
@@ -391,6 +401,32 @@ class FunctionEmitter:
         return Bound(tree, tuple(slots), node.dtype, ftype, vector=self.module.vector if _vectorises(space) else frozenset())
 
 
+def range_checks(expr):
+    """``0 if abs(a) < LIMIT else 1`` (as trees) for each argument ``a`` of
+    a vectorised helper that is exact only below ``vecmath.LIMIT`` (sin, cos)
+    in ``expr``: what a loop nest adds up to know it must run again with libm."""
+    found = []
+
+    def walk(e, bound):
+        if isinstance(e, Bound):
+            for slot in e.slots:
+                walk(slot, None)
+            walk(e.tree, e)
+        elif isinstance(e, Call) and bound is not None and bound.dtype == "float64" \
+                and e.fn in bound.vector and e.fn in vecmath.RANGE_LIMITED:
+            # an integer count: its sum vectorises without reassociation; NaN counts
+            far = Where(Bin("<", Call("abs", (e.args[0],)), Lit(vecmath.LIMIT, "float64")),
+                        Lit(0, "int64"), Lit(1, "int64"))
+            found.append(Bound(far, bound.slots, "int64", "float64"))
+        if isinstance(e, (Call, Bin, Unary, Where, Cast)):
+            for child in (e.args if isinstance(e, Call) else
+                          [getattr(e, f) for f in ("cond", "a", "b") if hasattr(e, f)]):
+                walk(child, bound)
+
+    walk(expr, None)
+    return found
+
+
 #: innermost loops shorter than this keep libm: LLVM's vector body (up to 8 lanes
 #: times 4) would never run, and a scalar _exp is slower than libm's exp
 #: (measured: W2's 16-wide sigmoid layer 1.4x slower with the helpers)
@@ -409,7 +445,7 @@ def _vectorises(space):
 class ModuleEmitter:
     """Emits a whole module: header, constants, helpers, entry points."""
 
-    def __init__(self, entries, model_name, parallel=None, vector=frozenset({"exp", "log", "tanh"})):
+    def __init__(self, entries, model_name, parallel=None, vector=frozenset(vecmath.HELPERS)):
         self.entries, self.model_name, self.parallel = entries, model_name, parallel
         self.vector = vector   # functions fused loops compute with vecmath's helpers
         self.consts = {}
@@ -765,13 +801,12 @@ def vector_functions(choice):
     """The float64 functions that fused loops compute with the module's
     vectorisable helpers (:mod:`symback.backend.vecmath`) rather than libm.
 
-    ``"auto"``: exp, log and tanh (2-5x faster loops, a few tenths of a second
-    more JIT); ``True``: also sin and cos, whose exact argument reduction costs
-    about a second of Numba time more (worth it for big arrays evaluated
-    often); ``False``: none; or a collection of names."""
-    if choice == "auto":
-        return frozenset({"exp", "log", "tanh"})
-    if choice is True:
+    ``"auto"`` or ``True``: every function with a helper (exp, log, tanh, sin,
+    cos: 2-13x faster loops, a few tenths of a second more JIT each, paid once
+    per machine with the on-disk cache), in loops long enough to vectorise
+    (:func:`_vectorises`); ``False``: none, libm everywhere; or a collection of
+    names."""
+    if choice == "auto" or choice is True:
         return frozenset(vecmath.HELPERS)
     if choice is False or choice is None:
         return frozenset()

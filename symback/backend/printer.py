@@ -99,6 +99,7 @@ class Printer:
         self.env = env or (lambda name: name)
         self.imports = set()
         self.helpers = set()   # vecmath helpers the printed code calls (``_exp``, ...)
+        self.libm = frozenset()   # functions printed as libm calls even where a Bound would vectorise them
         self._ctx = None   # the Bound being printed
 
     def doprint(self, expr):
@@ -159,7 +160,8 @@ class Printer:
     def _print_Call(self, e):
         if e.fn in _BUILTIN:
             fn = e.fn
-        elif self._ctx is not None and e.fn in self._ctx.vector and self._ctx.dtype == "float64":
+        elif self._ctx is not None and e.fn in self._ctx.vector and e.fn not in self.libm \
+                and self._ctx.dtype == "float64":
             fn = vecmath.HELPERS[e.fn]
             self.helpers.add(fn)
         elif e.fn in _MATH and self._ctx is not None and self._ctx.dtype == "float64":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 
 from ..names import GLOBALS
+from .nest import AGAIN
 
 #: Kernel bodies longer than this (in lines of code) are split: below it one
 #: flat function compiles about as fast, and reads better.
@@ -39,7 +40,9 @@ SEGMENT_LINES = 400
 
 _IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 _TARGET = re.compile(r"\s*(?:for\s+(\w+)\s+in\b|([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*\s*,?)\s*([+\-*/]?)=(?!=))")
-_CONTINUES = re.compile(r"(?:else|elif|except|finally)\b")   # keywords: ``elsewhere = 1`` starts a statement
+# keywords (``elsewhere = 1`` starts a statement), and a loop nest's run again with libm,
+# which rewrites the nest's values: it stays in the nest's part
+_CONTINUES = re.compile(r"(?:else|elif|except|finally)\b|if .*" + re.escape(AGAIN))
 
 
 def _code(line):

@@ -14,9 +14,17 @@ double>`` on AVX-512).
 
 Accuracy: within 2 ulp of libm for exp and log over the whole float64 range
 (subnormal results of exp: within one subnormal step), within 1e-15 relative for
-tanh, within about 1e-13 relative for sin and cos; the special values follow DESIGN.md (exp(-inf) = 0,
-exp(inf) = inf, log(0) = -inf, log(x < 0) = nan, NaN in, NaN out).  Tested in
-tests/backend/test_vecmath.py.
+tanh, within about 1e-13 relative for sin and cos; the special values follow
+DESIGN.md (exp(-inf) = 0, exp(inf) = inf, log(0) = -inf, log(x < 0) = nan, NaN
+in, NaN out).  Tested in tests/backend/test_vecmath.py.
+
+sin and cos reduce their argument exactly only below ``LIMIT`` (2**20): an exact
+reduction of any float64 (Payne-Hanek, a table of 2/pi) costs three times the
+rest of the function in every lane of a vector loop, used or not (W1v's forward
+took 10.4 ms instead of 3.3).  So a loop nest that calls them also counts the
+arguments beyond ``LIMIT`` (or not finite) and, if it met any, runs again with
+libm's sin and cos (backend/nest.py): exact everywhere, fast where arguments
+are moderate, which is where models put them.
 
 The printer (backend/printer.py) spells float64 exp, log, tanh, sin and cos in a
 fused loop as these helpers (``HELPERS``); the module emitter appends
@@ -27,6 +35,11 @@ from __future__ import annotations
 
 #: math function -> helper name, for the functions that have a helper.
 HELPERS = {"exp": "_exp", "log": "_log", "tanh": "_tanh", "sin": "_sin", "cos": "_cos"}
+
+#: functions whose helper is exact only for arguments of magnitude below ``LIMIT``:
+#: a loop calling them checks its arguments and falls back to libm (see above)
+RANGE_LIMITED = frozenset({"sin", "cos"})
+LIMIT = 1048576.0
 
 
 def source(used):
@@ -53,27 +66,13 @@ def _from_bits(n):
     return float(np.int64(n).view(np.float64))
 
 
-def _fma(a, b, c):
-    """a * b + c rounded once: one instruction where the CPU has FMA (here,
-    exact rationals; Python rounds an int / int division correctly)."""
-    (p, q), (r, t), (u, v) = a.as_integer_ratio(), b.as_integer_ratio(), c.as_integer_ratio()
-    return (p * r * v + u * q * t) / (q * t * v)
-
-
-# compiled code: the three above as LLVM instructions (a Python fallback keeps
+# compiled code: the two above as LLVM instructions (a Python fallback keeps
 # the module runnable with Numba's DISABLE_JIT)
 @numba.extending.intrinsic
 def _bitcast(typingctx, x, like):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
     return like.instance_type(x, like), codegen
-
-
-@numba.extending.intrinsic
-def _fma_llvm(typingctx, a, b, c):
-    def codegen(context, builder, sig, args):
-        return builder.fma(*args)
-    return a(a, b, c), codegen
 
 
 @numba.extending.overload(_as_bits)
@@ -84,11 +83,6 @@ def _as_bits_compiled(x):
 @numba.extending.overload(_from_bits)
 def _from_bits_compiled(n):
     return lambda n: _bitcast(n, np.float64)
-
-
-@numba.extending.overload(_fma)
-def _fma_compiled(a, b, c):
-    return lambda a, b, c: _fma_llvm(a, b, c)
 '''
 
 _FUNCTIONS = {
@@ -205,43 +199,19 @@ def _cos(x):
 ''',
     "_sin_cos": '''
 
-def _two_over_pi():
-    """Rows (2**E 2/pi) mod 4 for E = -32 ... 971, each as four float64 parts
-    of 26, 53, 53 and 53 bits, for the reduction of large arguments in _sin_cos."""
-    top = int(   # floor(2/pi 2**1200)
-        "a2f9836e4e441529fc2757d1f534ddc0db6295993c439041fe5163abdebbc561b7246e3a"
-        "424dd2e006492eea09d1921cfe1deb1cb129a73ee88235f52ebb4484e99c7026b45f7e41"
-        "3991d639835339f49c845f8bbdf9283b1ff897ffde05980fef2f118b5a0a6d1f6d367ecf"
-        "27cb09b74f463f669e5fea2d7527bac7ebe5f17b3d0739f78a5292ea6bfb5fb11f8d5d08"
-        "56033046fc7b", 16)
-    m53 = (1 << 53) - 1
-    rows = []
-    for e in range(-32, 972):
-        x = (top >> (1017 - e)) & ((1 << 185) - 1)   # 2 integer and 183 fraction bits
-        rows.append([float(x >> 159) * 2.0 ** -24, float((x >> 106) & m53) * 2.0 ** -77,
-                     float((x >> 53) & m53) * 2.0 ** -130, float(x & m53) * 2.0 ** -183])
-    return np.array(rows)
-
-
-_TWO_OVER_PI = _two_over_pi()
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
 def _sin_cos(x):
-    """(sin x, cos x), float64, with no call and no branch, so that loops
-    calling it vectorise (libm's sin and cos are scalar calls).  x = q pi/2 + r,
-    |r| <~ pi/4: for |x| < 2**20 by Cody-Waite (four parts of pi/2), else
-    exactly from x = M 2**E, M an integer, as M ((2**E 2/pi) mod 4) in
-    double-double arithmetic (the rows of _TWO_OVER_PI); both are computed and
-    one is selected.  Then sin r and cos r by their Taylor series, and the
-    quadrant q picks, for each result, one of them and its sign.  One function
-    for both, so Numba compiles it once (an integer argument selecting one was
-    compiled once per literal value); once inlined, LLVM drops the result a
-    caller does not use and shares the rest when a loop wants both.  ``forceinline`` marks it alwaysinline
-    for LLVM: too big for LLVM's own inlining threshold, and a call would keep
-    the loop scalar.  (Numba's ``inline="always"`` inlines at the level of its
-    own IR, which the parallel twin deep-copies: W1v's parallel twin compiled in
-    6.0 s that way, 1.1 s this way.)"""
+    """(sin x, cos x) for |x| < 2**20, float64, with no call and no branch, so
+    that loops calling it vectorise (libm's sin and cos are scalar calls).
+    x = q pi/2 + r, |r| <~ pi/4, by Cody-Waite with four parts of pi/2 (exact
+    to 2**20); sin r and cos r by their Taylor series; the quadrant q picks,
+    for each result, one of them and its sign.  Beyond 2**20, and for inf and
+    nan, the result is meaningless: a loop that calls it counts such arguments
+    and runs again with libm if it met one (``LIMIT``; see backend/nest.py).
+    One function for both results, so Numba compiles it once; ``forceinline``
+    marks it alwaysinline for LLVM (too big for LLVM's own threshold, and a
+    call would keep the loop scalar); once inlined, LLVM drops the result a
+    caller does not use and shares the rest when a loop wants both."""
     y = x if abs(x) < 1048576.0 else 0.0
     k = (y * 0.6366197723675814 + 6755399441055744.0) - 6755399441055744.0   # round(y 2/pi)
     w = y - k * 1.5707963267341256      # exact
@@ -249,58 +219,8 @@ def _sin_cos(x):
     t = w - v
     u = t - w
     err = (w - (t - u)) + (-v - u)      # the rounding error of w - v
-    r_small = t + ((err - k * 2.0222662487111665e-21) - k * 8.4784276603689e-32)
-    # |x| >= 2**20: |x| = M 2**E, so |x| 2/pi = M c mod 4 with c = (2**E 2/pi) mod 4,
-    # M = mh + ml split so that every product below is exact or carries its error
-    b = _as_bits(abs(x))
-    e = ((b >> 52) & 2047) - 1075
-    e = -32 if e < -32 else e
-    e = 971 if e > 971 else e
-    mant = (b & 4503599627370495) | 4503599627370496
-    mh = float((mant >> 26) << 26)
-    ml = float(mant & 67108863)
-    c0 = _TWO_OVER_PI[e + 32, 0]
-    c1 = _TWO_OVER_PI[e + 32, 1]
-    c2 = _TWO_OVER_PI[e + 32, 2]
-    c3 = _TWO_OVER_PI[e + 32, 3]
-    a0 = ml * c0                        # exact (mh c0 is a multiple of 4)
-    a0 = a0 - 4.0 * math.floor(a0 * 0.25)
-    h1 = mh * c1
-    l1 = _fma(mh, c1, -h1)
-    h1 = h1 - 4.0 * math.floor(h1 * 0.25)
-    h2 = ml * c1
-    l2 = _fma(ml, c1, -h2)
-    h3 = mh * c2
-    l3 = _fma(mh, c2, -h3)
-    # sum the terms, largest first, taking out whole numbers (the quadrant) and
-    # collecting every rounding error in ``err``
-    s = a0 + h1
-    u = s - a0
-    err = (a0 - (s - u)) + (h1 - u)
-    n = (s + 6755399441055744.0) - 6755399441055744.0
-    s = s - n
-    t = s + h2
-    u = t - s
-    err += (s - (t - u)) + (h2 - u)
-    m = (t + 6755399441055744.0) - 6755399441055744.0
-    s = t - m
-    n += m
-    t = s + l1
-    u = t - s
-    err += (s - (t - u)) + (l1 - u)
-    s = t + h3
-    u = s - t
-    err += (t - (s - u)) + (h3 - u)
-    t = s + l2
-    u = t - s
-    err += (s - (t - u)) + (l2 - u)
-    err += l3 + ml * c2 + mh * c3 + ml * c3
-    r_large = (t + err) * 1.5707963267948966
-    n = -n if x < 0.0 else n
-    r_large = -r_large if x < 0.0 else r_large
-    small = abs(x) < 1048576.0
-    r = r_small if small else r_large
-    q = np.int64(k if small else n)
+    r = t + ((err - k * 2.0222662487111665e-21) - k * 8.4784276603689e-32)
+    q = np.int64(k)
     z = r * r
     s = 2.8114572543455206e-15          # sin r = r - r**3/3! + ... + r**17/17!
     s = s * z - 7.647163731819816e-13
@@ -325,7 +245,6 @@ def _sin_cos(x):
     sin_x = -sin_x if q & 2 else sin_x
     cos_x = s if q & 1 else c           # cos x = cos r, -sin r, -cos r, sin r
     cos_x = -cos_x if (q + 1) & 2 else cos_x
-    finite = abs(x) < np.inf
-    return (sin_x if finite else np.nan), (cos_x if finite else np.nan)
+    return sin_x, cos_x
 ''',
 }

@@ -129,7 +129,7 @@ def test_fused_loop_calls_helpers_and_vectorises(elementwise):
     src = elementwise.source
     for name in ("_exp(", "_log(", "_sin(", "_cos(", "_tanh("):
         assert name in src
-    assert "math.exp(" not in src and "def _exp(x):" in src
+    assert "math.exp(" not in src.split("# again, with libm:")[0] and "def _exp(x):" in src
     # the cached machine code cannot be inspected: compile the kernel's body again
     kernel = numba.njit(error_model="numpy")(elementwise.module._forward.py_func)
     kernel(np.linspace(0.5, 2.0, 16))
@@ -162,8 +162,8 @@ def test_lecture_kernel_matches_interpreter():
 
 
 def test_which_functions_are_vectorised():
-    """By default exp, log and tanh (cheap to compile); sin and cos on request
-    (about a second more Numba time); none with vector_math=False."""
+    """By default (and with True) every function with a helper; none with
+    vector_math=False; or those named."""
     from symback.backend.numba import emit_module, vector_functions
     from symback.kernel import gradient_entries
     x = sb.var("x", (None,))
@@ -171,12 +171,15 @@ def test_which_functions_are_vectorised():
     def source(choice):
         return emit_module(gradient_entries(y, [x], [x]), "vm", vector_math=choice)
     auto = source("auto")
-    assert "_exp(" in auto and "_log(" in auto and "_tanh(" in auto and "math.sin(" in auto and "_sin(" not in auto
-    every = source(True)
-    assert "_sin(" in every and "_cos(" in every and "math.sin(" not in every
+    assert auto == source(True)
+    first, again = auto.split("# again, with libm:", 1)
+    for helper in ("_exp(", "_log(", "_tanh(", "_sin(", "_cos("):
+        assert helper in first
+    assert "math.sin(" not in first and "math.sin(" in again and "math.exp(" in again
     off = source(False)
-    assert "_exp(" not in off and "math.exp(" in off and "def _exp(" not in off
+    assert "_exp(" not in off and "math.exp(" in off and "def _exp(" not in off and "# again" not in off
     assert "_sin(" in source(["sin"]) and "_exp(" not in source(["sin"])
+    assert "# again" not in source(["exp"])
     with pytest.raises(ValueError, match="vector_math: no vectorised tan"):
         vector_functions(["tan"])
 
@@ -212,8 +215,41 @@ def test_helpers_run_as_plain_python():
         exec(compile(source, "<vecmath>", "exec"), module.__dict__)
     finally:
         numba.config.DISABLE_JIT = old
-    for v in (0.3, -2.5, 1e10, 1e300, 5e-324):
+    for v in (0.3, -2.5, 1e5, 1e10, 1e300, 5e-324):
         for f in ("exp", "sin", "cos", "tanh"):
+            if f in vecmath.RANGE_LIMITED and abs(v) >= vecmath.LIMIT:
+                continue
             assert getattr(module, "_" + f)(v) == pytest.approx(_safe(getattr(math, f), v), rel=1e-12)
         assert module._log(abs(v)) == pytest.approx(math.log(abs(v)), rel=1e-12)
-    assert module._log(0.0) == -math.inf and math.isnan(module._sin(math.inf))
+    assert module._log(0.0) == -math.inf
+
+
+def test_sin_cos_beyond_the_helpers_range_run_again_with_libm():
+    """_sin/_cos reduce exactly only below LIMIT: a loop nest meeting a larger
+    (or non-finite) argument runs again with libm, serial and on all cores, and
+    every element comes out right, not only the far ones."""
+    x = sb.var("x", (None,))
+    y = sb.sum(sb.sin(x) * sb.cos(3.0 * x))
+    want_grad = sb.grad(y, [x])[0]
+    rng = np.random.default_rng(5)
+    for parallel in (False, True):
+        k = sb.value_and_grad(y, [x], name=f"vecmath_far_{parallel}", vector_math=True, parallel=parallel)
+        assert "# again, with libm:" in k.source and "math.sin(" in k.source
+        for far in (None, 3e6, 1e300, -np.inf, np.nan):
+            xv = rng.uniform(-4, 4, 5000)
+            if far is not None:
+                xv[1234] = far
+            value, (g,) = k(xv)
+            want = sb.evaluate([y, want_grad], {x: xv})
+            np.testing.assert_allclose(value, want[0], rtol=1e-12, err_msg=str(far))
+            np.testing.assert_allclose(g, want[1], rtol=1e-12, atol=1e-12, err_msg=str(far))
+
+
+def test_a_loop_and_its_run_again_stay_in_one_segment():
+    from symback.backend import segment
+    body = ["a = 1.0", "far_0 = 0", "for i0 in range(n):", "    b[i0] = _sin(x[i0])",
+            "    far_0 += 0 if abs(x[i0]) < 1048576.0 else 1",
+            "if far_0 != 0:   # again, with libm: an argument of sin/cos was too large or not finite",
+            "    for i0 in range(n):", "        b[i0] = math.sin(x[i0])", "c = b[0]"]
+    statements = segment._statements(body)
+    assert [s[0] for s in statements] == ["a = 1.0", "far_0 = 0", "for i0 in range(n):", "c = b[0]"]
