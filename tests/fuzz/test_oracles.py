@@ -4,6 +4,10 @@ A fuzzer whose checks cannot fail would pass forever.  Each test swaps one
 op's rule for a wrong one (a registry entry replaced for the test only), runs
 random programs that use the op through the Python tier and asserts that the
 oracle meant for that kind of bug reports it.
+
+The allowance for ill-conditioned graphs (``oracles.sensitivity``) is tested
+both ways: two correct evaluations an ulp apart where the graph amplifies it
+are accepted, and a wrong value or gradient next to them is still caught.
 """
 from __future__ import annotations
 
