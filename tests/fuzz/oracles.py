@@ -15,11 +15,21 @@ For each program (see ``programs.py``):
    run and makes it a loop, the rerolled graph -- the one compiled -- against
    the unrolled one in the interpreter: outputs, loss, gradient and JVP.
 
+Where a comparison fails its fixed tolerance, the values are checked again
+allowing for the rounding the graph amplifies (:func:`sensitivity`: the
+interpreter rerun with every rounded result a few ulps off): ``sin`` of 1e20,
+or ``1 - tanh(x)**2`` near saturation, turn the last-bit differences between
+libm and numpy into differences no fixed tolerance allows; such a program is
+counted as ill-conditioned, not failed (1, 4 and 5; the finite differences
+have their own, looser, tolerance).
+
 ``check_batch`` returns a list of :class:`Failure` (empty when all agree); a
 failure carries the program's source, so the report is its own reproduction.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import traceback
 import types
 from dataclasses import dataclass
@@ -29,6 +39,7 @@ import numpy as np
 import symback as sb
 from symback.backend.numba import Entry, emit_module
 from symback.kernel import Kernel
+from symback.ops import OPS
 from symback.passes.reroll import reroll
 
 KERNEL_RTOL = {"float64": 1e-12, "float32": 2e-5}
@@ -81,9 +92,10 @@ def _outputs(p, seed, rerolling=True):
     return Compiled(p, derived(rolled), tangents, values, derived(flat) if fired else None)
 
 
-def _close(got, want, rtol, atol=0.0):
+def _close(got, want, rtol, atol=0.0, slack=None):
     """Elementwise agreement relative to the larger of the element and the
-    array's scale (sums that cancel keep the error of their terms)."""
+    array's scale (sums that cancel keep the error of their terms); ``slack``
+    (an array of want's shape, from :func:`sensitivity`) widens it per element."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if got.shape != want.shape:
         return f"shape {got.shape} != {want.shape}"
@@ -98,11 +110,103 @@ def _close(got, want, rtol, atol=0.0):
         return None
     scale = np.max(np.abs(want[ok]))
     err = np.abs(got[ok] - want[ok])
-    bad = err > rtol * (np.abs(want[ok]) + scale) + atol
+    bound = rtol * (np.abs(want[ok]) + scale) + atol
+    if slack is not None:
+        bound = bound + np.broadcast_to(slack, want.shape)[ok]
+    bad = err > bound
     if bad.any():
-        return (f"max error {err.max():.3g} at scale {scale:.3g}: kernel {got.ravel()[:6]}, "
+        extra = "" if slack is None else f" (rounding spread up to {np.max(slack):.3g})"
+        return (f"max error {err.max():.3g} at scale {scale:.3g}{extra}: kernel {got.ravel()[:6]}, "
                 f"interpreter {want.ravel()[:6]}")
     return None
+
+
+ILL_CONDITIONED = "ill-conditioned: the difference is rounding the graph amplifies"
+
+
+class _Spread:
+    """:func:`sensitivity` of ``outputs``, computed on first use (only a
+    comparison that fails at the fixed tolerance pays for it)."""
+
+    def __init__(self, outputs, env, want):
+        self.args, self.value = (outputs, env, want), None
+
+    def __getitem__(self, k):
+        if self.value is None:
+            self.value = sensitivity(*self.args)
+        return SENSITIVITY_FACTOR * self.value[k]
+
+
+#: ops whose float result is exact (a selection, a copy, a sign change) or
+#: rounded the same way on both sides (a cast): not perturbed by :func:`sensitivity`
+EXACT_OPS = {"abs", "astype", "broadcast", "const", "count", "index", "maximum", "minimum", "neg",
+             "one_hot", "relu", "reshape", "scan", "scan_get", "sign", "stack", "transpose", "var",
+             "where"}
+#: :func:`sensitivity` perturbs each rounded result by up to this many ulps
+#: (libm and numpy's loops differ by an ulp or two in transcendental functions)
+PERTURB_ULPS = 4
+PERTURB_TRIALS = 4
+#: a difference within this multiple of the spread :func:`sensitivity` sees
+#: is rounding the graph amplifies, not an error
+SENSITIVITY_FACTOR = 4
+
+
+@contextlib.contextmanager
+def _perturbed(rng, ulps=PERTURB_ULPS):
+    """Every rounding op of the interpreter (loop bodies included: they run
+    through the same registry) returns its float result times ``1 + d``,
+    ``|d| <= ulps * eps``, d drawn afresh for each element of each call."""
+    def wrap(fn):
+        def perturbed(values, attrs):
+            out = fn(values, attrs)
+            a = np.asarray(out)
+            if a.dtype.kind != "f":
+                return out
+            eps = ulps * np.finfo(a.dtype).eps
+            return (a * (1 + rng.uniform(-eps, eps, a.shape))).astype(a.dtype)
+        return perturbed
+    saved = dict(OPS)
+    try:
+        for name, op in saved.items():
+            if name not in EXACT_OPS:
+                OPS[name] = dataclasses.replace(op, eval=wrap(op.eval))
+        yield
+    finally:
+        OPS.update(saved)
+
+
+def sensitivity(outputs, env, want, trials=PERTURB_TRIALS, seed=0):
+    """How far the values of ``outputs`` (``want``, evaluated without
+    perturbation) move when every rounding in the interpreter is off by a few
+    ulps: per output, an array of the largest change seen in ``trials`` runs
+    (Monte Carlo arithmetic, as CADNA/CESTAC estimate the digits a float
+    computation determines).
+
+    Two correct float64 evaluations of a graph -- the kernel (libm, its own
+    order of operations) and the interpreter (numpy) -- round differently in
+    the last bit, and the graph amplifies that by its condition number:
+    ``sin(x)`` for ``x ~ 1e20`` is not determined at all, ``1 - tanh(x)**2``
+    for ``tanh(x) ~ 1 - 1e-6`` (tanh's derivative) keeps 10 of 16 digits.  A
+    difference within this spread is no evidence of a bug; a well-conditioned
+    value has a spread of a few ulps, so an error there is still caught.
+    Non-finite values (and values that turn non-finite) are left to the
+    exact inf/NaN comparison: their spread is 0."""
+    rng = np.random.default_rng(seed)
+    spread = [np.zeros(np.shape(w)) for w in want]
+    for _ in range(trials):
+        with _perturbed(rng), np.errstate(all="ignore"):
+            try:
+                got = sb.evaluate(outputs, env)
+            except (ArithmeticError, ValueError, IndexError):   # a perturbation broke the program: nothing learnt
+                continue
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
+            if g.shape != w.shape:
+                continue
+            with np.errstate(all="ignore"):
+                d = np.abs(g - w)
+            spread[i] = np.maximum(spread[i], np.where(np.isfinite(d), d, 0.0))
+    return spread
 
 
 def _env(c):
@@ -202,8 +306,11 @@ def check_rerolled(c, want):
     flat = sb.evaluate(c.unrolled, _env(c))
     labels = [f"output {p.ref(o)}" for o in p.outputs] + ["loss"] + [f"grad {v.name}" for v in p.variables] + ["jvp"]
     rolled = list(sb.evaluate(c.outputs[:len(p.outputs)], _env(c))) + list(want)
-    for label, r, f in zip(labels, rolled, flat, strict=True):
+    spread = _Spread(c.unrolled, _env(c), flat)
+    for k, (label, r, f) in enumerate(zip(labels, rolled, flat, strict=True)):
         problem = _close(r, f, KERNEL_RTOL[p.dtype], KERNEL_ATOL[p.dtype])
+        if problem:
+            problem = _close(r, f, KERNEL_RTOL[p.dtype], KERNEL_ATOL[p.dtype], spread[k])
         if problem:
             return [Failure(p, "rerolled vs unrolled", f"{label}: {problem.replace('kernel', 'rerolled').replace('interpreter', 'unrolled')}")]
     return []
@@ -211,12 +318,15 @@ def check_rerolled(c, want):
 
 def check_compiled(c, got, skipped=None):
     """Kernel against interpreter; a mismatch at a rounding tie (see
-    :func:`rounding_tie`) is not a failure but is recorded in ``skipped``."""
+    :func:`rounding_tie`), or within the rounding an ill-conditioned graph
+    amplifies (see :func:`sensitivity`), is not a failure but is recorded in
+    ``skipped``."""
     p = c.program
     want = sb.evaluate(c.outputs, _env(c))
     labels = [f"output {p.ref(o)}" for o in p.outputs] + ["loss"] + [f"grad {v.name}" for v in p.variables] + ["jvp"]
-    failures = []
-    for label, g, w, node in zip(labels, got, want, c.outputs, strict=True):
+    failures, excused = [], False
+    spread = _Spread(c.outputs, _env(c), want)
+    for k, (label, g, w, node) in enumerate(zip(labels, got, want, c.outputs, strict=True)):
         if np.asarray(g).dtype != np.dtype(node.dtype):
             failures.append(Failure(p, "kernel", f"{label}: dtype {np.asarray(g).dtype}, expected {node.dtype}"))
             continue
@@ -226,7 +336,12 @@ def check_compiled(c, got, skipped=None):
                 skipped.append((p, "a branch decided by rounding"))
             break
         if problem:
+            problem = _close(g, w, KERNEL_RTOL[p.dtype], KERNEL_ATOL[p.dtype], spread[k])
+            excused |= not problem
+        if problem:
             failures.append(Failure(p, "kernel vs interpreter", f"{label}: {problem}"))
+    if excused and skipped is not None:
+        skipped.append((p, ILL_CONDITIONED))
     return failures, want[len(p.outputs):]
 
 
@@ -359,6 +474,10 @@ def check_sympy(c, want, skipped=None):
     symbols = {v: sympy.Symbol(v.name, real=True) for v in p.variables}
     point = {symbols[v]: sympy.Float(float(p.values[v]), 50) for v in p.variables}
     failures = []
+    # the interpreter's loss, gradient and jvp, as the fixed tolerances below
+    # may not determine them: a difference within the spread of their rounding
+    # (see sensitivity) says nothing of the rules
+    spread = _Spread(c.outputs[len(p.outputs):], _env(c), want)
     # xreplace, not subs: subs recurses without end on some Piecewise conditions
     try:
         value = complex(expr.xreplace(point).evalf(50))
@@ -367,11 +486,12 @@ def check_sympy(c, want, skipped=None):
         # comparison of a complex value there (log of a negative number in an
         # unselected branch) raises: SymPy cannot decide this point
         return failures
-    if abs(value - float(want[0])) > 1e-10 * (1 + abs(float(want[0]))):
+    tol = 1e-10 * (1 + abs(float(want[0])))
+    if abs(value - float(want[0])) > tol and abs(value - float(want[0])) > tol + float(spread[0]):
         failures.append(Failure(p, "loss vs SymPy", f"SymPy {value}, interpreter {float(want[0])!r}"))
     if _at_kink(expr, point):
         return failures
-    for v, g in zip(p.variables, want[1:-1], strict=True):
+    for k, (v, g) in enumerate(zip(p.variables, want[1:-1], strict=True), 1):
         d = sympy.diff(expr, symbols[v])
         if d.has(sympy.Subs, sympy.Derivative):
             continue   # SymPy left a derivative unevaluated (of sign, of a Piecewise switch)
@@ -382,7 +502,9 @@ def check_sympy(c, want, skipped=None):
         if d.has(sympy.nan, sympy.zoo) or not d.is_number:
             continue   # a point where SymPy's derivative is undefined (Heaviside, sign at 0)
         d = complex(d)
-        if abs(d.imag) > 1e-30 or abs(d.real - float(g)) > 1e-9 * (1 + abs(float(g))):
+        tol = 1e-9 * (1 + abs(float(g)))
+        if abs(d.imag) > 1e-30 or (abs(d.real - float(g)) > tol and
+                                   abs(d.real - float(g)) > tol + float(spread[k])):
             failures.append(Failure(p, "gradient vs SymPy", f"d/d {v.name}: SymPy {d}, AD {float(g)!r}"))
     return failures
 
