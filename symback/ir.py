@@ -224,26 +224,30 @@ def topo_order(outputs, stop=frozenset()):
 
     Iterative (no recursion), deterministic: arguments are visited left to right.
     The arguments of nodes whose id is in ``stop`` are not visited.
+
+    Each stack entry holds its node's argument iterator, so a node resumes
+    where it left off, and the seen set holds the nodes themselves (they hash
+    by identity): every compile walks its graph several times, and this form
+    is about twice as fast as indexing arguments and keying by ``id``.
     """
-    order, state = [], {}
+    order, seen = [], set()
+    append, add = order.append, seen.add
     for root in outputs:
-        if id(root) in state:
+        if root in seen:
             continue
-        stack = [(root, 0)]
+        add(root)
+        stack = [(root, iter(() if id(root) in stop else root.args))]
+        push, pop = stack.append, stack.pop
         while stack:
-            node, i = stack.pop()
-            if i == 0:
-                if id(node) in state:
-                    continue
-                state[id(node)] = 1
-            if i < len(node.args) and id(node) not in stop:
-                stack.append((node, i + 1))
-                arg = node.args[i]
-                if id(arg) not in state:
-                    stack.append((arg, 0))
+            node, args = stack[-1]
+            for arg in args:
+                if arg not in seen:
+                    add(arg)
+                    push((arg, iter(() if id(arg) in stop else arg.args)))
+                    break
             else:
-                state[id(node)] = 2
-                order.append(node)
+                pop()
+                append(node)
     return order
 
 

@@ -38,6 +38,7 @@ from .pack import pack
 from . import segment
 from ..shapes import dim_expr, resolve, show
 from ..version import __version__
+from ..gc_pause import paused
 
 
 @dataclass
@@ -748,6 +749,7 @@ def _nest(items, structure):
     return f"({', '.join(groups)})"
 
 
+@paused
 def emit_module(entries, model_name="model", doc="", parallel=None, vector_math="auto"):
     """The full module source for ``entries`` (a list of :class:`Entry`).
 

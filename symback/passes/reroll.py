@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ir import TUPLE, Node, topo_order
+from ..gc_pause import paused
 
 #: a run is rerolled when it repeats at least this many times ...
 MIN_STEPS = 4
@@ -41,6 +42,7 @@ MIN_NODES = 24
 CANDIDATES = 8
 
 
+@paused
 def reroll(outputs):
     """``outputs`` (a node or a list) with every long repeated run made a loop."""
     single = isinstance(outputs, Node)
