@@ -121,9 +121,11 @@ def intern(op, args, attrs, shape, dtype, commutative=False):
     what the generated code and ``explain`` show).
     """
     args = tuple(args)
-    attrs = freeze_attrs(attrs) if isinstance(attrs, dict) else tuple(attrs)
+    attrs = (freeze_attrs(attrs) if attrs else ()) if isinstance(attrs, dict) else tuple(attrs)
     shape = tuple(shape)
-    ids = tuple(sorted(id(a) for a in args)) if commutative else tuple(id(a) for a in args)
+    ids = tuple(map(id, args))
+    if commutative:
+        ids = tuple(sorted(ids))
     key = (op, ids, attrs, shape, dtype)
     node = _table.get(key)
     if node is None:
@@ -152,10 +154,21 @@ def var(name, shape=(), dtype="float64"):
     return intern("var", (), {"name": name}, shape, dtype)
 
 
+#: constants made from Python numbers, by (type, repr, dtype): a model or a
+#: derivative rule writes ``0.5`` or ``1.0`` thousands of times, and making the
+#: array, its bytes and its key each time cost more than the node it names
+_number_consts: "dict[tuple, Node]" = {}
+
+
 def const(value, dtype=None):
     """A constant leaf; Python numbers and numpy arrays promote automatically."""
     if isinstance(value, Node):
         return value
+    number = type(value) in (int, float) and value == value   # (not NaN: its sign is not in its repr)
+    if number:
+        node = _number_consts.get((type(value), repr(value), dtype))
+        if node is not None:
+            return node
     array = np.asarray(value)
     if dtype is None:
         if array.dtype.kind == "f":
@@ -167,7 +180,10 @@ def const(value, dtype=None):
         else:
             raise TypeError(f"const: cannot make a constant of dtype {array.dtype}")
     array = array.astype(dtype)
-    return intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
+    node = intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
+    if number:
+        _number_consts[(type(value), repr(value), dtype)] = node
+    return node
 
 
 # --- names for the reader --------------------------------------------------------
