@@ -94,6 +94,7 @@ class FunctionEmitter:
         while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
             self.loop_prefix += "i"
         self.indices = {}
+        self.about = {}   # id -> (given name, adjoint of): see _labels
         for v in entry.inputs:
             self.names[id(v)] = sched.local_names[v.name]
         for c in sched.consts:
@@ -189,13 +190,20 @@ class FunctionEmitter:
         """The local that holds ``node``: the name the model gave it
         (``sb.name``), ``g_<name>`` for the adjoint of a named value or
         variable, else the next lecture letter (``a, b, ...``)."""
-        if id(node) not in self.names:
-            self.names[id(node)] = self._pick_name(node)
-        return self.names[id(node)]
+        name = self.names.get(id(node))
+        if name is None:
+            name = self.names[id(node)] = self._pick_name(node)
+        return name
+
+    def _labels(self, node):
+        """(the name ``sb.name`` gave ``node``, the node whose adjoint it is):
+        looked up once per node, for its name and then for its comment."""
+        about = self.about.pop(id(node), None)
+        return about if about is not None else (given_name(node), adjoint_of(node))
 
     def _pick_name(self, node):
-        label = given_name(node)
-        of = adjoint_of(node)
+        label, of = about = self._labels(node)
+        self.about[id(node)] = about
         if label is None and of is not None:   # adjoints of values already named
             if of.op == "var":
                 label = f"g_{of.name}"
@@ -264,10 +272,9 @@ class FunctionEmitter:
     def _comment(self, node):
         """``# h1 = sigmoid(X @ W1.T + b1)`` for a value the model names,
         ``# adjoint of h1`` for its adjoint; nothing for other values."""
-        label = given_name(node)
+        label, of = self._labels(node)
         if label is None and id(node) in self.output_labels:
             label = self.output_labels[id(node)]
-        of = adjoint_of(node)
         if of is not None and (of.op == "var" or given_name(of)):
             return f"# adjoint of {of.name or given_name(of)}"
         if label is None:
@@ -401,6 +408,8 @@ VECTOR_MIN_INNER = 32
 def _vectorises(space):
     """Whether a fused loop over ``space`` is worth vecmath's helpers: its
     innermost loop is sized at call time or at least VECTOR_MIN_INNER long."""
+    if not space:
+        return False
     inner = [resolve(d) for d in space if resolve(d) != 1]
     if not inner:
         return False
@@ -488,6 +497,8 @@ def summary(node, width=96, depth=5):
 def _used_sizes(syms, body):
     """The size bindings (``X_d0 = X.shape[0]``) that ``body`` reads, with the
     ones they read in turn, in binding order."""
+    if not syms:
+        return []
     text = "\n".join(body)
     used = set(re.findall(r"\w+", text))
     keep = []
