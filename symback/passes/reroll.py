@@ -127,7 +127,8 @@ def _align(seq, pos, tokens, P, r0, r1):
         if K < MIN_STEPS:
             break
         template = _roles(seq, pos, s, P, 1)
-        if template is None or any(n.dtype == TUPLE for n in seq[s:s + P]):
+        if template is None or any(n.dtype == TUPLE for n in seq[s:s + P]) \
+                or not _may_slot(seq, s, P, template):
             continue
         k = 1
         while k < K and _roles(seq, pos, s, P, k) == template and \
@@ -144,6 +145,22 @@ def _align(seq, pos, tokens, P, r0, r1):
         if found is not None:
             return s, P, K, template, *found
     return None
+
+
+def _may_slot(seq, s, P, template):
+    """Whether the first two blocks' external arguments pass :func:`_slots`'
+    test: the same node, leaves both, or rows of one array.  A cheap early
+    rejection: a long run of a chain that reads a different computed value at
+    each step (a loss summing thousands of terms) is then not compared block
+    by block, once per candidate period, before ``_slots`` refuses it."""
+    for j, roles in enumerate(template):
+        for m, role in enumerate(roles):
+            if role[0] == "ext":
+                a, b = seq[s + j].args[m], seq[s + P + j].args[m]
+                if not (a is b or (not a.args and not b.args)
+                        or (a.op == "index" and b.op == "index" and a.args[0] is b.args[0])):
+                    return False
+    return True
 
 
 def _slots(seq, s, P, K, template):
