@@ -28,7 +28,7 @@ from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
 from ..ops.scalar import Expr, Lit
-from ..passes.schedule import Loop, schedule
+from ..passes.schedule import Loop, Scalar, schedule
 from .lowering import lower
 from .nest import Assign, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
@@ -198,12 +198,13 @@ class FunctionEmitter:
     def _labels(self, node):
         """(the name ``sb.name`` gave ``node``, the node whose adjoint it is):
         looked up once per node, for its name and then for its comment."""
-        about = self.about.pop(id(node), None)
-        return about if about is not None else (given_name(node), adjoint_of(node))
+        about = self.about.get(id(node))
+        if about is None:
+            about = self.about[id(node)] = (given_name(node), adjoint_of(node))
+        return about
 
     def _pick_name(self, node):
-        label, of = about = self._labels(node)
-        self.about[id(node)] = about
+        label, of = self._labels(node)
         if label is None and of is not None:   # adjoints of values already named
             if of.op == "var":
                 label = f"g_{of.name}"
@@ -228,8 +229,13 @@ class FunctionEmitter:
         e = self.entry
         body, group = [], []
         for step in self.s.steps:
-            group.extend(self._step(step))
-            said = [c for c in map(self._comment, _computed(step)) if c]
+            if type(step) is Scalar:   # (a big program's steps nearly all: the short way)
+                group.append(self._scalar_line(step.node))
+                said = self._comment(step.node)
+                said = [said] if said else None
+            else:
+                group.extend(self._step(step))
+                said = [c for c in map(self._comment, _computed(step)) if c]
             if said:   # a group ends with a value the model names: say what it is
                 body += ([""] if body else []) + said + group
                 group = []
@@ -275,8 +281,8 @@ class FunctionEmitter:
         label, of = self._labels(node)
         if label is None and id(node) in self.output_labels:
             label = self.output_labels[id(node)]
-        if of is not None and (of.op == "var" or given_name(of)):
-            return f"# adjoint of {of.name or given_name(of)}"
+        if of is not None and (of.op == "var" or self._labels(of)[0]):
+            return f"# adjoint of {of.name or self._labels(of)[0]}"
         if label is None:
             return None
         return f"# {label} = {summary(node)}"
@@ -292,9 +298,11 @@ class FunctionEmitter:
         return getattr(self, "_" + type(step).__name__.lower())(step)
 
     def _scalar(self, step):
-        node = step.node
+        return [self._scalar_line(step.node)]
+
+    def _scalar_line(self, node):
         target = self.name(node)
-        return [f"{target} = {self.printer.doprint(self._expr(node, None, ()))}"]
+        return f"{target} = {self.printer.doprint(self._expr(node, None, ()))}"
 
     def _block(self, step):
         node = step.node

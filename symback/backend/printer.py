@@ -107,6 +107,8 @@ class Printer:
         self._templates = {}   # (rule, dtype, ftype, vector, slot precedences) -> its text, in parts
 
     def doprint(self, expr):
+        if type(expr) is Bound:   # (the usual case, straight to its method)
+            return self._print_Bound(expr)[0]
         return self._print(expr)[0]
 
     def name(self, name):
