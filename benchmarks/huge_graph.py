@@ -34,6 +34,23 @@ cut into parts above 3,000 lines, so N = 1000 is one flat function):
    8000    8398     0.18    0.52    1.22     1.92        118.2    2.07    31602        80
  100000  104570     2.55    7.55   17.61    27.71   (not run: ~1,500 s by the rate above)
 
+The symback stages alone after the constant-factor work of issue 10 (topological
+walk, paused cyclic GC, cached number constants, rule templates in the printer,
+reroll's early rejection, ...), ``one N --no-jit``, measured 2026-12-02 03:01-03:06
+UTC with the machine's load average at 7-8 (two shared cores: absolute figures run
+high; base and new were interleaved, so the ratio holds); the emitted text is
+unchanged:
+
+      N   nodes   build s  grad s  emit s  b+g+e s   (base d53b245: b+g+e s)
+  25000   26197      0.47    0.97    2.57     4.02      7.20
+  50000   52338      0.98    1.82    5.24     8.03     13.19
+ 100000  104570      1.85    3.08    7.19    12.12     24.17   (a second run: 14.94 vs 28.76)
+
+Each stage about doubles per doubling of N (linear).  The largest cost left is
+the emitter's per-statement work (naming, binding a rule, printing: about 40% of
+emit), then scheduling and segmenting the text; both entry points (``forward``
+and ``value_and_grad``) schedule and print the forward graph.
+
 Flat, as before segmentation, 2116 nodes took 30.7 s (2.84x the 1082-node kernel's
 10.8 s), the excess in Numba's reconstruct_ssa and inline_closure_likes passes.
 """
