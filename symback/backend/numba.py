@@ -28,6 +28,7 @@ from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
 from ..ops.scalar import Expr, Lit
+from ..passes.dce import live_nodes
 from ..passes.schedule import Loop, Scalar, schedule
 from .lowering import lower
 from .nest import Assign, Init, LoopNest, Store
@@ -443,10 +444,11 @@ class ModuleEmitter:
     def emit(self, doc=""):
         functions = []
         for e in self.entries:
-            inner, packing = pack(e)
+            order = live_nodes(e.outputs)
+            inner, packing = pack(e, order)
             # every input is scheduled (it names the locals), the compiled function takes inner.inputs
             sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
-                             else inner.inputs)
+                             else inner.inputs, order=None if packing else order)
             fe = FunctionEmitter(inner, sched, self)
             functions.append(fe.emit())
             functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
