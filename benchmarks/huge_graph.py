@@ -36,20 +36,23 @@ cut into parts above 3,000 lines, so N = 1000 is one flat function):
 
 The symback stages alone after the constant-factor work of issue 10 (topological
 walk, paused cyclic GC, cached number constants, rule templates in the printer,
-reroll's early rejection, ...), ``one N --no-jit``, measured 2026-12-02 03:01-03:06
-UTC with the machine's load average at 7-8 (two shared cores: absolute figures run
-high; base and new were interleaved, so the ratio holds); the emitted text is
-unchanged:
+reroll's early rejection, one walk per entry point, ...), ``one N --no-jit``,
+measured 2026-12-02 03:14-03:16 UTC, load average 3.5-4 on the two shared cores,
+base and new interleaved; the emitted text is unchanged:
 
       N   nodes   build s  grad s  emit s  b+g+e s   (base d53b245: b+g+e s)
-  25000   26197      0.47    0.97    2.57     4.02      7.20
-  50000   52338      0.98    1.82    5.24     8.03     13.19
- 100000  104570      1.85    3.08    7.19    12.12     24.17   (a second run: 14.94 vs 28.76)
+  25000   26197      0.33    0.70    1.71     2.75      5.45
+  50000   52338      0.96    1.67    4.38     7.01     11.33
+ 100000  104570      1.57    3.01    8.71    13.29     27.38
 
-Each stage about doubles per doubling of N (linear).  The largest cost left is
-the emitter's per-statement work (naming, binding a rule, printing: about 40% of
-emit), then scheduling and segmenting the text; both entry points (``forward``
-and ``value_and_grad``) schedule and print the forward graph.
+(the run before: 2.89 / 6.53 / 14.15 s against 6.40 / 12.88 / 29.11 s).  No stage
+has a quadratic term (none was found), but the cost per node still grows with N:
+from 25k to 100k nodes (4x) scheduling and segmenting take 5-6x, the emitter's
+per-statement work 4.5x, for the same number of operations per node (most likely
+lookups in ever bigger dicts and sets of names and ids missing the CPU caches).  The largest cost left is the emitter's per-statement work
+(naming, binding a rule, printing: 60% of emit), then scheduling and segmenting;
+both entry points (``forward`` and ``value_and_grad``) schedule and print the
+forward graph.
 
 Flat, as before segmentation, 2116 nodes took 30.7 s (2.84x the 1082-node kernel's
 10.8 s), the excess in Numba's reconstruct_ssa and inline_closure_likes passes.
