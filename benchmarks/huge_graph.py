@@ -34,6 +34,26 @@ cut into parts above 3,000 lines, so N = 1000 is one flat function):
    8000    8398     0.18    0.52    1.22     1.92        118.2    2.07    31602        80
  100000  104570     2.55    7.55   17.61    27.71   (not run: ~1,500 s by the rate above)
 
+The symback stages alone after the constant-factor work of issue 10 (topological
+walk, paused cyclic GC, cached number constants, rule templates in the printer,
+reroll's early rejection, one walk per entry point, ...), ``one N --no-jit``,
+measured 2026-12-02 03:14-03:16 UTC, load average 3.5-4 on the two shared cores,
+base and new interleaved; the emitted text is unchanged:
+
+      N   nodes   build s  grad s  emit s  b+g+e s   (base d53b245: b+g+e s)
+  25000   26197      0.33    0.70    1.71     2.75      5.45
+  50000   52338      0.96    1.67    4.38     7.01     11.33
+ 100000  104570      1.57    3.01    8.71    13.29     27.38
+
+(the run before: 2.89 / 6.53 / 14.15 s against 6.40 / 12.88 / 29.11 s).  No stage
+has a quadratic term (none was found), but the cost per node still grows with N:
+from 25k to 100k nodes (4x) scheduling and segmenting take 5-6x, the emitter's
+per-statement work 4.5x, for the same number of operations per node (most likely
+lookups in ever bigger dicts and sets of names and ids missing the CPU caches).  The largest cost left is the emitter's per-statement work
+(naming, binding a rule, printing: 60% of emit), then scheduling and segmenting;
+both entry points (``forward`` and ``value_and_grad``) schedule and print the
+forward graph.
+
 Flat, as before segmentation, 2116 nodes took 30.7 s (2.84x the 1082-node kernel's
 10.8 s), the excess in Numba's reconstruct_ssa and inline_closure_likes passes.
 """

@@ -13,6 +13,7 @@ from .ops import build as F
 from .ir import FLOAT_DTYPES, TUPLE, Node, mark_adjoint, topo_order
 from .ops.registry import OPS, as_node
 from .shapes import ShapeError, broadcast_axes, resolve, show
+from .gc_pause import paused
 
 
 def check_wrt(wrt, what):
@@ -121,6 +122,7 @@ def backprop(seeds, wrt):
     return [adjoint.get(id(w)) for w in wrt]
 
 
+@paused
 def grad(y, wrt):
     """Reverse mode: one IR expression per item of ``wrt``, with that item's shape.
 
@@ -150,6 +152,7 @@ def grad(y, wrt):
     return result[0] if single else result
 
 
+@paused
 def jvp(ys, tangents):
     """Forward mode: the directional derivative of each of ``ys`` along
     ``tangents`` (a dict var -> expression or value), one expression per output."""

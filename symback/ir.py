@@ -121,9 +121,11 @@ def intern(op, args, attrs, shape, dtype, commutative=False):
     what the generated code and ``explain`` show).
     """
     args = tuple(args)
-    attrs = freeze_attrs(attrs) if isinstance(attrs, dict) else tuple(attrs)
+    attrs = (freeze_attrs(attrs) if attrs else ()) if isinstance(attrs, dict) else tuple(attrs)
     shape = tuple(shape)
-    ids = tuple(sorted(id(a) for a in args)) if commutative else tuple(id(a) for a in args)
+    ids = tuple(map(id, args))
+    if commutative:
+        ids = tuple(sorted(ids))
     key = (op, ids, attrs, shape, dtype)
     node = _table.get(key)
     if node is None:
@@ -152,10 +154,21 @@ def var(name, shape=(), dtype="float64"):
     return intern("var", (), {"name": name}, shape, dtype)
 
 
+#: constants made from Python numbers, by (type, repr, dtype): a model or a
+#: derivative rule writes ``0.5`` or ``1.0`` thousands of times, and making the
+#: array, its bytes and its key each time cost more than the node it names
+_number_consts: "dict[tuple, Node]" = {}
+
+
 def const(value, dtype=None):
     """A constant leaf; Python numbers and numpy arrays promote automatically."""
     if isinstance(value, Node):
         return value
+    number = type(value) in (int, float) and value == value   # (not NaN: its sign is not in its repr)
+    if number:
+        node = _number_consts.get((type(value), repr(value), dtype))
+        if node is not None:
+            return node
     array = np.asarray(value)
     if dtype is None:
         if array.dtype.kind == "f":
@@ -167,7 +180,10 @@ def const(value, dtype=None):
         else:
             raise TypeError(f"const: cannot make a constant of dtype {array.dtype}")
     array = array.astype(dtype)
-    return intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
+    node = intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
+    if number:
+        _number_consts[(type(value), repr(value), dtype)] = node
+    return node
 
 
 # --- names for the reader --------------------------------------------------------
@@ -224,26 +240,30 @@ def topo_order(outputs, stop=frozenset()):
 
     Iterative (no recursion), deterministic: arguments are visited left to right.
     The arguments of nodes whose id is in ``stop`` are not visited.
+
+    Each stack entry holds its node's argument iterator, so a node resumes
+    where it left off, and the seen set holds the nodes themselves (they hash
+    by identity): every compile walks its graph several times, and this form
+    is about twice as fast as indexing arguments and keying by ``id``.
     """
-    order, state = [], {}
+    order, seen = [], set()
+    append, add = order.append, seen.add
     for root in outputs:
-        if id(root) in state:
+        if root in seen:
             continue
-        stack = [(root, 0)]
+        add(root)
+        stack = [(root, iter(() if id(root) in stop else root.args))]
+        push, pop = stack.append, stack.pop
         while stack:
-            node, i = stack.pop()
-            if i == 0:
-                if id(node) in state:
-                    continue
-                state[id(node)] = 1
-            if i < len(node.args) and id(node) not in stop:
-                stack.append((node, i + 1))
-                arg = node.args[i]
-                if id(arg) not in state:
-                    stack.append((arg, 0))
+            node, args = stack[-1]
+            for arg in args:
+                if arg not in seen:
+                    add(arg)
+                    push((arg, iter(() if id(arg) in stop else arg.args)))
+                    break
             else:
-                state[id(node)] = 2
-                order.append(node)
+                pop()
+                append(node)
     return order
 
 

@@ -22,6 +22,7 @@ from .ir import Node, variables
 from .ops.registry import as_node
 from .passes import reroll as rerolling
 from .shapes import show
+from .gc_pause import paused
 
 
 def cache_dir():
@@ -152,6 +153,7 @@ def compile(outputs, inputs=None, name=None, parallel=None, reroll=True, vector_
 ENTRY_KINDS = ("forward", "value_and_grad", "jvp", "hvp")
 
 
+@paused
 def gradient_entries(y, wrt, inputs, kinds=("forward", "value_and_grad"), reroll=True):
     """The entry points of a gradient module, all with ``inputs`` first.
 

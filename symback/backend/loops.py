@@ -154,6 +154,7 @@ class BodyEmitter(FunctionEmitter):
         self.entry, self.s, self.module = None, None, parent.module
         self.dynamic_sizes = parent.dynamic_sizes
         self.names, self.taken, self.indices = {}, parent.taken, parent.indices
+        self.about = {}
         self.printer = parent.printer
         self.loop_prefix, self.outlined = parent.loop_prefix, False
         self.letters, self.output_labels = parent.letters, {}

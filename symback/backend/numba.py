@@ -28,7 +28,8 @@ from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
 from ..ops.scalar import Bin, Call, Cast, Expr, Lit, Unary, Where
-from ..passes.schedule import Loop, schedule
+from ..passes.dce import live_nodes
+from ..passes.schedule import Loop, Scalar, schedule
 from .lowering import lower
 from .nest import Assign, Fallback, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
@@ -38,6 +39,7 @@ from .pack import pack
 from . import segment
 from ..shapes import dim_expr, resolve, show
 from ..version import __version__
+from ..gc_pause import paused
 
 
 @dataclass
@@ -93,6 +95,7 @@ class FunctionEmitter:
         while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
             self.loop_prefix += "i"
         self.indices = {}
+        self.about = {}   # id -> (given name, adjoint of): see _labels
         for v in entry.inputs:
             self.names[id(v)] = sched.local_names[v.name]
         for c in sched.consts:
@@ -188,13 +191,21 @@ class FunctionEmitter:
         """The local that holds ``node``: the name the model gave it
         (``sb.name``), ``g_<name>`` for the adjoint of a named value or
         variable, else the next lecture letter (``a, b, ...``)."""
-        if id(node) not in self.names:
-            self.names[id(node)] = self._pick_name(node)
-        return self.names[id(node)]
+        name = self.names.get(id(node))
+        if name is None:
+            name = self.names[id(node)] = self._pick_name(node)
+        return name
+
+    def _labels(self, node):
+        """(the name ``sb.name`` gave ``node``, the node whose adjoint it is):
+        looked up once per node, for its name and then for its comment."""
+        about = self.about.get(id(node))
+        if about is None:
+            about = self.about[id(node)] = (given_name(node), adjoint_of(node))
+        return about
 
     def _pick_name(self, node):
-        label = given_name(node)
-        of = adjoint_of(node)
+        label, of = self._labels(node)
         if label is None and of is not None:   # adjoints of values already named
             if of.op == "var":
                 label = f"g_{of.name}"
@@ -219,8 +230,13 @@ class FunctionEmitter:
         e = self.entry
         body, group = [], []
         for step in self.s.steps:
-            group.extend(self._step(step))
-            said = [c for c in map(self._comment, _computed(step)) if c]
+            if type(step) is Scalar:   # (a big program's steps nearly all: the short way)
+                group.append(self._scalar_line(step.node))
+                said = self._comment(step.node)
+                said = [said] if said else None
+            else:
+                group.extend(self._step(step))
+                said = [c for c in map(self._comment, _computed(step)) if c]
             if said:   # a group ends with a value the model names: say what it is
                 body += ([""] if body else []) + said + group
                 group = []
@@ -263,12 +279,11 @@ class FunctionEmitter:
     def _comment(self, node):
         """``# h1 = sigmoid(X @ W1.T + b1)`` for a value the model names,
         ``# adjoint of h1`` for its adjoint; nothing for other values."""
-        label = given_name(node)
+        label, of = self._labels(node)
         if label is None and id(node) in self.output_labels:
             label = self.output_labels[id(node)]
-        of = adjoint_of(node)
-        if of is not None and (of.op == "var" or given_name(of)):
-            return f"# adjoint of {of.name or given_name(of)}"
+        if of is not None and (of.op == "var" or self._labels(of)[0]):
+            return f"# adjoint of {of.name or self._labels(of)[0]}"
         if label is None:
             return None
         return f"# {label} = {summary(node)}"
@@ -284,9 +299,11 @@ class FunctionEmitter:
         return getattr(self, "_" + type(step).__name__.lower())(step)
 
     def _scalar(self, step):
-        node = step.node
+        return [self._scalar_line(step.node)]
+
+    def _scalar_line(self, node):
         target = self.name(node)
-        return [f"{target} = {self.printer.doprint(self._expr(node, None, ()))}"]
+        return f"{target} = {self.printer.doprint(self._expr(node, None, ()))}"
 
     def _block(self, step):
         node = step.node
@@ -436,6 +453,8 @@ VECTOR_MIN_INNER = 32
 def _vectorises(space):
     """Whether a fused loop over ``space`` is worth vecmath's helpers: its
     innermost loop is sized at call time or at least VECTOR_MIN_INNER long."""
+    if not space:
+        return False
     inner = [resolve(d) for d in space if resolve(d) != 1]
     if not inner:
         return False
@@ -461,10 +480,11 @@ class ModuleEmitter:
     def emit(self, doc=""):
         functions = []
         for e in self.entries:
-            inner, packing = pack(e)
+            order = live_nodes(e.outputs)
+            inner, packing = pack(e, order)
             # every input is scheduled (it names the locals), the compiled function takes inner.inputs
             sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
-                             else inner.inputs)
+                             else inner.inputs, order=None if packing else order)
             fe = FunctionEmitter(inner, sched, self)
             functions.append(fe.emit())
             functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
@@ -525,6 +545,8 @@ def summary(node, width=96, depth=5):
 def _used_sizes(syms, body):
     """The size bindings (``X_d0 = X.shape[0]``) that ``body`` reads, with the
     ones they read in turn, in binding order."""
+    if not syms:
+        return []
     text = "\n".join(body)
     used = set(re.findall(r"\w+", text))
     keep = []
@@ -786,6 +808,7 @@ def _nest(items, structure):
     return f"({', '.join(groups)})"
 
 
+@paused
 def emit_module(entries, model_name="model", doc="", parallel=None, vector_math="auto"):
     """The full module source for ``entries`` (a list of :class:`Entry`).
 

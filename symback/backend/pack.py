@@ -29,11 +29,12 @@ class Packing:
     inputs: list = field(default_factory=list)   # the compiled function's parameters
 
 
-def pack(entry):
-    """(the entry the compiled function implements, the wrapper's Packing)."""
+def pack(entry, order=None):
+    """(the entry the compiled function implements, the wrapper's Packing);
+    ``order``: ``topo_order(entry.outputs)``, if the caller has it."""
     inputs = {id(v) for v in entry.inputs}
     sub, packing = {}, Packing()
-    for node in topo_order(entry.outputs):
+    for node in topo_order(entry.outputs) if order is None else order:
         if node.op == "stack" and len(node.args) > 1 and all(id(a) in inputs for a in node.args) \
                 and all(isinstance(d, int) for d in node.shape):
             # named by position, so that the module text is deterministic

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..ops.scalar import Expr
+from ..ops.scalar import Expr, Lit
 from . import vecmath
 
 #: Python's precedences, loosest first (only those generated code uses)
@@ -88,6 +88,10 @@ class Code(Expr):
     prec: int = ATOM
 
 
+def _same(name):
+    return name
+
+
 def is_number(text):
     return text.lstrip("-").isdigit()
 
@@ -96,17 +100,21 @@ class Printer:
     """Prints expression trees; ``env`` maps each name to the name written."""
 
     def __init__(self, env=None):
-        self.env = env or (lambda name: name)
+        self.env = env or _same
         self.imports = set()
         self.helpers = set()   # vecmath helpers the printed code calls (``_exp``, ...)
         self.libm = frozenset()   # functions printed as libm calls even where a Bound would vectorise them
         self._ctx = None   # the Bound being printed
+        self._templates = {}   # (rule, dtype, ftype, helpers used, slot precedences) -> its text, in parts
 
     def doprint(self, expr):
+        if type(expr) is Bound:   # (the usual case, straight to its method)
+            return self._print_Bound(expr)[0]
         return self._print(expr)[0]
 
     def name(self, name):
-        return name if is_number(name) else self.env(name)
+        env = self.env
+        return name if env is _same or is_number(name) else env(name)
 
     def _print(self, expr):
         return getattr(self, "_print_" + type(expr).__name__)(expr)
@@ -127,6 +135,44 @@ class Printer:
         return "".join(p if isinstance(p, str) else self.name(p.name) for p in e.parts), e.prec
 
     def _print_Bound(self, e):
+        """A rule whose slots are all leaves is printed from a template, made
+        once per rule, types and slot precedences: a big kernel applies a
+        handful of rules hundreds of thousands of times, and the text of a
+        rule depends on its leaves only through their text and precedence.
+        The slots are printed where the rule's text has them, in that order,
+        as :meth:`_print_rule` would: an ``env`` may name things as it meets them."""
+        precs = []
+        for slot in e.slots:
+            kind = type(slot)
+            if kind is Name or kind is Elem:
+                precs.append(ATOM)
+            elif kind is Lit:
+                precs.append(self._print_slot(slot)[1])
+            else:
+                return self._print_rule(e)
+        key = (e.tree, e.dtype, e.ftype, e.vector - self.libm if self.libm else e.vector, tuple(precs))
+        template = self._templates.get(key)
+        if template is None:
+            marks = tuple(Code((f"\0{i}\0",), prec) for i, prec in enumerate(precs))
+            text, prec = self._print_rule(Bound(e.tree, marks, e.dtype, e.ftype, e.vector))
+            parts = text.split("\0")   # literal text, slot number, literal text, ...
+            template = self._templates[key] = (parts[0::2], [int(i) for i in parts[1::2]], prec)
+        fixed, order, prec = template
+        out = [fixed[0]]
+        for i, text in zip(order, fixed[1:]):
+            slot = e.slots[i]
+            out.append(self.name(slot.name) if type(slot) is Name else self._print_slot(slot)[0])
+            out.append(text)
+        return "".join(out), prec
+
+    def _print_slot(self, slot):
+        outer, self._ctx = self._ctx, None   # a slot is printed in its own terms
+        try:
+            return self._print(slot)
+        finally:
+            self._ctx = outer
+
+    def _print_rule(self, e):
         outer, self._ctx = self._ctx, e
         try:
             return self._print(e.tree)

@@ -53,6 +53,12 @@ def _code(line):
     return line
 
 
+def _is_code(line):
+    """Whether ``line`` holds code (not blank, not only a comment)."""
+    text = line.lstrip()
+    return bool(text) and text[0] != "#"
+
+
 def _statements(body):
     """The top-level statements of ``body``: lists of lines, a comment or
     blank line going with the statement after it."""
@@ -78,20 +84,25 @@ def _reads_writes(lines, values):
     """The names of ``values`` that ``lines`` read before writing them, and the
     names they write (adding those to ``values``), in order of appearance."""
     reads, writes = {}, {}
+    target, identifiers = _TARGET.match, _IDENT.findall   # (a big kernel has 100,000s of lines)
     for line in lines:
         line = _code(line)
-        if not line.strip():
+        if not line or line.isspace():
             continue
-        m = _TARGET.match(line)
-        targets, augmented = [], False
-        if m:
-            targets = [m.group(1)] if m.group(1) else [t.strip() for t in m.group(2).split(",") if t.strip()]
-            augmented = bool(m.group(3))
-            rest = line[m.end():]
+        head, eq, tail = line.partition(" = ")
+        if eq and head.isascii() and head.isidentifier() and tail[:1] != "=":   # ``name = expr``: most lines
+            targets, augmented, rest = (head,), False, tail
         else:
-            rest = line
-        for name in _IDENT.findall(rest if m and not augmented else line):
-            if name in values and name not in writes and name not in reads:
+            m = target(line)
+            if m is None:
+                targets, augmented, rest = (), False, line
+            else:
+                loop_index, names, op = m.groups()
+                targets = (loop_index,) if loop_index else [t.strip() for t in names.split(",") if t.strip()]
+                augmented = bool(op)
+                rest = line if augmented else line[m.end():]
+        for name in identifiers(rest):
+            if name in values and name not in reads and name not in writes:
                 reads[name] = None
         for name in targets:
             if augmented and name in values and name not in writes:
@@ -113,7 +124,7 @@ def split(name, params, body, decorator):
     """
     limit = SEGMENT_LINES
     statements = _statements(body)
-    size = sum(1 for line in body if line.strip() and not line.lstrip().startswith("#"))
+    size = sum(1 for line in body if _is_code(line))
     if size <= SEGMENT_ABOVE or len(statements) < 3 or not statements[-1][-1].startswith("return"):
         return None
     *statements, ret = statements
@@ -122,7 +133,7 @@ def split(name, params, body, decorator):
     chunks, current, lines = [], [], 0
     for st in statements:
         current.append(st)
-        lines += sum(1 for line in st if line.strip() and not line.lstrip().startswith("#"))
+        lines += sum(1 for line in st if _is_code(line))
         if lines >= limit:
             chunks.append(current)
             current, lines = [], 0

@@ -92,9 +92,10 @@ def apply(name, *args, **attrs):
     """Build ``name(*args, **attrs)``: infer its shape and dtype, simplify, fold
     constants, then hash-cons.  The only way ops make nodes."""
     op = OPS[name]
-    nodes = [a for a in args if isinstance(a, ir.Node)]
-    like = next((a for a in nodes if a.dtype in ir.FLOAT_DTYPES), nodes[0] if nodes else None)
-    args = tuple(as_node(a, like) for a in args)
+    if not all(isinstance(a, ir.Node) for a in args):   # (autodiff passes nodes only)
+        nodes = [a for a in args if isinstance(a, ir.Node)]
+        like = next((a for a in nodes if a.dtype in ir.FLOAT_DTYPES), nodes[0] if nodes else None)
+        args = tuple(as_node(a, like) for a in args)
     shape, dtype = op.infer([a.shape for a in args], [a.dtype for a in args], attrs)
     rewritten = simplify.rewrite(name, args, attrs, shape, dtype)
     if isinstance(rewritten, simplify.Build):

@@ -35,7 +35,12 @@ def is_const(node, value=None):
         node = node.args[0]
     if node.op != "const":
         return False
-    return value is None or bool(np.all(node.value == value))
+    if value is None:
+        return True
+    array = node.value
+    if array.ndim == 0:   # (most constants: a Python comparison, not numpy's, costs 1/20)
+        return array.item() == value
+    return bool(np.all(array == value))
 
 
 def scalar_value(node):

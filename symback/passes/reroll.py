@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ir import TUPLE, Node, topo_order
+from ..gc_pause import paused
 
 #: a run is rerolled when it repeats at least this many times ...
 MIN_STEPS = 4
@@ -41,6 +42,7 @@ MIN_NODES = 24
 CANDIDATES = 8
 
 
+@paused
 def reroll(outputs):
     """``outputs`` (a node or a list) with every long repeated run made a loop."""
     single = isinstance(outputs, Node)
@@ -125,7 +127,8 @@ def _align(seq, pos, tokens, P, r0, r1):
         if K < MIN_STEPS:
             break
         template = _roles(seq, pos, s, P, 1)
-        if template is None or any(n.dtype == TUPLE for n in seq[s:s + P]):
+        if template is None or any(n.dtype == TUPLE for n in seq[s:s + P]) \
+                or not _may_slot(seq, s, P, template):
             continue
         k = 1
         while k < K and _roles(seq, pos, s, P, k) == template and \
@@ -142,6 +145,22 @@ def _align(seq, pos, tokens, P, r0, r1):
         if found is not None:
             return s, P, K, template, *found
     return None
+
+
+def _may_slot(seq, s, P, template):
+    """Whether the first two blocks' external arguments pass :func:`_slots`'
+    test: the same node, leaves both, or rows of one array.  A cheap early
+    rejection: a long run of a chain that reads a different computed value at
+    each step (a loss summing thousands of terms) is then not compared block
+    by block, once per candidate period, before ``_slots`` refuses it."""
+    for j, roles in enumerate(template):
+        for m, role in enumerate(roles):
+            if role[0] == "ext":
+                a, b = seq[s + j].args[m], seq[s + P + j].args[m]
+                if not (a is b or (not a.args and not b.args)
+                        or (a.op == "index" and b.op == "index" and a.args[0] is b.args[0])):
+                    return False
+    return True
 
 
 def _slots(seq, s, P, K, template):

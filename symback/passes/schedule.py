@@ -66,19 +66,24 @@ def _same_space(a, b):
 
 
 def _read_args(node):
-    op = OPS[node.op]
-    return [a for i, a in enumerate(node.args) if i not in op.shape_args]
+    shape_args = OPS[node.op].shape_args
+    if not shape_args:   # (most ops: their arguments as they are)
+        return node.args
+    return [a for i, a in enumerate(node.args) if i not in shape_args]
 
 
-def schedule(outputs, inputs, known=(), context=None):
+def schedule(outputs, inputs, known=(), context=None, order=None):
     """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars.
 
     ``known`` nodes are already computed where this schedule runs (a loop body
     reads the values hoisted before its loop): they are treated as leaves.
     ``context``: the enclosing kernel's schedule, for a loop body: its run-time
-    sizes (computed for the bodies of its loops too) are the body's."""
+    sizes (computed for the bodies of its loops too) are the body's.
+    ``order``: ``live_nodes(outputs)``, when the caller has walked the graph
+    already (a walk of a big graph is a noticeable share of scheduling it)."""
     known_ids = {id(k) for k in known}
-    order = live_nodes(outputs, stop=known_ids)
+    if order is None or known_ids:
+        order = live_nodes(outputs, stop=known_ids)
     input_ids = {id(v) for v in inputs}
     names = {}
     for v in inputs:
@@ -109,16 +114,19 @@ def schedule(outputs, inputs, known=(), context=None):
         if id(node) in known_ids:
             continue
         for a in _read_args(node):
-            readers.setdefault(id(a), []).append(node)
+            if id(a) in readers:
+                readers[id(a)].append(node)
+            else:
+                readers[id(a)] = [node]
     for node in order:
         kind = "leaf" if id(node) in known_ids else OPS[node.op].kind
-        if kind == "leaf":
+        if kind == "elementwise" and not node.shape:   # (first: a big scalar program is all these)
+            steps.append(Scalar(node))
+            place[id(node)] = (len(steps) - 1, "scalar")
+        elif kind == "leaf":
             if node.op == "const" and node.shape and id(node) not in known_ids:
                 consts.append(node)
             place[id(node)] = (-1, "leaf")
-        elif kind == "elementwise" and not node.shape:
-            steps.append(Scalar(node))
-            place[id(node)] = (len(steps) - 1, "scalar")
         elif kind == "elementwise":
             i = _join_loop(steps, place, node, dims[id(node)], member=True)
             steps[i].members.append(node)
@@ -239,7 +247,7 @@ def _runtime_shapes(order, ctx, local, known_ids=frozenset(), dims=None):
     for node in order:
         if node.op == "scan_get":
             keys.setdefault(id(node.args[0]), []).append(node.attr("key"))
-    static = set()   # ids of nodes whose every size is known now: their shape is their dims
+    static = set()   # nodes whose every size is known now: their shape is their dims
     for node in order:
         if id(node) in dims:
             continue
@@ -247,16 +255,16 @@ def _runtime_shapes(order, ctx, local, known_ids=frozenset(), dims=None):
             dims[id(node)] = tuple(ctx.input_dim(local[node.name], i) if d is None else d
                                    for i, d in enumerate(node.shape))
             if None not in node.shape:
-                static.add(id(node))
+                static.add(node)
         elif node.op == "const":
             dims[id(node)] = node.shape
-            static.add(id(node))
-        elif node.op != "scan" and None not in node.shape and all(id(a) in static for a in node.args):
+            static.add(node)
+        elif node.op != "scan" and None not in node.shape and static.issuperset(node.args):
             # the shape rule ran on these very sizes when the node was built
             # (and checks nothing at run time): skip it, a large share of
             # scheduling a big scalar program
             dims[id(node)] = node.shape
-            static.add(id(node))
+            static.add(node)
         elif node.op == "scan_get":
             kind, what = node.attr("key")
             body = node.args[0].attr("body")
