@@ -156,8 +156,11 @@ def var(name, shape=(), dtype="float64"):
 
 #: constants made from Python numbers, by (type, repr, dtype): a model or a
 #: derivative rule writes ``0.5`` or ``1.0`` thousands of times, and making the
-#: array, its bytes and its key each time cost more than the node it names
+#: array, its bytes and its key each time cost more than the node it names.
+#: Emptied when it reaches NUMBER_CONSTS_MAX: it holds its nodes strongly, and a
+#: long-running process (a fuzzer, a server) may write any number of numbers.
 _number_consts: "dict[tuple, Node]" = {}
+NUMBER_CONSTS_MAX = 4096
 
 
 def const(value, dtype=None):
@@ -182,6 +185,8 @@ def const(value, dtype=None):
     array = array.astype(dtype)
     node = intern("const", (), {"value": ConstValue(array)}, array.shape, dtype)
     if number:
+        if len(_number_consts) >= NUMBER_CONSTS_MAX:
+            _number_consts.clear()
         _number_consts[(type(value), repr(value), dtype)] = node
     return node
 

@@ -304,3 +304,13 @@ def test_deep_sin_chain_grad_matches_the_chain_rule():
     np.testing.assert_allclose(got, d, rtol=1e-9)
     src = emit_module([Entry("forward", [x], [u, g], ["value", "g_x"])], "sinchain")
     compile(src, "<sinchain>", "exec")
+
+
+def test_number_constants_are_shared_and_their_cache_is_bounded():
+    import symback.ir as ir
+    assert ir.const(0.5) is ir.const(0.5) and ir.const(-0.0) is not ir.const(0.0)
+    assert ir.const(2) is not ir.const(2.0)             # int64 and float64 constants differ
+    for i in range(ir.NUMBER_CONSTS_MAX + 10):
+        ir.const(float(i) + 0.25)
+    assert len(ir._number_consts) <= ir.NUMBER_CONSTS_MAX
+    assert ir.const(0.5) is ir.const(0.5)
