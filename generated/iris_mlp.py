@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 04ba52bf9bf4768b
+Content hash (sha256 of the generated functions): 23fbc6734a341889
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_04ba52bf9bf4768b"
+__name__ = "symback_generated_iris_mlp_23fbc6734a341889"
 
 
 def _scalar(value, name, dtype):
@@ -297,22 +297,21 @@ def value_and_grad(V, b1, W, b2, X, labels):
 
 
 def _keep_freed_memory():
-    """Arrays of up to 32 MiB freed by one call are reused by the next, not page-faulted
-    in again (glibc's own thresholds once a 32 MiB block is freed; process-wide; skipped
-    off glibc, if malloc is tuned, or with SYMBACK_MALLOC_TUNING=0; see symback.backend.heap)."""
+    """Freed arrays of up to 32 MiB stay in the heap for the next call instead of being
+    page-faulted in again: glibc's own thresholds once a 32 MiB block is freed (see
+    symback.backend.heap; process-wide; off with SYMBACK_MALLOC_TUNING=0)."""
     import ctypes
     import os
     if os.environ.get("SYMBACK_MALLOC_TUNING") == "0" or "GLIBC_TUNABLES" in os.environ \
             or any(k.startswith("MALLOC_") and k.endswith("_") for k in os.environ):
-        return
+        return   # the user's choice
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version   # glibc's malloc, or leave it alone
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    except (OSError, TypeError):
         return
-    mallopt(-3, 32 << 20)   # M_MMAP_THRESHOLD: blocks below this come from the heap
-    mallopt(-1, 64 << 20)   # M_TRIM_THRESHOLD: free memory kept at the heap's top
+    if hasattr(libc, "gnu_get_libc_version"):   # glibc's malloc, or leave it alone
+        libc.mallopt(-3, 32 << 20)   # M_MMAP_THRESHOLD: blocks below this come from the heap
+        libc.mallopt(-1, 64 << 20)   # M_TRIM_THRESHOLD: free memory kept at the heap's top
 
 
 _keep_freed_memory()
