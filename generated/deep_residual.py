@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 58f80ee3e7498166
+Content hash (sha256 of the generated functions): a1d15d90dc080dd2
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_58f80ee3e7498166"
+__name__ = "symback_generated_deep_residual_a1d15d90dc080dd2"
 
 
 def _scalar(value, name, dtype):
@@ -77,38 +77,49 @@ _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
 _N, _T = np.bool_(False), np.bool_(True)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _matmul(a, a_transposed, b, b_transposed):
-    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
-    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
-    the transposes read in place.  Compiled once per dtype, where ``np.dot``
-    compiles once per pair of memory layouts."""
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    m = a.shape[1] if a_transposed else a.shape[0]
+@numba.extending.intrinsic
+def _matmul_scalar(typingctx, value, like):
+    """A pointer to ``value`` converted to ``like``'s element type, held on
+    the stack: gemm takes its scalars alpha and beta by address."""
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
+        slot = numba.core.cgutils.alloca_once_value(builder, x)
+        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
+    return numba.types.voidptr(value, like), codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _matmul(a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``),
+    C-contiguous arrays, by one BLAS gemm call: numba's own BLAS entry (SciPy's
+    BLAS, as ``np.dot`` uses), with the transposes read in place; returns
+    ``out``.  Compiled once per dtype, where ``np.dot`` compiles once per pair
+    of memory layouts; called only from compiled code (no Python wrapper)."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("matmul: the arrays must be C-contiguous")
+    m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    n = b.shape[0] if b_transposed else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
     if m == 0 or n == 0 or k == 0:
-        out[...] = 0
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0
         return out
-    one_zero = np.empty(2, dtype=a.dtype)
-    one_zero[0], one_zero[1] = 1, 0
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     one_zero[1:].ctypes, out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     _matmul_scalar(0, out), out.ctypes, n)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
-    def _matmul(a, a_transposed, b, b_transposed):
-        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+    def _matmul(a, a_transposed, b, b_transposed, out):
+        out[...] = np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+        return out
 
 
 def _parallel_twin(f):
@@ -200,20 +211,20 @@ def _exp(x):
 def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
-    b = np.ascontiguousarray(X)
+    b = X
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
         x_3 = _stack2[k_0]
         x_4 = _stack3[k_0]
-        d = _matmul(b, _N, x_1, _T)
+        d = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
         e = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 f = d[i0, i1] + x_2[i1]
                 e_i = 1.0 / (1.0 + _exp(-f))
                 e[i0, i1] = e_i
-        k = _matmul(e, _N, x_3, _T)
+        k = _matmul(e, _N, x_3, _T, np.empty((X_d0, 32), dtype=np.float64))
         l = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -221,7 +232,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
                 l_i = m + x_4[i1]
                 l[i0, i1] = l_i
         b = l
-    o = _matmul(b, _N, W_out, _T)
+    o = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
     r = 0.0
     for i0 in numba.prange(X_d0):
         s = o[i0, 0] + b_out[0]
@@ -259,7 +270,7 @@ def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, 
 def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
-    b = np.ascontiguousarray(X)
+    b = X
     c = np.empty((50, X_d0, 32), dtype=np.float64)
     d = np.empty((50, X_d0, 32), dtype=np.float64)
     e = np.empty((50, X_d0, 32), dtype=np.float64)
@@ -271,7 +282,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         x_2 = _stack1[k_0]
         x_3 = _stack2[k_0]
         x_4 = _stack3[k_0]
-        h = _matmul(b, _N, x_1, _T)
+        h = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
         k = e[k_0]
         l = c[k_0]
         for i0 in numba.prange(X_d0):
@@ -282,7 +293,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 n = 1.0 - k_i
                 l_i = k_i * n
                 l[i0, i1] = l_i
-        r = _matmul(k, _N, x_3, _T)
+        r = _matmul(k, _N, x_3, _T, np.empty((X_d0, 32), dtype=np.float64))
         s = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -290,7 +301,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 s_i = t + x_4[i1]
                 s[i0, i1] = s_i
         b = s
-    v = _matmul(b, _N, W_out, _T)
+    v = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
     w = 0.0
     x = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in numba.prange(X_d0):
@@ -304,7 +315,8 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
 
     # g_b_out = sum(1 / ... * (... + b_out - target) + 1 / ... * (... + b_out - target), axis=0)
     ac = 1.0 / ab
-    g_b_out = np.zeros((1,), dtype=np.float64)
+    g_b_out = np.empty((1,), dtype=np.float64)
+    g_b_out[...] = 0.0
     ad = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in range(X_d0):
         ae = ac
@@ -314,7 +326,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         g_b_out[0] += ad_i
 
     # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1, _stack2, _stack3;...
-    ag = _matmul(ad, _N, W_out, _N)
+    ag = _matmul(ad, _N, W_out, _N, np.empty((X_d0, 32), dtype=np.float64))
     c_5 = ag
     ai = np.empty((50, 32, 32), dtype=np.float64)
     aj = np.empty((50, 32), dtype=np.float64)
@@ -326,9 +338,11 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         x_9 = e[k_6]
         x_10 = _stack0[k_6]
         x_11 = _stack2[k_6]
-        am = _matmul(c_5, _N, x_11, _N)
-        an = np.zeros((32,), dtype=np.float64)
-        ao = np.zeros((32,), dtype=np.float64)
+        am = _matmul(c_5, _N, x_11, _N, np.empty((X_d0, 32), dtype=np.float64))
+        an = aj[k_6]
+        an[...] = 0.0
+        ao = al[k_6]
+        ao[...] = 0.0
         ap = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in range(X_d0):
             for i1 in range(32):
@@ -336,26 +350,16 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 ap[i0, i1] = ap_i
                 an[i1] += ap_i
                 ao[i1] += c_5[i0, i1]
-        aq = _matmul(ap, _N, x_10, _N)
+        aq = _matmul(ap, _N, x_10, _N, np.empty((X_d0, 32), dtype=np.float64))
         ar = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 ar_i = c_5[i0, i1] + aq[i0, i1]
                 ar[i0, i1] = ar_i
-        au = _matmul(ap, _T, x_8, _N)
-        aw = _matmul(c_5, _T, x_9, _N)
-        for i0 in range(32):
-            for i1 in range(32):
-                ai[k_6, i0, i1] = au[i0, i1]
-        for i0 in range(32):
-            aj[k_6, i0] = an[i0]
-        for i0 in range(32):
-            for i1 in range(32):
-                ak[k_6, i0, i1] = aw[i0, i1]
-        for i0 in range(32):
-            al[k_6, i0] = ao[i0]
+        at = _matmul(ap, _T, x_8, _N, ai[k_6])
+        au = _matmul(c_5, _T, x_9, _N, ak[k_6])
         c_5 = ar
-    g_W_out = _matmul(ad, _T, b, _N)
+    g_W_out = _matmul(ad, _T, b, _N, np.empty((1, 32), dtype=np.float64))
     return (value, ai, aj, ak, al, g_W_out, g_b_out)
 
 

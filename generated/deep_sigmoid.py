@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 497f729ef4398e7f
+Content hash (sha256 of the generated functions): 545256c5e30b9549
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_497f729ef4398e7f"
+__name__ = "symback_generated_deep_sigmoid_545256c5e30b9549"
 
 
 def _scalar(value, name, dtype):
@@ -77,38 +77,49 @@ _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
 _N, _T = np.bool_(False), np.bool_(True)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _matmul(a, a_transposed, b, b_transposed):
-    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
-    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
-    the transposes read in place.  Compiled once per dtype, where ``np.dot``
-    compiles once per pair of memory layouts."""
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    m = a.shape[1] if a_transposed else a.shape[0]
+@numba.extending.intrinsic
+def _matmul_scalar(typingctx, value, like):
+    """A pointer to ``value`` converted to ``like``'s element type, held on
+    the stack: gemm takes its scalars alpha and beta by address."""
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
+        slot = numba.core.cgutils.alloca_once_value(builder, x)
+        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
+    return numba.types.voidptr(value, like), codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _matmul(a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``),
+    C-contiguous arrays, by one BLAS gemm call: numba's own BLAS entry (SciPy's
+    BLAS, as ``np.dot`` uses), with the transposes read in place; returns
+    ``out``.  Compiled once per dtype, where ``np.dot`` compiles once per pair
+    of memory layouts; called only from compiled code (no Python wrapper)."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("matmul: the arrays must be C-contiguous")
+    m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    n = b.shape[0] if b_transposed else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
     if m == 0 or n == 0 or k == 0:
-        out[...] = 0
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0
         return out
-    one_zero = np.empty(2, dtype=a.dtype)
-    one_zero[0], one_zero[1] = 1, 0
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     one_zero[1:].ctypes, out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     _matmul_scalar(0, out), out.ctypes, n)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
-    def _matmul(a, a_transposed, b, b_transposed):
-        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+    def _matmul(a, a_transposed, b, b_transposed, out):
+        out[...] = np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+        return out
 
 
 def _parallel_twin(f):
@@ -200,11 +211,11 @@ def _exp(x):
 def _forward(W_out, b_out, X, target, _stack0, _stack1):
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
-    b = np.ascontiguousarray(X)
+    b = X
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        d = _matmul(b, _N, x_1, _T)
+        d = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
         e = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -212,7 +223,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1):
                 e_i = 1.0 / (1.0 + _exp(-f))
                 e[i0, i1] = e_i
         b = e
-    k = _matmul(b, _N, W_out, _T)
+    k = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
     l = 0.0
     for i0 in numba.prange(X_d0):
         m = k[i0, 0] + b_out[0]
@@ -248,7 +259,7 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
 def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
-    b = np.ascontiguousarray(X)
+    b = X
     c = np.empty((50, X_d0, 32), dtype=np.float64)
     d = np.empty((50, X_d0, 32), dtype=np.float64)
     for i0 in range(X_d0):
@@ -257,7 +268,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        f = _matmul(b, _N, x_1, _T)
+        f = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
         h = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         k = c[k_0]
         for i0 in numba.prange(X_d0):
@@ -269,7 +280,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
                 k_i = h_i * m
                 k[i0, i1] = k_i
         b = h
-    o = _matmul(b, _N, W_out, _T)
+    o = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
     r = 0.0
     s = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in numba.prange(X_d0):
@@ -283,7 +294,8 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
 
     # g_b_out = sum(1 / ... * (... + b_out - target) + 1 / ... * (... + b_out - target), axis=0)
     w = 1.0 / v
-    g_b_out = np.zeros((1,), dtype=np.float64)
+    g_b_out = np.empty((1,), dtype=np.float64)
+    g_b_out[...] = 0.0
     x = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in range(X_d0):
         z = w
@@ -293,7 +305,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
         g_b_out[0] += x_i
 
     # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1; 50 steps, 1 carry...
-    ab = _matmul(x, _N, W_out, _N)
+    ab = _matmul(x, _N, W_out, _N, np.empty((X_d0, 32), dtype=np.float64))
     c_3 = ab
     ad = np.empty((50, 32, 32), dtype=np.float64)
     ae = np.empty((50, 32), dtype=np.float64)
@@ -301,22 +313,18 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
         x_5 = c[k_4]
         x_6 = d[k_4]
         x_7 = _stack0[k_4]
-        af = np.zeros((32,), dtype=np.float64)
+        af = ae[k_4]
+        af[...] = 0.0
         ag = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in range(X_d0):
             for i1 in range(32):
                 ag_i = c_3[i0, i1] * x_5[i0, i1]
                 ag[i0, i1] = ag_i
                 af[i1] += ag_i
-        ah = _matmul(ag, _N, x_7, _N)
-        aj = _matmul(ag, _T, x_6, _N)
-        for i0 in range(32):
-            for i1 in range(32):
-                ad[k_4, i0, i1] = aj[i0, i1]
-        for i0 in range(32):
-            ae[k_4, i0] = af[i0]
+        ah = _matmul(ag, _N, x_7, _N, np.empty((X_d0, 32), dtype=np.float64))
+        ai = _matmul(ag, _T, x_6, _N, ad[k_4])
         c_3 = ah
-    g_W_out = _matmul(x, _T, b, _N)
+    g_W_out = _matmul(x, _T, b, _N, np.empty((1, 32), dtype=np.float64))
     return (value, ad, ae, g_W_out, g_b_out)
 
 

@@ -135,8 +135,9 @@ class FunctionEmitter:
         d = self.dims(node)
         return "(" + ", ".join(d) + ("," if len(d) == 1 else "") + ")"
 
-    def matmul(self, node, out):
-        """``out = a @ b`` as one call of the module's ``_matmul`` (a BLAS gemm).
+    def matmul(self, node, out, into=None):
+        """``out = a @ b`` as one call of the module's ``_matmul`` (a BLAS gemm)
+        into a new array, or into ``into`` (source of a C-contiguous array).
 
         A transposed operand is passed untransposed with a flag, so BLAS reads
         it transposed in place: no copy, and ``_matmul`` is compiled once per
@@ -148,7 +149,11 @@ class FunctionEmitter:
             return [f"{out} = np.dot({self.ref(a)}, {self.ref(b)})"]
         self.module.uses_matmul = True
         (a_src, ta), (b_src, tb) = self._gemm_operand(a, "(1, -1)"), self._gemm_operand(b, "(-1, 1)")
-        call = f"_matmul({a_src}, {ta}, {b_src}, {tb})"   # reads like BLAS: gemm('N', 'T', ...)
+        dims = self.dims(node)
+        if into is None:   # a new array (into: where the result goes, e.g. a row of a loop's stacked output)
+            shape = ["1"] + dims if a.ndim == 1 else dims + ["1"] if b.ndim == 1 else dims
+            into = f"np.empty(({', '.join(shape)}), dtype=np.{node.dtype})"
+        call = f"_matmul({a_src}, {ta}, {b_src}, {tb}, {into})"   # reads like BLAS: gemm('N', 'T', ...)
         if a.ndim == 1:
             call += "[0]"
         elif b.ndim == 1:
@@ -180,6 +185,11 @@ class FunctionEmitter:
             return False
         readers = self.s.readers.get(id(node), ())
         return bool(readers) and all(r.op == "matmul" for r in readers)
+
+    def is_argument(self, node):
+        """Whether ``node`` is an argument of the compiled function (a
+        C-contiguous array if it is one: the wrapper makes it so)."""
+        return any(node is v for v in self.entry.inputs)
 
     def lit(self, value, dtype):
         return literal(value, dtype)
@@ -614,38 +624,49 @@ _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
 _N, _T = np.bool_(False), np.bool_(True)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _matmul(a, a_transposed, b, b_transposed):
-    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
-    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
-    the transposes read in place.  Compiled once per dtype, where ``np.dot``
-    compiles once per pair of memory layouts."""
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    m = a.shape[1] if a_transposed else a.shape[0]
+@numba.extending.intrinsic
+def _matmul_scalar(typingctx, value, like):
+    """A pointer to ``value`` converted to ``like``'s element type, held on
+    the stack: gemm takes its scalars alpha and beta by address."""
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
+        slot = numba.core.cgutils.alloca_once_value(builder, x)
+        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
+    return numba.types.voidptr(value, like), codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _matmul(a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``),
+    C-contiguous arrays, by one BLAS gemm call: numba's own BLAS entry (SciPy's
+    BLAS, as ``np.dot`` uses), with the transposes read in place; returns
+    ``out``.  Compiled once per dtype, where ``np.dot`` compiles once per pair
+    of memory layouts; called only from compiled code (no Python wrapper)."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("matmul: the arrays must be C-contiguous")
+    m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    n = b.shape[0] if b_transposed else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
     if m == 0 or n == 0 or k == 0:
-        out[...] = 0
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0
         return out
-    one_zero = np.empty(2, dtype=a.dtype)
-    one_zero[0], one_zero[1] = 1, 0
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     one_zero[1:].ctypes, out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     _matmul_scalar(0, out), out.ctypes, n)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
-    def _matmul(a, a_transposed, b, b_transposed):
-        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+    def _matmul(a, a_transposed, b, b_transposed, out):
+        out[...] = np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+        return out
 '''
 
 
