@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): a1d15d90dc080dd2
+Content hash (sha256 of the generated functions): b34413f86ca3ed3d
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_a1d15d90dc080dd2"
+__name__ = "symback_generated_deep_residual_b34413f86ca3ed3d"
 
 
 def _scalar(value, name, dtype):
@@ -130,55 +130,20 @@ def _parallel_twin(f):
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
-def _as_bits(x):
-    """The bits of a float64 as an int64: a bitcast, free in compiled code."""
-    return int(np.float64(x).view(np.int64))
-
-
-def _from_bits(n):
-    """The float64 whose bits are the int64 ``n``."""
-    return float(np.int64(n).view(np.float64))
-
-
-def _fma(a, b, c):
-    """a * b + c rounded once: one instruction where the CPU has FMA (here,
-    exact rationals; Python rounds an int / int division correctly)."""
-    (p, q), (r, t), (u, v) = a.as_integer_ratio(), b.as_integer_ratio(), c.as_integer_ratio()
-    return (p * r * v + u * q * t) / (q * t * v)
-
-
-# compiled code: the three above as LLVM instructions (a Python fallback keeps
-# the module runnable with Numba's DISABLE_JIT)
 @numba.extending.intrinsic
 def _bitcast(typingctx, x, like):
+    """The bits of ``x`` as a ``like`` (float64 <-> int64): free in compiled code."""
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
     return like.instance_type(x, like), codegen
 
 
-@numba.extending.intrinsic
-def _fma_llvm(typingctx, a, b, c):
-    def codegen(context, builder, sig, args):
-        return builder.fma(*args)
-    return a(a, b, c), codegen
+if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
+    def _bitcast(x, like):
+        return np.asarray(x).view(like).item()
 
 
-@numba.extending.overload(_as_bits)
-def _as_bits_compiled(x):
-    return lambda x: _bitcast(x, np.int64)
-
-
-@numba.extending.overload(_from_bits)
-def _from_bits_compiled(n):
-    return lambda n: _bitcast(n, np.float64)
-
-
-@numba.extending.overload(_fma)
-def _fma_compiled(a, b, c):
-    return lambda a, b, c: _fma_llvm(a, b, c)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _exp(x):
     """exp(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2
@@ -205,7 +170,7 @@ def _exp(x):
     p = p * r + 1.0
     n = np.int64(k)
     h = n >> 1
-    return p * _from_bits((h + 1023) << 52) * _from_bits((n - h + 1023) << 52)
+    return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
 
 
 def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):

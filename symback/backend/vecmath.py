@@ -37,64 +37,48 @@ def source(used):
         return []
     if used & {"_sin", "_cos"}:
         used.add("_sin_cos")
-    text = _BITS + "".join(_FUNCTIONS[name] for name in sorted(used))
+    text = _BITCAST + (_FMA if "_sin_cos" in used else "") + "".join(_FUNCTIONS[name] for name in sorted(used))
     return text.strip("\n").splitlines()
 
 
-_BITS = '''
+# LLVM instructions, not njit functions: a helper calling them compiles as one
+# function (each njit function or overload is a compilation of its own on first
+# call).  Python fallbacks keep the module runnable with Numba's DISABLE_JIT.
+_BITCAST = '''
 
-def _as_bits(x):
-    """The bits of a float64 as an int64: a bitcast, free in compiled code."""
-    return int(np.float64(x).view(np.int64))
-
-
-def _from_bits(n):
-    """The float64 whose bits are the int64 ``n``."""
-    return float(np.int64(n).view(np.float64))
-
-
-def _fma(a, b, c):
-    """a * b + c rounded once: one instruction where the CPU has FMA (here,
-    exact rationals; Python rounds an int / int division correctly)."""
-    (p, q), (r, t), (u, v) = a.as_integer_ratio(), b.as_integer_ratio(), c.as_integer_ratio()
-    return (p * r * v + u * q * t) / (q * t * v)
-
-
-# compiled code: the three above as LLVM instructions (a Python fallback keeps
-# the module runnable with Numba's DISABLE_JIT)
 @numba.extending.intrinsic
 def _bitcast(typingctx, x, like):
+    """The bits of ``x`` as a ``like`` (float64 <-> int64): free in compiled code."""
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
     return like.instance_type(x, like), codegen
 
 
+if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
+    def _bitcast(x, like):
+        return np.asarray(x).view(like).item()
+'''
+
+_FMA = '''
+
 @numba.extending.intrinsic
-def _fma_llvm(typingctx, a, b, c):
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once: one instruction where the CPU has FMA."""
     def codegen(context, builder, sig, args):
         return builder.fma(*args)
     return a(a, b, c), codegen
 
 
-@numba.extending.overload(_as_bits)
-def _as_bits_compiled(x):
-    return lambda x: _bitcast(x, np.int64)
-
-
-@numba.extending.overload(_from_bits)
-def _from_bits_compiled(n):
-    return lambda n: _bitcast(n, np.float64)
-
-
-@numba.extending.overload(_fma)
-def _fma_compiled(a, b, c):
-    return lambda a, b, c: _fma_llvm(a, b, c)
+if numba.config.DISABLE_JIT:   # run as plain Python: exact rationals (an int / int division rounds once)
+    def _fma(a, b, c):
+        (p, q), (r, t), (u, v) = a.as_integer_ratio(), b.as_integer_ratio(), c.as_integer_ratio()
+        return (p * r * v + u * q * t) / (q * t * v)
 '''
 
 _FUNCTIONS = {
     "_exp": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _exp(x):
     """exp(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2
@@ -121,11 +105,11 @@ def _exp(x):
     p = p * r + 1.0
     n = np.int64(k)
     h = n >> 1
-    return p * _from_bits((h + 1023) << 52) * _from_bits((n - h + 1023) << 52)
+    return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
 ''',
     "_log": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _log(x):
     """log(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's log is a scalar call).  x = 2**e m with m in
@@ -133,9 +117,9 @@ def _log(x):
     log(m) = 2 atanh(s), s = (m - 1)/(m + 1), by its series to s**23."""
     sub = x < 2.2250738585072014e-308   # subnormal (or <= 0, replaced below)
     y = x * 18014398509481984.0 if sub else x
-    b = _as_bits(y)
+    b = _bitcast(y, np.int64)
     e = ((b >> 52) & 2047) - (1077 if sub else 1023)
-    m = _from_bits((b & 4503599627370495) | 4607182418800017408)   # in [1, 2)
+    m = _bitcast((b & 4503599627370495) | 4607182418800017408, np.float64)   # in [1, 2)
     big = m > 1.4142135623730951
     m = 0.5 * m if big else m
     k = float(e + 1 if big else e)
@@ -215,7 +199,7 @@ def _sin_cos(x, quarter):
     r_small = t + ((err - k * 2.0222662487111665e-21) - k * 8.4784276603689e-32)
     # |x| >= 2**20: |x| = M 2**E, so |x| 2/pi = M c mod 4 with c = (2**E 2/pi) mod 4,
     # M = mh + ml split so that every product below is exact or carries its error
-    b = _as_bits(abs(x))
+    b = _bitcast(abs(x), np.int64)
     e = ((b >> 52) & 2047) - 1075
     e = -32 if e < -32 else e
     e = 971 if e > 971 else e
