@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 41b34bfb895d0d41
+Content hash (sha256 of the generated functions): 5f4d9fac5b18d33f
 """
 import math
 import sys
@@ -18,28 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_41b34bfb895d0d41"
-
-
-def _scalar(value, name, dtype):
-    """A scalar argument checked and converted to ``dtype``."""
-    if isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got an array of shape {value.shape}")
-        value = value[()]
-    if dtype == "bool":
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-    elif isinstance(value, (bool, np.bool_)):
-        pass
-    elif dtype == "int64":
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, np.floating) and np.dtype(type(value)).itemsize > np.dtype(dtype).itemsize:
-            raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
-        return np.float32(value) if dtype == "float32" else float(value)
-    raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
+__name__ = "symback_generated_deep_sigmoid_5f4d9fac5b18d33f"
 
 
 def _array(value, name, shape, dtype):
@@ -65,6 +44,13 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _stack(values, names, shape, dtype):
+    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
+    if not all(type(v) is np.ndarray and v.shape == shape and v.dtype == dtype for v in values):
+        values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
+    return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
+
+
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
     numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
     numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
@@ -79,8 +65,7 @@ _N, _T = np.bool_(False), np.bool_(True)
 
 @numba.extending.intrinsic
 def _matmul_scalar(typingctx, value, like):
-    """A pointer to ``value`` converted to ``like``'s element type, held on
-    the stack: gemm takes its scalars alpha and beta by address."""
+    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
     def codegen(context, builder, sig, args):
         x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
         slot = numba.core.cgutils.alloca_once_value(builder, x)
@@ -90,19 +75,15 @@ def _matmul_scalar(typingctx, value, like):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _matmul(a, a_transposed, b, b_transposed, out):
-    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``),
-    C-contiguous arrays, by one BLAS gemm call: numba's own BLAS entry (SciPy's
-    BLAS, as ``np.dot`` uses), with the transposes read in place; returns
-    ``out``.  Compiled once per dtype, where ``np.dot`` compiles once per pair
-    of memory layouts; called only from compiled code (no Python wrapper)."""
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
+    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
+    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
     if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
     if m == 0 or n == 0 or k == 0:
-        for i in range(m):
-            for j in range(n):
-                out[i, j] = 0
+        out[...] = 0
         return out
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
@@ -130,6 +111,8 @@ def _parallel_twin(f):
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
+
+
 @numba.extending.intrinsic
 def _bitcast(typingctx, x, like):
     """The bits of ``x`` as a ``like`` (float64 <-> int64): free in compiled code."""
@@ -214,8 +197,8 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    _stack0 = np.concatenate([_array(v, n, (32, 32), 'float64') for v, n in zip((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',))]).reshape((50, 32, 32))
-    _stack1 = np.concatenate([_array(v, n, (32,), 'float64') for v, n in zip((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',))]).reshape((50, 32))
+    _stack0 = _stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',), (32, 32), 'float64')
+    _stack1 = _stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',), (32,), 'float64')
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
     out = (_forward_parallel if parallel else _forward)(W_out, b_out, X, target, _stack0, _stack1)
     return (np.float64(out[0]))
@@ -307,8 +290,8 @@ def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    _stack0 = np.concatenate([_array(v, n, (32, 32), 'float64') for v, n in zip((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',))]).reshape((50, 32, 32))
-    _stack1 = np.concatenate([_array(v, n, (32,), 'float64') for v, n in zip((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',))]).reshape((50, 32))
+    _stack0 = _stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',), (32, 32), 'float64')
+    _stack1 = _stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',), (32,), 'float64')
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
     out = (_value_and_grad_parallel if parallel else _value_and_grad)(W_out, b_out, X, target, _stack0, _stack1)
     return (np.float64(out[0]), (out[1][0, 0:32, 0:32], out[2][0, 0:32], out[1][1, 0:32, 0:32], out[2][1, 0:32], out[1][2, 0:32, 0:32], out[2][2, 0:32], out[1][3, 0:32, 0:32], out[2][3, 0:32], out[1][4, 0:32, 0:32], out[2][4, 0:32], out[1][5, 0:32, 0:32], out[2][5, 0:32], out[1][6, 0:32, 0:32], out[2][6, 0:32], out[1][7, 0:32, 0:32], out[2][7, 0:32], out[1][8, 0:32, 0:32], out[2][8, 0:32], out[1][9, 0:32, 0:32], out[2][9, 0:32], out[1][10, 0:32, 0:32], out[2][10, 0:32], out[1][11, 0:32, 0:32], out[2][11, 0:32], out[1][12, 0:32, 0:32], out[2][12, 0:32], out[1][13, 0:32, 0:32], out[2][13, 0:32], out[1][14, 0:32, 0:32], out[2][14, 0:32], out[1][15, 0:32, 0:32], out[2][15, 0:32], out[1][16, 0:32, 0:32], out[2][16, 0:32], out[1][17, 0:32, 0:32], out[2][17, 0:32], out[1][18, 0:32, 0:32], out[2][18, 0:32], out[1][19, 0:32, 0:32], out[2][19, 0:32], out[1][20, 0:32, 0:32], out[2][20, 0:32], out[1][21, 0:32, 0:32], out[2][21, 0:32], out[1][22, 0:32, 0:32], out[2][22, 0:32], out[1][23, 0:32, 0:32], out[2][23, 0:32], out[1][24, 0:32, 0:32], out[2][24, 0:32], out[1][25, 0:32, 0:32], out[2][25, 0:32], out[1][26, 0:32, 0:32], out[2][26, 0:32], out[1][27, 0:32, 0:32], out[2][27, 0:32], out[1][28, 0:32, 0:32], out[2][28, 0:32], out[1][29, 0:32, 0:32], out[2][29, 0:32], out[1][30, 0:32, 0:32], out[2][30, 0:32], out[1][31, 0:32, 0:32], out[2][31, 0:32], out[1][32, 0:32, 0:32], out[2][32, 0:32], out[1][33, 0:32, 0:32], out[2][33, 0:32], out[1][34, 0:32, 0:32], out[2][34, 0:32], out[1][35, 0:32, 0:32], out[2][35, 0:32], out[1][36, 0:32, 0:32], out[2][36, 0:32], out[1][37, 0:32, 0:32], out[2][37, 0:32], out[1][38, 0:32, 0:32], out[2][38, 0:32], out[1][39, 0:32, 0:32], out[2][39, 0:32], out[1][40, 0:32, 0:32], out[2][40, 0:32], out[1][41, 0:32, 0:32], out[2][41, 0:32], out[1][42, 0:32, 0:32], out[2][42, 0:32], out[1][43, 0:32, 0:32], out[2][43, 0:32], out[1][44, 0:32, 0:32], out[2][44, 0:32], out[1][45, 0:32, 0:32], out[2][45, 0:32], out[1][46, 0:32, 0:32], out[2][46, 0:32], out[1][47, 0:32, 0:32], out[2][47, 0:32], out[1][48, 0:32, 0:32], out[2][48, 0:32], out[1][49, 0:32, 0:32], out[2][49, 0:32], out[3], out[4]))

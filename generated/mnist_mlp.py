@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 242fc33fcf0e2f38
+Content hash (sha256 of the generated functions): ea6807a65c2caef3
 """
 import math
 import sys
@@ -18,28 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_242fc33fcf0e2f38"
-
-
-def _scalar(value, name, dtype):
-    """A scalar argument checked and converted to ``dtype``."""
-    if isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got an array of shape {value.shape}")
-        value = value[()]
-    if dtype == "bool":
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-    elif isinstance(value, (bool, np.bool_)):
-        pass
-    elif dtype == "int64":
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, np.floating) and np.dtype(type(value)).itemsize > np.dtype(dtype).itemsize:
-            raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
-        return np.float32(value) if dtype == "float32" else float(value)
-    raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
+__name__ = "symback_generated_mnist_mlp_ea6807a65c2caef3"
 
 
 def _array(value, name, shape, dtype):
@@ -79,8 +58,7 @@ _N, _T = np.bool_(False), np.bool_(True)
 
 @numba.extending.intrinsic
 def _matmul_scalar(typingctx, value, like):
-    """A pointer to ``value`` converted to ``like``'s element type, held on
-    the stack: gemm takes its scalars alpha and beta by address."""
+    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
     def codegen(context, builder, sig, args):
         x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
         slot = numba.core.cgutils.alloca_once_value(builder, x)
@@ -90,19 +68,15 @@ def _matmul_scalar(typingctx, value, like):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _matmul(a, a_transposed, b, b_transposed, out):
-    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``),
-    C-contiguous arrays, by one BLAS gemm call: numba's own BLAS entry (SciPy's
-    BLAS, as ``np.dot`` uses), with the transposes read in place; returns
-    ``out``.  Compiled once per dtype, where ``np.dot`` compiles once per pair
-    of memory layouts; called only from compiled code (no Python wrapper)."""
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
+    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
+    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
     if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
     if m == 0 or n == 0 or k == 0:
-        for i in range(m):
-            for j in range(n):
-                out[i, j] = 0
+        out[...] = 0
         return out
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)

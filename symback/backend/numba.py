@@ -448,14 +448,21 @@ class ModuleEmitter:
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
         if self.consts:
             lines.append("")
-        lines += _HELPERS.splitlines()
+        used = {name for name in _CHECKS if any(f"{name}(" in line for f in functions for line in f)}
+        if "_stack" in used:
+            used.add("_array")
+        for name in _CHECKS:
+            if name in used:
+                lines += ["", ""] + _CHECKS[name].strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
         if any("_parallel_twin(" in line for f in functions for line in f):
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
             lines += ["", ""] + helper.source(NJIT_FLAGS)
-        lines += vecmath.source(self.printer.helpers)
+        vector_helpers = vecmath.source(self.printer.helpers)
+        if vector_helpers:
+            lines += ["", ""] + vector_helpers
         for f in functions:
             lines += ["", ""] + f
         code = "\n".join(lines).rstrip() + "\n"
@@ -551,8 +558,9 @@ if sys.modules.get(__name__) is None:   # imported by file path: make the name i
     sys.modules[__name__].__dict__.update(globals())
 '''
 
-_HELPERS = '''
-
+#: the argument checks of the wrappers, each emitted only where a wrapper calls it
+_CHECKS = {
+    "_scalar": '''
 def _scalar(value, name, dtype):
     """A scalar argument checked and converted to ``dtype``."""
     if isinstance(value, np.ndarray):
@@ -572,8 +580,8 @@ def _scalar(value, name, dtype):
             raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
         return np.float32(value) if dtype == "float32" else float(value)
     raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
-
-
+''',
+    "_array": '''
 def _array(value, name, shape, dtype):
     """An array argument checked for rank, static sizes and dtype; made C-contiguous."""
     if type(value) is np.ndarray and value.shape == shape and value.dtype == dtype and value.flags.c_contiguous:
@@ -595,7 +603,16 @@ def _array(value, name, shape, dtype):
 
 def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-'''
+''',
+    "_stack": '''
+def _stack(values, names, shape, dtype):
+    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
+    if not all(type(v) is np.ndarray and v.shape == shape and v.dtype == dtype for v in values):
+        values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
+    return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
+''',
+}
+
 
 _PARALLEL_TWIN = '''
 
@@ -626,8 +643,7 @@ _N, _T = np.bool_(False), np.bool_(True)
 
 @numba.extending.intrinsic
 def _matmul_scalar(typingctx, value, like):
-    """A pointer to ``value`` converted to ``like``'s element type, held on
-    the stack: gemm takes its scalars alpha and beta by address."""
+    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
     def codegen(context, builder, sig, args):
         x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
         slot = numba.core.cgutils.alloca_once_value(builder, x)
@@ -637,19 +653,15 @@ def _matmul_scalar(typingctx, value, like):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _matmul(a, a_transposed, b, b_transposed, out):
-    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``),
-    C-contiguous arrays, by one BLAS gemm call: numba's own BLAS entry (SciPy's
-    BLAS, as ``np.dot`` uses), with the transposes read in place; returns
-    ``out``.  Compiled once per dtype, where ``np.dot`` compiles once per pair
-    of memory layouts; called only from compiled code (no Python wrapper)."""
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
+    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
+    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
     if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
     if m == 0 or n == 0 or k == 0:
-        for i in range(m):
-            for j in range(n):
-                out[i, j] = 0
+        out[...] = 0
         return out
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
@@ -722,11 +734,9 @@ def _wrapper(e, sched, dynamic_sizes=(), const_args=(), packing=None):
     if packing is not None:   # stacks of arguments are made here (see pack.py)
         for var, args, axis in packing.stacks:
             parts = ", ".join(sched.local_names[a.name] for a in args)
-            if axis == 0 and args[0].shape:   # (twice as fast as np.stack)
+            if axis == 0 and args[0].shape:
                 names = ", ".join(repr(a.name) for a in args)
-                v0 = args[0]
-                lines.append(f"    {var.name} = np.concatenate([_array(v, n, {v0.shape!r}, {v0.dtype!r}) for v, n in "
-                             f"zip(({parts},), ({names},))]).reshape({var.shape!r})")
+                lines.append(f"    {var.name} = _stack(({parts},), ({names},), {args[0].shape!r}, {args[0].dtype!r})")
             else:
                 lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
         params = ", ".join(sched.local_names[v.name] for v in packing.inputs)
