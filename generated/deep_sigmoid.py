@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 5f4d9fac5b18d33f
+Content hash (sha256 of the generated functions): 0bcbb611496218c3
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_5f4d9fac5b18d33f"
+__name__ = "symback_generated_deep_sigmoid_0bcbb611496218c3"
 
 
 def _array(value, name, shape, dtype):
@@ -46,7 +46,8 @@ def _show(shape):
 
 def _stack(values, names, shape, dtype):
     """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
-    if not all(type(v) is np.ndarray and v.shape == shape and v.dtype == dtype for v in values):
+    kind = np.dtype(dtype)   # (comparing with a dtype, not a string: 4x faster)
+    if not all(type(v) is np.ndarray and v.dtype == kind and v.shape == shape for v in values):
         values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
     return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
 
