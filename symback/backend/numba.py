@@ -61,6 +61,10 @@ class Entry:
 #: ``total += v`` with several partial sums, as numpy's pairwise sum reorders
 #: too; without ``nnan``/``ninf``/``nsz`` it cannot change NaN, inf or -0.0 rules).
 NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}'
+#: Functions that only compiled code calls (outlined loops, segments of a long
+#: body) need none of the wrappers Numba builds for calls from Python or as a
+#: first-class function value: skipping them saves compile time per function.
+INNER_FLAGS = NJIT_FLAGS + ", no_cpython_wrapper=True, no_cfunc_wrapper=True"
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 #: ops whose result may be a view of another array (not C-contiguous): a matmul
@@ -256,7 +260,7 @@ class FunctionEmitter:
         parts = []
         if not (self.dynamic_sizes and not self.static_parallel):   # long bodies: a chain of parts
             cut = segment.split(name, [self.names[id(v)] for v in e.inputs] + self.const_args, body,
-                                njit_decorator)
+                                lambda parallel: njit_decorator(parallel, inner=True))
             if cut is not None:
                 body, parts = cut
                 parts += ["", ""]
@@ -459,7 +463,7 @@ class ModuleEmitter:
         if any("_parallel_twin(" in line for f in functions for line in f):
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
-            lines += ["", ""] + helper.source(NJIT_FLAGS)
+            lines += ["", ""] + helper.source(INNER_FLAGS)
         vector_helpers = vecmath.source(self.printer.helpers)
         if vector_helpers:
             lines += ["", ""] + vector_helpers
@@ -813,8 +817,9 @@ def vector_functions(choice):
     return names
 
 
-def njit_decorator(parallel=False):
+def njit_decorator(parallel=False, inner=False):
     """``nogil=True``: the kernels touch no Python object, so they let other
-    threads run (a threaded Dask scheduler then scales over row chunks)."""
-    flags = NJIT_FLAGS + (", parallel=True" if parallel else "")
+    threads run (a threaded Dask scheduler then scales over row chunks).
+    ``inner``: a function only compiled code calls (see INNER_FLAGS)."""
+    flags = (INNER_FLAGS if inner else NJIT_FLAGS) + (", parallel=True" if parallel else "")
     return f"@numba.njit({flags})"
