@@ -16,6 +16,35 @@ empty directory (SYMBACK_CACHE_DIR and NUMBA_CACHE_DIR), so "first call" is cold
 graph build + differentiation + code generation + import + JIT + the call itself.
 "import symback" and drawing the data are not timed.  Time per call is the best of
 7 rounds of repeated calls after warm-up (value_and_grad and forward).
+"first_call_cpu_s" is the CPU time of the same span (the machine is shared:
+wall time there is the CPU time stretched by whoever else is running).
+
+Figures (2 shared cores, busy; issue 10, December 2026): median of 5 fresh
+processes per row, "before" (d53b245) and "after" interleaved, the rerolled
+variant (``one W4 rerolled 0`` ...); first call in wall and CPU seconds:
+
+| workload   | first call before | after          | CPU before | after  | lines before | after (vag fn) |
+|------------|-------------------|----------------|------------|--------|--------------|----------------|
+| W4         | 2.81 s            | 3.12 s (noise) | 2.62 s     | 2.20 s | 318          | 275 (70)       |
+| W4r        | 4.99 s            | 3.14 s         | 3.39 s     | 2.70 s | 359          | 312 (94)       |
+| W5 K=1000  | 1.25 s            | 1.29 s         | 1.13 s     | 1.17 s | 148          | 125 (44)       |
+| W5 K=10000 | 2.24 s            | 2.29 s         | 1.91 s     | 1.96 s | 148          | 125 (44)       |
+
+Where W4's first call went before (CPU, one process, from Numba's compile
+events): the kernel function itself ~0.9 s (typing ~0.2, lowering ~0.45, LLVM
+~0.25), _matmul 0.34 s (with its np.empty and ascontiguousarray overloads),
+_exp 0.16 s (with its _from_bits overload), np.zeros 0.16 s, the np.empty
+overloads (one per rank and dtype spelling) ~0.25 s, Numba's first-use set-up
+(registries, SciPy's BLAS import) and the call ~0.4 s.  After: the kernel
+function ~0.7 s, _matmul 0.14 s, _exp 0.09 s, np.empty 3 ranks ~0.2 s, the
+rest unchanged.
+
+Time per call, ``steady W4 W4r W5`` after (min and median of 21 interleaved
+rounds, ms; rerolled / unrolled): W4 vag 0.796 / 0.846 = 0.94 (median 0.97), forward
+0.487 / 0.489 = 1.00 (median 1.02; before: 1.07, the per-call stacking of the
+per-layer parameters, now one all() check and np.concatenate); W4r vag 0.84
+(0.83), forward 1.07 (median 1.33, a busy run: its four stacks copy 800 KB a
+call); W5 K=1000 vag 0.66 (0.52), forward 0.95 (0.81).
 """
 import json
 import os
@@ -91,6 +120,7 @@ def one(workload, variant, K):
     data = workloads.DATA[workload](**params)
     args = tuple(data[k] for k in workloads.PARAMS[workload] + workloads.INPUTS[workload] if k != "K")
     import symback as sb
+    c0 = time.process_time()
     t0 = time.perf_counter()
     loss, wrt, inputs = _build(workload, variant, K)
     t1 = time.perf_counter()
@@ -99,11 +129,13 @@ def one(workload, variant, K):
     t2 = time.perf_counter()
     kernel(*args)
     t3 = time.perf_counter()
+    c3 = time.process_time()
     source = kernel.source
     vag = source[source.index("def _value_and_grad("):]
     vag = vag[:vag.index("\ndef ")]
     return {"workload": workload, "variant": variant, "K": K if workload == "W5" else None,
             "build_s": t1 - t0, "grad_emit_s": t2 - t1, "jit_call_s": t3 - t2, "first_call_s": t3 - t0,
+            "first_call_cpu_s": c3 - c0,
             "module_lines": source.count("\n"), "vag_function_lines": vag.count("\n"),
             "vag_ms": _best_ms(kernel, args), "forward_ms": _best_ms(kernel.forward, args)}
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 54f125ff374d6a5b
+Content hash (sha256 of the generated functions): 5da7237f52c08492
 """
 import math
 import sys
@@ -18,28 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_54f125ff374d6a5b"
-
-
-def _scalar(value, name, dtype):
-    """A scalar argument checked and converted to ``dtype``."""
-    if isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got an array of shape {value.shape}")
-        value = value[()]
-    if dtype == "bool":
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-    elif isinstance(value, (bool, np.bool_)):
-        pass
-    elif dtype == "int64":
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, np.floating) and np.dtype(type(value)).itemsize > np.dtype(dtype).itemsize:
-            raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
-        return np.float32(value) if dtype == "float32" else float(value)
-    raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
+__name__ = "symback_generated_deep_sigmoid_5da7237f52c08492"
 
 
 def _array(value, name, shape, dtype):
@@ -65,6 +44,14 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _stack(values, names, shape, dtype):
+    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
+    kind = np.dtype(dtype)   # (comparing with a dtype, not a string: 4x faster)
+    if not all(type(v) is np.ndarray and v.dtype == kind and v.shape == shape for v in values):
+        values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
+    return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
+
+
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
     numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
     numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
@@ -77,38 +64,44 @@ _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
 _N, _T = np.bool_(False), np.bool_(True)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _matmul(a, a_transposed, b, b_transposed):
-    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
-    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
-    the transposes read in place.  Compiled once per dtype, where ``np.dot``
-    compiles once per pair of memory layouts."""
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    m = a.shape[1] if a_transposed else a.shape[0]
+@numba.extending.intrinsic
+def _matmul_scalar(typingctx, value, like):
+    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
+        slot = numba.core.cgutils.alloca_once_value(builder, x)
+        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
+    return numba.types.voidptr(value, like), codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _matmul(a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
+    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
+    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("matmul: the arrays must be C-contiguous")
+    m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    n = b.shape[0] if b_transposed else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
     if m == 0 or n == 0 or k == 0:
         out[...] = 0
         return out
-    one_zero = np.empty(2, dtype=a.dtype)
-    one_zero[0], one_zero[1] = 1, 0
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     one_zero[1:].ctypes, out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     _matmul_scalar(0, out), out.ctypes, n)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
-    def _matmul(a, a_transposed, b, b_transposed):
-        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+    def _matmul(a, a_transposed, b, b_transposed, out):
+        out[...] = np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+        return out
 
 
 def _parallel_twin(f):
@@ -119,36 +112,22 @@ def _parallel_twin(f):
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
-def _as_bits(x):
-    """The bits of a float64 as an int64: a bitcast, free in compiled code."""
-    return int(np.float64(x).view(np.int64))
 
 
-def _from_bits(n):
-    """The float64 whose bits are the int64 ``n``."""
-    return float(np.int64(n).view(np.float64))
-
-
-# compiled code: the two above as LLVM instructions (a Python fallback keeps
-# the module runnable with Numba's DISABLE_JIT)
 @numba.extending.intrinsic
 def _bitcast(typingctx, x, like):
+    """The bits of ``x`` as a ``like`` (float64 <-> int64): free in compiled code."""
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
     return like.instance_type(x, like), codegen
 
 
-@numba.extending.overload(_as_bits)
-def _as_bits_compiled(x):
-    return lambda x: _bitcast(x, np.int64)
+if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
+    def _bitcast(x, like):
+        return np.asarray(x).view(like).item()
 
 
-@numba.extending.overload(_from_bits)
-def _from_bits_compiled(n):
-    return lambda n: _bitcast(n, np.float64)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _exp(x):
     """exp(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2
@@ -175,17 +154,17 @@ def _exp(x):
     p = p * r + 1.0
     n = np.int64(k)
     h = n >> 1
-    return p * _from_bits((h + 1023) << 52) * _from_bits((n - h + 1023) << 52)
+    return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
 
 
 def _forward(W_out, b_out, X, target, _stack0, _stack1):
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
-    b = np.ascontiguousarray(X)
+    b = X
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        d = _matmul(b, _N, x_1, _T)
+        d = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
         e = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -193,7 +172,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1):
                 e_i = 1.0 / (1.0 + _exp(-f))
                 e[i0, i1] = e_i
         b = e
-    k = _matmul(b, _N, W_out, _T)
+    k = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
     l = 0.0
     for i0 in numba.prange(X_d0):
         m = k[i0, 0] + b_out[0]
@@ -219,8 +198,8 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    _stack0 = np.concatenate([_array(v, n, (32, 32), 'float64') for v, n in zip((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',))]).reshape((50, 32, 32))
-    _stack1 = np.concatenate([_array(v, n, (32,), 'float64') for v, n in zip((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',))]).reshape((50, 32))
+    _stack0 = _stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',), (32, 32), 'float64')
+    _stack1 = _stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',), (32,), 'float64')
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
     out = (_forward_parallel if parallel else _forward)(W_out, b_out, X, target, _stack0, _stack1)
     return (np.float64(out[0]))
@@ -229,7 +208,7 @@ def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, 
 def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
-    b = np.ascontiguousarray(X)
+    b = X
     c = np.empty((50, X_d0, 32), dtype=np.float64)
     d = np.empty((50, X_d0, 32), dtype=np.float64)
     for i0 in range(X_d0):
@@ -238,7 +217,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        f = _matmul(b, _N, x_1, _T)
+        f = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
         h = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
         k = c[k_0]
         for i0 in numba.prange(X_d0):
@@ -250,7 +229,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
                 k_i = h_i * m
                 k[i0, i1] = k_i
         b = h
-    o = _matmul(b, _N, W_out, _T)
+    o = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
     r = 0.0
     s = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in numba.prange(X_d0):
@@ -264,7 +243,8 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
 
     # g_b_out = sum(1 / ... * (... + b_out - target) + 1 / ... * (... + b_out - target), axis=0)
     w = 1.0 / v
-    g_b_out = np.zeros((1,), dtype=np.float64)
+    g_b_out = np.empty((1,), dtype=np.float64)
+    g_b_out[...] = 0.0
     x = np.empty((X_d0, 1), dtype=np.float64)
     for i0 in range(X_d0):
         z = w
@@ -274,7 +254,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
         g_b_out[0] += x_i
 
     # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1; 50 steps, 1 carry...
-    ab = _matmul(x, _N, W_out, _N)
+    ab = _matmul(x, _N, W_out, _N, np.empty((X_d0, 32), dtype=np.float64))
     c_3 = ab
     ad = np.empty((50, 32, 32), dtype=np.float64)
     ae = np.empty((50, 32), dtype=np.float64)
@@ -282,22 +262,18 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
         x_5 = c[k_4]
         x_6 = d[k_4]
         x_7 = _stack0[k_4]
-        af = np.zeros((32,), dtype=np.float64)
+        af = ae[k_4]
+        af[...] = 0.0
         ag = np.empty((X_d0, 32), dtype=np.float64)
         for i0 in range(X_d0):
             for i1 in range(32):
                 ag_i = c_3[i0, i1] * x_5[i0, i1]
                 ag[i0, i1] = ag_i
                 af[i1] += ag_i
-        ah = _matmul(ag, _N, x_7, _N)
-        aj = _matmul(ag, _T, x_6, _N)
-        for i0 in range(32):
-            for i1 in range(32):
-                ad[k_4, i0, i1] = aj[i0, i1]
-        for i0 in range(32):
-            ae[k_4, i0] = af[i0]
+        ah = _matmul(ag, _N, x_7, _N, np.empty((X_d0, 32), dtype=np.float64))
+        ai = _matmul(ag, _T, x_6, _N, ad[k_4])
         c_3 = ah
-    g_W_out = _matmul(x, _T, b, _N)
+    g_W_out = _matmul(x, _T, b, _N, np.empty((1, 32), dtype=np.float64))
     return (value, ad, ae, g_W_out, g_b_out)
 
 
@@ -315,8 +291,8 @@ def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b
     target_d0 = target.shape[0]
     if X_d0 != target_d0:
         raise ValueError(f"sub: X.shape[0] is {X_d0} but target.shape[0] is {target_d0}; they must be equal")
-    _stack0 = np.concatenate([_array(v, n, (32, 32), 'float64') for v, n in zip((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',))]).reshape((50, 32, 32))
-    _stack1 = np.concatenate([_array(v, n, (32,), 'float64') for v, n in zip((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',))]).reshape((50, 32))
+    _stack0 = _stack((W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13, W14, W15, W16, W17, W18, W19, W20, W21, W22, W23, W24, W25, W26, W27, W28, W29, W30, W31, W32, W33, W34, W35, W36, W37, W38, W39, W40, W41, W42, W43, W44, W45, W46, W47, W48, W49, W50,), ('W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7', 'W8', 'W9', 'W10', 'W11', 'W12', 'W13', 'W14', 'W15', 'W16', 'W17', 'W18', 'W19', 'W20', 'W21', 'W22', 'W23', 'W24', 'W25', 'W26', 'W27', 'W28', 'W29', 'W30', 'W31', 'W32', 'W33', 'W34', 'W35', 'W36', 'W37', 'W38', 'W39', 'W40', 'W41', 'W42', 'W43', 'W44', 'W45', 'W46', 'W47', 'W48', 'W49', 'W50',), (32, 32), 'float64')
+    _stack1 = _stack((b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50,), ('b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11', 'b12', 'b13', 'b14', 'b15', 'b16', 'b17', 'b18', 'b19', 'b20', 'b21', 'b22', 'b23', 'b24', 'b25', 'b26', 'b27', 'b28', 'b29', 'b30', 'b31', 'b32', 'b33', 'b34', 'b35', 'b36', 'b37', 'b38', 'b39', 'b40', 'b41', 'b42', 'b43', 'b44', 'b45', 'b46', 'b47', 'b48', 'b49', 'b50',), (32,), 'float64')
     parallel = max(X_d0 * 1, X_d0 * 32) >= 262144   # elements: worth starting threads
     out = (_value_and_grad_parallel if parallel else _value_and_grad)(W_out, b_out, X, target, _stack0, _stack1)
     return (np.float64(out[0]), (out[1][0, 0:32, 0:32], out[2][0, 0:32], out[1][1, 0:32, 0:32], out[2][1, 0:32], out[1][2, 0:32, 0:32], out[2][2, 0:32], out[1][3, 0:32, 0:32], out[2][3, 0:32], out[1][4, 0:32, 0:32], out[2][4, 0:32], out[1][5, 0:32, 0:32], out[2][5, 0:32], out[1][6, 0:32, 0:32], out[2][6, 0:32], out[1][7, 0:32, 0:32], out[2][7, 0:32], out[1][8, 0:32, 0:32], out[2][8, 0:32], out[1][9, 0:32, 0:32], out[2][9, 0:32], out[1][10, 0:32, 0:32], out[2][10, 0:32], out[1][11, 0:32, 0:32], out[2][11, 0:32], out[1][12, 0:32, 0:32], out[2][12, 0:32], out[1][13, 0:32, 0:32], out[2][13, 0:32], out[1][14, 0:32, 0:32], out[2][14, 0:32], out[1][15, 0:32, 0:32], out[2][15, 0:32], out[1][16, 0:32, 0:32], out[2][16, 0:32], out[1][17, 0:32, 0:32], out[2][17, 0:32], out[1][18, 0:32, 0:32], out[2][18, 0:32], out[1][19, 0:32, 0:32], out[2][19, 0:32], out[1][20, 0:32, 0:32], out[2][20, 0:32], out[1][21, 0:32, 0:32], out[2][21, 0:32], out[1][22, 0:32, 0:32], out[2][22, 0:32], out[1][23, 0:32, 0:32], out[2][23, 0:32], out[1][24, 0:32, 0:32], out[2][24, 0:32], out[1][25, 0:32, 0:32], out[2][25, 0:32], out[1][26, 0:32, 0:32], out[2][26, 0:32], out[1][27, 0:32, 0:32], out[2][27, 0:32], out[1][28, 0:32, 0:32], out[2][28, 0:32], out[1][29, 0:32, 0:32], out[2][29, 0:32], out[1][30, 0:32, 0:32], out[2][30, 0:32], out[1][31, 0:32, 0:32], out[2][31, 0:32], out[1][32, 0:32, 0:32], out[2][32, 0:32], out[1][33, 0:32, 0:32], out[2][33, 0:32], out[1][34, 0:32, 0:32], out[2][34, 0:32], out[1][35, 0:32, 0:32], out[2][35, 0:32], out[1][36, 0:32, 0:32], out[2][36, 0:32], out[1][37, 0:32, 0:32], out[2][37, 0:32], out[1][38, 0:32, 0:32], out[2][38, 0:32], out[1][39, 0:32, 0:32], out[2][39, 0:32], out[1][40, 0:32, 0:32], out[2][40, 0:32], out[1][41, 0:32, 0:32], out[2][41, 0:32], out[1][42, 0:32, 0:32], out[2][42, 0:32], out[1][43, 0:32, 0:32], out[2][43, 0:32], out[1][44, 0:32, 0:32], out[2][44, 0:32], out[1][45, 0:32, 0:32], out[2][45, 0:32], out[1][46, 0:32, 0:32], out[2][46, 0:32], out[1][47, 0:32, 0:32], out[2][47, 0:32], out[1][48, 0:32, 0:32], out[2][48, 0:32], out[1][49, 0:32, 0:32], out[2][49, 0:32], out[3], out[4]))

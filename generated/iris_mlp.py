@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 23fbc6734a341889
+Content hash (sha256 of the generated functions): 5e42cd402e15093c
 """
 import math
 import sys
@@ -18,28 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_23fbc6734a341889"
-
-
-def _scalar(value, name, dtype):
-    """A scalar argument checked and converted to ``dtype``."""
-    if isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got an array of shape {value.shape}")
-        value = value[()]
-    if dtype == "bool":
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-    elif isinstance(value, (bool, np.bool_)):
-        pass
-    elif dtype == "int64":
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, np.floating) and np.dtype(type(value)).itemsize > np.dtype(dtype).itemsize:
-            raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
-        return np.float32(value) if dtype == "float32" else float(value)
-    raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
+__name__ = "symback_generated_iris_mlp_5e42cd402e15093c"
 
 
 def _array(value, name, shape, dtype):
@@ -77,38 +56,44 @@ _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
 _N, _T = np.bool_(False), np.bool_(True)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _matmul(a, a_transposed, b, b_transposed):
-    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
-    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
-    the transposes read in place.  Compiled once per dtype, where ``np.dot``
-    compiles once per pair of memory layouts."""
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    m = a.shape[1] if a_transposed else a.shape[0]
+@numba.extending.intrinsic
+def _matmul_scalar(typingctx, value, like):
+    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
+        slot = numba.core.cgutils.alloca_once_value(builder, x)
+        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
+    return numba.types.voidptr(value, like), codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _matmul(a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
+    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
+    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("matmul: the arrays must be C-contiguous")
+    m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    n = b.shape[0] if b_transposed else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
     if m == 0 or n == 0 or k == 0:
         out[...] = 0
         return out
-    one_zero = np.empty(2, dtype=a.dtype)
-    one_zero[0], one_zero[1] = 1, 0
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     one_zero[1:].ctypes, out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     _matmul_scalar(0, out), out.ctypes, n)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
-    def _matmul(a, a_transposed, b, b_transposed):
-        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+    def _matmul(a, a_transposed, b, b_transposed, out):
+        out[...] = np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+        return out
 
 
 def _parallel_twin(f):
@@ -124,7 +109,7 @@ def _parallel_twin(f):
 def _forward(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     # z = sigmoid(X @ V.T + b1)
-    b = _matmul(X, _N, V, _T)
+    b = _matmul(X, _N, V, _T, np.empty((X_d0, 16), dtype=np.float64))
     z = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
@@ -133,7 +118,7 @@ def _forward(V, b1, W, b2, X, labels):
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2
-    e = _matmul(z, _N, W, _T)
+    e = _matmul(z, _N, W, _T, np.empty((X_d0, 3), dtype=np.float64))
     logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
@@ -186,7 +171,7 @@ def forward(V, b1, W, b2, X, labels):
 def _value_and_grad(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     # z = sigmoid(X @ V.T + b1)
-    b = _matmul(X, _N, V, _T)
+    b = _matmul(X, _N, V, _T, np.empty((X_d0, 16), dtype=np.float64))
     z = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
@@ -195,7 +180,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2
-    e = _matmul(z, _N, W, _T)
+    e = _matmul(z, _N, W, _T, np.empty((X_d0, 3), dtype=np.float64))
     logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
@@ -245,7 +230,8 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             raise ValueError('one_hot: a label is outside [0, number of classes)')
         m[i, labels[i]] = 1
     g_h = 1.0 / k
-    g_b2 = np.zeros((3,), dtype=np.float64)
+    g_b2 = np.empty((3,), dtype=np.float64)
+    g_b2[...] = 0.0
     g_logits = np.empty((X_d0, 3), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(3):
@@ -255,10 +241,11 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             g_b2[i1] += g_logits_i
 
     # adjoint of z
-    g_z = _matmul(g_logits, _N, W, _N)
+    g_z = _matmul(g_logits, _N, W, _N, np.empty((X_d0, 16), dtype=np.float64))
 
     # adjoint of b1
-    g_b1 = np.zeros((16,), dtype=np.float64)
+    g_b1 = np.empty((16,), dtype=np.float64)
+    g_b1[...] = 0.0
     g_c = np.empty((X_d0, 16), dtype=np.float64)
     for i0 in range(X_d0):
         for i1 in range(16):
@@ -269,10 +256,10 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             g_b1[i1] += g_c_i
 
     # adjoint of V
-    g_V = _matmul(g_c, _T, X, _N)
+    g_V = _matmul(g_c, _T, X, _N, np.empty((16, 4), dtype=np.float64))
 
     # adjoint of W
-    g_W = _matmul(g_logits, _T, z, _N)
+    g_W = _matmul(g_logits, _T, z, _N, np.empty((3, 16), dtype=np.float64))
     return (value, (g_V, g_b1, g_W, g_b2))
 
 

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): a005d3f2205f86fb
+Content hash (sha256 of the generated functions): 10ec29c4187ccbb6
 """
 import math
 import sys
@@ -18,28 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_a005d3f2205f86fb"
-
-
-def _scalar(value, name, dtype):
-    """A scalar argument checked and converted to ``dtype``."""
-    if isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got an array of shape {value.shape}")
-        value = value[()]
-    if dtype == "bool":
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-    elif isinstance(value, (bool, np.bool_)):
-        pass
-    elif dtype == "int64":
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, np.floating) and np.dtype(type(value)).itemsize > np.dtype(dtype).itemsize:
-            raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
-        return np.float32(value) if dtype == "float32" else float(value)
-    raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
+__name__ = "symback_generated_two_layer_sigmoid_10ec29c4187ccbb6"
 
 
 def _array(value, name, shape, dtype):
@@ -77,44 +56,50 @@ _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
 _N, _T = np.bool_(False), np.bool_(True)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _matmul(a, a_transposed, b, b_transposed):
-    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
-    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
-    the transposes read in place.  Compiled once per dtype, where ``np.dot``
-    compiles once per pair of memory layouts."""
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    m = a.shape[1] if a_transposed else a.shape[0]
+@numba.extending.intrinsic
+def _matmul_scalar(typingctx, value, like):
+    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
+        slot = numba.core.cgutils.alloca_once_value(builder, x)
+        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
+    return numba.types.voidptr(value, like), codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _matmul(a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
+    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
+    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("matmul: the arrays must be C-contiguous")
+    m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    n = b.shape[0] if b_transposed else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
     if m == 0 or n == 0 or k == 0:
         out[...] = 0
         return out
-    one_zero = np.empty(2, dtype=a.dtype)
-    one_zero[0], one_zero[1] = 1, 0
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     one_zero[1:].ctypes, out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     _matmul_scalar(0, out), out.ctypes, n)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
-    def _matmul(a, a_transposed, b, b_transposed):
-        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+    def _matmul(a, a_transposed, b, b_transposed, out):
+        out[...] = np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+        return out
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _forward(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N).reshape((-1,))
+    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, np.empty((3, 1), dtype=np.float64)).reshape((-1,))
     h = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
@@ -122,7 +107,7 @@ def _forward(W1, b1, W2, b2, x, y_star):
         h[i0] = h_i
 
     # y = sigmoid(W2 @ h + b2)
-    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N).reshape((-1,))
+    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, np.empty((1, 1), dtype=np.float64)).reshape((-1,))
     d = 0.0
     e = c[0] + b2[0]
     y = 1.0 / (1.0 + math.exp(-e))
@@ -149,7 +134,7 @@ def forward(W1, b1, W2, b2, x, y_star):
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _value_and_grad(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N).reshape((-1,))
+    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, np.empty((3, 1), dtype=np.float64)).reshape((-1,))
     h = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
@@ -158,7 +143,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
 
     # y = sigmoid(W2 @ h + b2)
     # g_b2 = (0.5 * (y - y_star) + 0.5 * (y - y_star)) * (y * (1 - y))
-    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N).reshape((-1,))
+    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, np.empty((1, 1), dtype=np.float64)).reshape((-1,))
     d = 0.0
     g_b2 = np.empty((1,), dtype=np.float64)
     e = c[0] + b2[0]
@@ -178,7 +163,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     value = 0.5 * d
 
     # adjoint of h
-    g_h = _matmul(W2, _T, np.ascontiguousarray(g_b2).reshape((-1, 1)), _N).reshape((-1,))
+    g_h = _matmul(W2, _T, np.ascontiguousarray(g_b2).reshape((-1, 1)), _N, np.empty((3, 1), dtype=np.float64)).reshape((-1,))
 
     # g_b1 = W2.T @ ((... * ... + ... * ...) * (y * (1 - y))) * (h * (1 - h))
     g_b1 = np.empty((3,), dtype=np.float64)
@@ -191,12 +176,12 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     # adjoint of W1
     t = np.ascontiguousarray(g_b1[0:3,]).reshape((3, 1))
     u = np.ascontiguousarray(x[0:2,]).reshape((1, 2))
-    g_W1 = _matmul(np.ascontiguousarray(t), _N, np.ascontiguousarray(u), _N)
+    g_W1 = _matmul(np.ascontiguousarray(t), _N, np.ascontiguousarray(u), _N, np.empty((3, 2), dtype=np.float64))
 
     # adjoint of W2
     v = np.ascontiguousarray(g_b2[0:1,]).reshape((1, 1))
     w = np.ascontiguousarray(h[0:3,]).reshape((1, 3))
-    g_W2 = _matmul(np.ascontiguousarray(v), _N, np.ascontiguousarray(w), _N)
+    g_W2 = _matmul(np.ascontiguousarray(v), _N, np.ascontiguousarray(w), _N, np.empty((1, 3), dtype=np.float64))
     return (value, (g_W1, g_b1, g_W2, g_b2))
 
 

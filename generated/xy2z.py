@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 04fa8ff04a082b2a
+Content hash (sha256 of the generated functions): 6e59fda2f8bcb5cc
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_xy2z_04fa8ff04a082b2a"
+__name__ = "symback_generated_xy2z_6e59fda2f8bcb5cc"
 
 
 def _scalar(value, name, dtype):
@@ -40,29 +40,6 @@ def _scalar(value, name, dtype):
             raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
         return np.float32(value) if dtype == "float32" else float(value)
     raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
-
-
-def _array(value, name, shape, dtype):
-    """An array argument checked for rank, static sizes and dtype; made C-contiguous."""
-    if type(value) is np.ndarray and value.shape == shape and value.dtype == dtype and value.flags.c_contiguous:
-        return value   # the usual case, in one test (a deep model checks a hundred arguments a call)
-    if not isinstance(value, np.ndarray):
-        try:
-            value = np.asarray(value, dtype=dtype)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{name}: cannot make a {dtype} array of {type(value).__name__}: {e}") from None
-    if value.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {value.dtype}")
-    if value.ndim != len(shape):
-        raise ValueError(f"{name}: expected a {len(shape)}-d array of shape {_show(shape)}, got shape {value.shape}")
-    for axis, (want, got) in enumerate(zip(shape, value.shape)):
-        if want is not None and want != got:
-            raise ValueError(f"{name}: expected shape {_show(shape)}, got {value.shape} (axis {axis})")
-    return np.ascontiguousarray(value)
-
-
-def _show(shape):
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})

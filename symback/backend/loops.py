@@ -75,7 +75,7 @@ def emit_scan(em, node, args):
         name = em.name(carry_proj[i]) if i in carry_proj else em.fresh("c")
         carries.append(name)
         ce.names[id(body.carry_in[i])] = name
-        lines.append(f"{name} = {_contiguous(init[i], node.args[i])}")
+        lines.append(f"{name} = {_contiguous(em, init[i], node.args[i])}")
     for p, v in stacks:
         lines.append(f"{em.name(p)} = np.empty({em.shape_src(p)}, dtype=np.{v.dtype})")
     if hoist:
@@ -109,7 +109,7 @@ def emit_scan(em, node, args):
         if id(v) not in ce.written:
             inner += _store(em, em.name(p), k, ce.ref(v), em.dims(v))
     if carries:
-        new = [_contiguous(ce.ref(body.carry_out[i]), body.carry_out[i]) for i in needed]
+        new = [_contiguous(ce, ce.ref(body.carry_out[i]), body.carry_out[i]) for i in needed]
         inner.append(f"{', '.join(carries)} = {', '.join(new)}")
     if not inner:
         inner.append("pass")
@@ -138,8 +138,11 @@ def _next_row(em, target, k, nxt, last, out):
                  *shape, "," * (len(dims) == 1), f"), dtype=np.{out.dtype})"))
 
 
-def _contiguous(src, node):
-    if node.shape and (node.op in VIEW_OPS or node.op == "var"):   # one Numba array type per loop variable
+def _contiguous(em, src, node):
+    """``src`` made C-contiguous if it may be a view: one Numba array type per
+    loop variable.  The kernel's own array arguments are C-contiguous (the
+    wrapper makes them so); a loop body's leaves may be bound to anything."""
+    if node.shape and (node.op in VIEW_OPS or node.op == "var" and not em.is_argument(node)):
         return f"np.ascontiguousarray({src})"
     return src
 
@@ -164,6 +167,9 @@ class BodyEmitter(FunctionEmitter):
     def fresh(self, prefix="t"):
         return self.parent.fresh(prefix)
 
+    def is_argument(self, node):
+        return False   # a leaf of the body: bound to a row, a captured value...
+
     @property
     def static_parallel(self):   # one flag per compiled function
         return self.parent.static_parallel
@@ -174,14 +180,23 @@ class BodyEmitter(FunctionEmitter):
 
     def _loop(self, step):
         nest = super()._loop(step)
-        for m in step.members:
+        reductions = {id(r) for r in step.reductions if r.shape}
+        for m in step.members + step.reductions:
             row = self.rows.get(id(m))
-            if row is not None and id(m) in self.s.buffered:   # computed straight into its row
+            if row is not None and (id(m) in self.s.buffered or id(m) in reductions):   # computed straight into its row
                 name = self.name(m)
-                nest.inits = [Init(name, "value", value=row) if i.name == name and i.kind == "empty" else i
-                              for i in nest.inits]
+                nest.inits = [Init(name, "value", dtype=i.dtype, value=row, zero=i.kind == "zeros")
+                              if i.name == name and i.kind in ("empty", "zeros") else i for i in nest.inits]
                 self.written.add(self.carried.get(id(m), id(m)))
         return nest
+
+    def _block(self, step):
+        node = step.node
+        row = self.rows.get(id(node))
+        if row is not None and node.op == "matmul" and node.ndim == 2 and node.args[0].ndim == 2:
+            self.written.add(self.carried.get(id(node), id(node)))   # the product goes straight into its row
+            return self.matmul(node, self.name(node), into=self.printer.doprint(row))
+        return super()._block(step)
 
     def steps(self, sched):
         """The lines of ``sched``'s steps (big bodies outline their fused loops)."""

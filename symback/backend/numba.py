@@ -63,6 +63,10 @@ class Entry:
 #: ``total += v`` with several partial sums, as numpy's pairwise sum reorders
 #: too; without ``nnan``/``ninf``/``nsz`` it cannot change NaN, inf or -0.0 rules).
 NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}'
+#: Functions that only compiled code calls (outlined loops, segments of a long
+#: body) need none of the wrappers Numba builds for calls from Python or as a
+#: first-class function value: skipping them saves compile time per function.
+INNER_FLAGS = NJIT_FLAGS + ", no_cpython_wrapper=True, no_cfunc_wrapper=True"
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 #: ops whose result may be a view of another array (not C-contiguous): a matmul
@@ -138,8 +142,9 @@ class FunctionEmitter:
         d = self.dims(node)
         return "(" + ", ".join(d) + ("," if len(d) == 1 else "") + ")"
 
-    def matmul(self, node, out):
-        """``out = a @ b`` as one call of the module's ``_matmul`` (a BLAS gemm).
+    def matmul(self, node, out, into=None):
+        """``out = a @ b`` as one call of the module's ``_matmul`` (a BLAS gemm)
+        into a new array, or into ``into`` (source of a C-contiguous array).
 
         A transposed operand is passed untransposed with a flag, so BLAS reads
         it transposed in place: no copy, and ``_matmul`` is compiled once per
@@ -151,7 +156,11 @@ class FunctionEmitter:
             return [f"{out} = np.dot({self.ref(a)}, {self.ref(b)})"]
         self.module.uses_matmul = True
         (a_src, ta), (b_src, tb) = self._gemm_operand(a, "(1, -1)"), self._gemm_operand(b, "(-1, 1)")
-        call = f"_matmul({a_src}, {ta}, {b_src}, {tb})"   # reads like BLAS: gemm('N', 'T', ...)
+        dims = self.dims(node)
+        if into is None:   # a new array (into: where the result goes, e.g. a row of a loop's stacked output)
+            shape = ["1"] + dims if a.ndim == 1 else dims + ["1"] if b.ndim == 1 else dims
+            into = f"np.empty(({', '.join(shape)}), dtype=np.{node.dtype})"
+        call = f"_matmul({a_src}, {ta}, {b_src}, {tb}, {into})"   # reads like BLAS: gemm('N', 'T', ...)
         if a.ndim == 1:
             call += "[0]"
         elif b.ndim == 1:
@@ -183,6 +192,11 @@ class FunctionEmitter:
             return False
         readers = self.s.readers.get(id(node), ())
         return bool(readers) and all(r.op == "matmul" for r in readers)
+
+    def is_argument(self, node):
+        """Whether ``node`` is an argument of the compiled function (a
+        C-contiguous array if it is one: the wrapper makes it so)."""
+        return any(node is v for v in self.entry.inputs)
 
     def lit(self, value, dtype):
         return literal(value, dtype)
@@ -262,7 +276,7 @@ class FunctionEmitter:
         parts = []
         if not (self.dynamic_sizes and not self.static_parallel):   # long bodies: a chain of parts
             cut = segment.split(name, [self.names[id(v)] for v in e.inputs] + self.const_args, body,
-                                njit_decorator)
+                                lambda parallel: njit_decorator(parallel, inner=True))
             if cut is not None:
                 body, parts = cut
                 parts += ["", ""]
@@ -494,14 +508,21 @@ class ModuleEmitter:
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
         if self.consts:
             lines.append("")
-        lines += _HELPERS.splitlines()
+        used = {name for name in _CHECKS if any(f"{name}(" in line for f in functions for line in f)}
+        if "_stack" in used:
+            used.add("_array")
+        for name in _CHECKS:
+            if name in used:
+                lines += ["", ""] + _CHECKS[name].strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
         if any("_parallel_twin(" in line for f in functions for line in f):
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
-            lines += ["", ""] + helper.source(NJIT_FLAGS)
-        lines += vecmath.source(self.printer.helpers)
+            lines += ["", ""] + helper.source(INNER_FLAGS)
+        vector_helpers = vecmath.source(self.printer.helpers)
+        if vector_helpers:
+            lines += ["", ""] + vector_helpers
         for f in functions:
             lines += ["", ""] + f
         if any(v.shape for e in self.entries for v in list(e.inputs) + list(e.outputs)):
@@ -601,8 +622,9 @@ if sys.modules.get(__name__) is None:   # imported by file path: make the name i
     sys.modules[__name__].__dict__.update(globals())
 '''
 
-_HELPERS = '''
-
+#: the argument checks of the wrappers, each emitted only where a wrapper calls it
+_CHECKS = {
+    "_scalar": '''
 def _scalar(value, name, dtype):
     """A scalar argument checked and converted to ``dtype``."""
     if isinstance(value, np.ndarray):
@@ -622,8 +644,8 @@ def _scalar(value, name, dtype):
             raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__}")
         return np.float32(value) if dtype == "float32" else float(value)
     raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
-
-
+''',
+    "_array": '''
 def _array(value, name, shape, dtype):
     """An array argument checked for rank, static sizes and dtype; made C-contiguous."""
     if type(value) is np.ndarray and value.shape == shape and value.dtype == dtype and value.flags.c_contiguous:
@@ -645,7 +667,17 @@ def _array(value, name, shape, dtype):
 
 def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-'''
+''',
+    "_stack": '''
+def _stack(values, names, shape, dtype):
+    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
+    kind = np.dtype(dtype)   # (comparing with a dtype, not a string: 4x faster)
+    if not all(type(v) is np.ndarray and v.dtype == kind and v.shape == shape for v in values):
+        values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
+    return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
+''',
+}
+
 
 _PARALLEL_TWIN = '''
 
@@ -674,38 +706,44 @@ _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
 _N, _T = np.bool_(False), np.bool_(True)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _matmul(a, a_transposed, b, b_transposed):
-    """``a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one BLAS
-    gemm call: numba's own BLAS entry (SciPy's BLAS, as ``np.dot`` uses), with
-    the transposes read in place.  Compiled once per dtype, where ``np.dot``
-    compiles once per pair of memory layouts."""
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    m = a.shape[1] if a_transposed else a.shape[0]
+@numba.extending.intrinsic
+def _matmul_scalar(typingctx, value, like):
+    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
+        slot = numba.core.cgutils.alloca_once_value(builder, x)
+        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
+    return numba.types.voidptr(value, like), codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _matmul(a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
+    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
+    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("matmul: the arrays must be C-contiguous")
+    m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    n = b.shape[0] if b_transposed else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
     if m == 0 or n == 0 or k == 0:
         out[...] = 0
         return out
-    one_zero = np.empty(2, dtype=a.dtype)
-    one_zero[0], one_zero[1] = 1, 0
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if a.itemsize == 8 else 115),
+    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, one_zero[0:].ctypes, b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     one_zero[1:].ctypes, out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
+                     _matmul_scalar(0, out), out.ctypes, n)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product
-    def _matmul(a, a_transposed, b, b_transposed):
-        return np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+    def _matmul(a, a_transposed, b, b_transposed, out):
+        out[...] = np.dot(a.T if a_transposed else a, b.T if b_transposed else b)
+        return out
 '''
 
 
@@ -761,11 +799,9 @@ def _wrapper(e, sched, dynamic_sizes=(), const_args=(), packing=None):
     if packing is not None:   # stacks of arguments are made here (see pack.py)
         for var, args, axis in packing.stacks:
             parts = ", ".join(sched.local_names[a.name] for a in args)
-            if axis == 0 and args[0].shape:   # (twice as fast as np.stack)
+            if axis == 0 and args[0].shape:
                 names = ", ".join(repr(a.name) for a in args)
-                v0 = args[0]
-                lines.append(f"    {var.name} = np.concatenate([_array(v, n, {v0.shape!r}, {v0.dtype!r}) for v, n in "
-                             f"zip(({parts},), ({names},))]).reshape({var.shape!r})")
+                lines.append(f"    {var.name} = _stack(({parts},), ({names},), {args[0].shape!r}, {args[0].dtype!r})")
             else:
                 lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
         params = ", ".join(sched.local_names[v.name] for v in packing.inputs)
@@ -841,8 +877,9 @@ def vector_functions(choice):
     return names
 
 
-def njit_decorator(parallel=False):
+def njit_decorator(parallel=False, inner=False):
     """``nogil=True``: the kernels touch no Python object, so they let other
-    threads run (a threaded Dask scheduler then scales over row chunks)."""
-    flags = NJIT_FLAGS + (", parallel=True" if parallel else "")
+    threads run (a threaded Dask scheduler then scales over row chunks).
+    ``inner``: a function only compiled code calls (see INNER_FLAGS)."""
+    flags = (INNER_FLAGS if inner else NJIT_FLAGS) + (", parallel=True" if parallel else "")
     return f"@numba.njit({flags})"

@@ -50,45 +50,32 @@ def source(used):
         return []
     if used & {"_sin", "_cos"}:
         used.add("_sin_cos")
-    text = _BITS + "".join(_FUNCTIONS[name] for name in sorted(used))
+    text = _BITCAST + "".join(_FUNCTIONS[name] for name in sorted(used))
     return text.strip("\n").splitlines()
 
 
-_BITS = '''
+# LLVM instructions, not njit functions: a helper calling them compiles as one
+# function (each njit function or overload is a compilation of its own on first
+# call).  Python fallbacks keep the module runnable with Numba's DISABLE_JIT.
+_BITCAST = '''
 
-def _as_bits(x):
-    """The bits of a float64 as an int64: a bitcast, free in compiled code."""
-    return int(np.float64(x).view(np.int64))
-
-
-def _from_bits(n):
-    """The float64 whose bits are the int64 ``n``."""
-    return float(np.int64(n).view(np.float64))
-
-
-# compiled code: the two above as LLVM instructions (a Python fallback keeps
-# the module runnable with Numba's DISABLE_JIT)
 @numba.extending.intrinsic
 def _bitcast(typingctx, x, like):
+    """The bits of ``x`` as a ``like`` (float64 <-> int64): free in compiled code."""
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(sig.return_type))
     return like.instance_type(x, like), codegen
 
 
-@numba.extending.overload(_as_bits)
-def _as_bits_compiled(x):
-    return lambda x: _bitcast(x, np.int64)
-
-
-@numba.extending.overload(_from_bits)
-def _from_bits_compiled(n):
-    return lambda n: _bitcast(n, np.float64)
+if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
+    def _bitcast(x, like):
+        return np.asarray(x).view(like).item()
 '''
 
 _FUNCTIONS = {
     "_exp": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _exp(x):
     """exp(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2
@@ -115,11 +102,11 @@ def _exp(x):
     p = p * r + 1.0
     n = np.int64(k)
     h = n >> 1
-    return p * _from_bits((h + 1023) << 52) * _from_bits((n - h + 1023) << 52)
+    return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
 ''',
     "_tanh": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _tanh(x):
     """tanh(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's tanh is a scalar call).  tanh |x| = e / (e + 2) with
@@ -142,7 +129,7 @@ def _tanh(x):
     q = q * r + 0.041666666666666664
     q = q * r + 0.16666666666666666
     q = q * r + 0.5
-    s = _from_bits((np.int64(k) + 1023) << 52)   # 2**k, 0 <= k <= 64
+    s = _bitcast((np.int64(k) + 1023) << 52, np.float64)   # 2**k, 0 <= k <= 64
     e = s * (r + r * r * q) + (s - 1.0)
     t = e / (e + 2.0)
     t = -t if x < 0.0 else t
@@ -150,7 +137,7 @@ def _tanh(x):
 ''',
     "_log": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _log(x):
     """log(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's log is a scalar call).  x = 2**e m with m in
@@ -158,9 +145,9 @@ def _log(x):
     log(m) = 2 atanh(s), s = (m - 1)/(m + 1), by its series to s**23."""
     sub = x < 2.2250738585072014e-308   # subnormal (or <= 0, replaced below)
     y = x * 18014398509481984.0 if sub else x
-    b = _as_bits(y)
+    b = _bitcast(y, np.int64)
     e = ((b >> 52) & 2047) - (1077 if sub else 1023)
-    m = _from_bits((b & 4503599627370495) | 4607182418800017408)   # in [1, 2)
+    m = _bitcast((b & 4503599627370495) | 4607182418800017408, np.float64)   # in [1, 2)
     big = m > 1.4142135623730951
     m = 0.5 * m if big else m
     k = float(e + 1 if big else e)
@@ -185,21 +172,24 @@ def _log(x):
 ''',
     "_sin": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True,
+            no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sin(x):
     """sin(x), float64, vectorisable (see _sin_cos); sin(-0.0) is -0.0."""
     return x if x == 0.0 else _sin_cos(x)[0]
 ''',
     "_cos": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True,
+            no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _cos(x):
     """cos(x), float64, vectorisable (see _sin_cos)."""
     return _sin_cos(x)[1]
 ''',
     "_sin_cos": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True,
+            no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sin_cos(x):
     """(sin x, cos x) for |x| < 2**20, float64, with no call and no branch, so
     that loops calling it vectorise (libm's sin and cos are scalar calls).

@@ -56,7 +56,7 @@ def test_big_kernel_is_outlined_with_shared_helpers(deep):
     assert sum(calls3.values()) > sum(calls.values())
     src = kernel.source
     # every matmul calls the one _matmul helper (a BLAS gemm), never np.dot
-    assert "def _matmul(a, a_transposed, b, b_transposed):" in src
+    assert "def _matmul(a, a_transposed, b, b_transposed, out):" in src
     assert src.count("np.dot(") == 1, "only in _matmul's plain-Python fallback (NUMBA_DISABLE_JIT)"
     assert src.count("_matmul(") - 1 >= 2 * depth
 
