@@ -227,6 +227,14 @@ def adjoint_of(node):
     return _adjoint_of.get(node)
 
 
+def labels(node):
+    """``(given_name(node), adjoint_of(node))`` from one weak reference: the
+    emitter asks both of every node of a kernel, and a WeakKeyDictionary
+    lookup makes a new weak reference each time."""
+    key = weakref.ref(node)
+    return _given_names.data.get(key), _adjoint_of.data.get(key)
+
+
 Node.named = name
 
 

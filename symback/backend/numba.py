@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import adjoint_of, given_name
+from ..ir import given_name, labels
 from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
@@ -33,7 +33,7 @@ from ..passes.schedule import Loop, Scalar, schedule
 from .lowering import lower
 from .nest import Assign, Fallback, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
-from .printer import Bound, Elem, Name, Printer, Shape, literal
+from .printer import ATOM, Bound, Elem, Name, Printer, Shape, _same, literal
 from . import heap, vecmath
 from .pack import pack
 from . import segment
@@ -201,7 +201,7 @@ class FunctionEmitter:
         looked up once per node, for its name and then for its comment."""
         about = self.about.get(id(node))
         if about is None:
-            about = self.about[id(node)] = (given_name(node), adjoint_of(node))
+            about = self.about[id(node)] = labels(node)
         return about
 
     def _pick_name(self, node):
@@ -303,7 +303,24 @@ class FunctionEmitter:
 
     def _scalar_line(self, node):
         target = self.name(node)
-        return f"{target} = {self.printer.doprint(self._expr(node, None, ()))}"
+        op = OPS[node.op]
+        printer = self.printer
+        if op.shape_args or not isinstance(op.scalar, Expr) or printer.env is not _same:
+            return f"{target} = {printer.doprint(self._expr(node, None, ()))}"
+        # the short way (a big kernel's statements nearly all): its arguments,
+        # 0-d as the node is, are names or literals, printed straight into
+        # the rule's template; the same text as through _expr and a Bound
+        texts, precs = [], []
+        for a in node.args:
+            if a.op == "const":
+                text, prec = printer.literal(a.value, a.dtype)
+            else:
+                text, prec = self.name(a), ATOM
+            texts.append(text)
+            precs.append(prec)
+        ftype = "float32" if node.dtype == "float32" or (
+            node.dtype == "bool" and any(a.dtype == "float32" for a in node.args)) else "float64"
+        return f"{target} = {printer.statement(op.scalar, node.dtype, ftype, texts, tuple(precs))}"
 
     def _block(self, step):
         node = step.node
