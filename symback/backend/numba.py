@@ -302,7 +302,8 @@ class FunctionEmitter:
         return [self._scalar_line(step.node)]
 
     def _scalar_line(self, node):
-        target = self.name(node)
+        names = self.names   # (name() inlined where the name is known: most calls)
+        target = names.get(id(node)) or self.name(node)
         op = OPS[node.op]
         printer = self.printer
         if op.shape_args or not isinstance(op.scalar, Expr) or printer.env is not _same:
@@ -315,7 +316,7 @@ class FunctionEmitter:
             if a.op == "const":
                 text, prec = printer.literal(a.value, a.dtype)
             else:
-                text, prec = self.name(a), ATOM
+                text, prec = names.get(id(a)) or self.name(a), ATOM
             texts.append(text)
             precs.append(prec)
         ftype = "float32" if node.dtype == "float32" or (

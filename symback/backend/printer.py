@@ -32,6 +32,7 @@ _BINARY = {"or": OR, "and": AND, "<": COMPARE, "<=": COMPARE, ">": COMPARE, ">="
 #: functions whose float64 form is ``math.*``
 _MATH = frozenset({"exp", "log", "sin", "cos", "tan", "tanh", "sqrt"})
 _BUILTIN = frozenset({"abs"})
+_NO_HELPERS = frozenset()
 
 
 def literal(value, dtype):
@@ -177,7 +178,10 @@ class Printer:
         without making a Bound and a leaf per slot.  A big kernel is hundreds
         of thousands of such straight-line statements.  Only for a printer
         whose ``env`` names nothing (the texts are written as they are)."""
-        fixed, order, _ = self._template(tree, dtype, ftype, frozenset(), precs)
+        template = self._templates.get((tree, dtype, ftype, _NO_HELPERS, precs))
+        if template is None:
+            template = self._template(tree, dtype, ftype, _NO_HELPERS, precs)
+        fixed, order, _ = template
         out = [fixed[0]]
         for i, text in zip(order, fixed[1:]):
             out.append(texts[i])

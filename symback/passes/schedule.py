@@ -109,22 +109,26 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
         finally:
             set_context(previous)
 
+    # one pass: each node's readers (what reads it, in order) and its place
     steps, place, consts, readers = [], {}, [], {}
+    get = readers.get
     for node in order:
         if id(node) in known_ids:
+            place[id(node)] = (-1, "leaf")
             continue
-        for a in _read_args(node):
-            if id(a) in readers:
-                readers[id(a)].append(node)
-            else:
+        op = OPS[node.op]
+        for a in (_read_args(node) if op.shape_args else node.args):
+            seen = get(id(a))
+            if seen is None:
                 readers[id(a)] = [node]
-    for node in order:
-        kind = "leaf" if id(node) in known_ids else OPS[node.op].kind
+            else:
+                seen.append(node)
+        kind = op.kind
         if kind == "elementwise" and not node.shape:   # (first: a big scalar program is all these)
             steps.append(Scalar(node))
             place[id(node)] = (len(steps) - 1, "scalar")
         elif kind == "leaf":
-            if node.op == "const" and node.shape and id(node) not in known_ids:
+            if node.op == "const" and node.shape:
                 consts.append(node)
             place[id(node)] = (-1, "leaf")
         elif kind == "elementwise":
