@@ -218,8 +218,8 @@ def given_name(node):
 def mark_adjoint(adjoint, of):
     """Record that ``adjoint`` is the adjoint of ``of`` (autodiff calls this,
     so that generated code can say so); the first record wins."""
-    if adjoint is not of and adjoint.op not in ("var", "const") and adjoint not in _adjoint_of:
-        _adjoint_of[adjoint] = of
+    if adjoint is not of and adjoint.op not in ("var", "const"):
+        _adjoint_of.setdefault(adjoint, of)   # (one lookup: grad records every adjoint)
 
 
 def adjoint_of(node):
