@@ -49,10 +49,27 @@ base and new interleaved; the emitted text is unchanged:
 has a quadratic term (none was found), but the cost per node still grows with N:
 from 25k to 100k nodes (4x) scheduling and segmenting take 5-6x, the emitter's
 per-statement work 4.5x, for the same number of operations per node (most likely
-lookups in ever bigger dicts and sets of names and ids missing the CPU caches).  The largest cost left is the emitter's per-statement work
-(naming, binding a rule, printing: 60% of emit), then scheduling and segmenting;
-both entry points (``forward`` and ``value_and_grad``) schedule and print the
-forward graph.
+lookups in ever bigger dicts and sets of names and ids missing the CPU caches).
+
+Then (branch huge2): 0-d statements printed straight into their rule's template
+(no Bound, no leaf objects), the emitter's names and labels and the scheduler's
+places keyed by node rather than id (a node hashes by identity; ``id()`` makes
+a new int per lookup), readers and places in one pass, fewer generator calls in
+``apply`` and segmentation.  Measured 2026-12-02 03:38-03:40 UTC, load average
+3.2-3.4 on the two shared cores, base 6cd1e2b and new interleaved; the emitted
+text is unchanged:
+
+      N   nodes   build s  grad s  emit s  b+g+e s   (base 6cd1e2b: b+g+e s)
+  25000   26197      0.31    0.64    1.68     2.62      3.25
+  50000   52338      0.77    1.46    3.30     5.53      7.02
+ 100000  104570      1.59    2.66    6.82    11.07     13.71
+
+(another 1e5 pair: 11.83 against 13.72 s).  Still above the 10 s aim.  What
+is left is spread thin: of emit, scheduling (about 2 s at 1e5, a third of it
+run-time shapes), the statements (about 2.5 s: naming, labels, template
+filling), segmenting the text (about 1.5 s, most of it the identifier regex),
+the walk (0.45 s); and both entry points (``forward`` and ``value_and_grad``)
+still schedule, name and print the forward graph (about a quarter of emit).
 
 Flat, as before segmentation, 2116 nodes took 30.7 s (2.84x the 1082-node kernel's
 10.8 s), the excess in Numba's reconstruct_ssa and inline_closure_likes passes.

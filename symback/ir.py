@@ -223,13 +223,21 @@ def given_name(node):
 def mark_adjoint(adjoint, of):
     """Record that ``adjoint`` is the adjoint of ``of`` (autodiff calls this,
     so that generated code can say so); the first record wins."""
-    if adjoint is not of and adjoint.op not in ("var", "const") and adjoint not in _adjoint_of:
-        _adjoint_of[adjoint] = of
+    if adjoint is not of and adjoint.op not in ("var", "const"):
+        _adjoint_of.setdefault(adjoint, of)   # (one lookup: grad records every adjoint)
 
 
 def adjoint_of(node):
     """The node whose adjoint ``node`` is, or ``None``."""
     return _adjoint_of.get(node)
+
+
+def labels(node):
+    """``(given_name(node), adjoint_of(node))`` from one weak reference: the
+    emitter asks both of every node of a kernel, and a WeakKeyDictionary
+    lookup makes a new weak reference each time."""
+    key = weakref.ref(node)
+    return _given_names.data.get(key), _adjoint_of.data.get(key)
 
 
 Node.named = name

@@ -123,6 +123,8 @@ def dims_equal(a, b, what):
 def broadcast_shapes(shapes, what):
     """numpy broadcasting; a dimension broadcasts only when it is a static 1."""
     first = shapes[0] if shapes else ()
+    if not first and not any(shapes):   # all 0-d: every node of a big scalar program
+        return ()
     if all(s == first for s in shapes) and all(d is None or type(d) is int for d in first):
         return tuple(first)   # the common case, and building a 10,000-step chain calls this per node
     ndim = max((len(s) for s in shapes), default=0)

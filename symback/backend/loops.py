@@ -68,20 +68,20 @@ def emit_scan(em, node, args):
 
     ce = BodyEmitter(em)
     for p, ref in zip(body.const_in, consts):
-        ce.names[id(p)] = ref
+        ce.names[p] = ref
     lines = []
     carries = []
     for i in needed:
         name = em.name(carry_proj[i]) if i in carry_proj else em.fresh("c")
         carries.append(name)
-        ce.names[id(body.carry_in[i])] = name
+        ce.names[body.carry_in[i]] = name
         lines.append(f"{name} = {_contiguous(em, init[i], node.args[i])}")
     for p, v in stacks:
         lines.append(f"{em.name(p)} = np.empty({em.shape_src(p)}, dtype=np.{v.dtype})")
     if hoist:
         lines += ce.steps(schedule(hoist, list(body.const_in), context=em.s))
     k = em.fresh("k")
-    ce.names[id(body.index)] = k
+    ce.names[body.index] = k
     steps = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
     lines.append(f"for {k} in {steps}:   # {'reverse ' if reverse else ''}loop of {n} steps")
     inner = []
@@ -89,8 +89,8 @@ def emit_scan(em, node, args):
     live = {id(x) for x in topo_order(outputs, stop={id(h) for h in hoist})}
     for p, ref in zip(body.x_in, xs):
         if id(p) in live:
-            ce.names[id(p)] = em.fresh("x")
-            inner.append(f"{ce.names[id(p)]} = {ref}[{k}]")
+            ce.names[p] = em.fresh("x")
+            inner.append(f"{ce.names[p]} = {ref}[{k}]")
     # a stacked value computed by a fused loop is written straight into its row;
     # so is a new carry whose values at the start of each step are stacked (the
     # tape of a layer's input): it is computed into the next step's row
@@ -205,7 +205,7 @@ class BodyEmitter(FunctionEmitter):
         while isinstance(root, BodyEmitter):
             root = root.parent
         for c in sched.consts:   # array constants are arguments of the compiled function
-            name = self.names.setdefault(id(c), self.module.const_name(c))
+            name = self.names.setdefault(c, self.module.const_name(c))
             if name not in root.const_args:
                 root.const_args.append(name)
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS

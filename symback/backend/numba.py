@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import adjoint_of, given_name
+from ..ir import given_name, labels
 from ..names import GLOBALS, letters
 from ..printing import infix
 from ..ops.registry import OPS
@@ -33,7 +33,7 @@ from ..passes.schedule import Loop, Scalar, schedule
 from .lowering import lower
 from .nest import Assign, Fallback, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
-from .printer import Bound, Elem, Name, Printer, Shape, literal
+from .printer import ATOM, Bound, Elem, Name, Printer, Shape, _same, literal
 from . import heap, vecmath
 from .pack import pack
 from . import segment
@@ -87,6 +87,8 @@ class FunctionEmitter:
         # compiled once, parallel
         self.dynamic_sizes = []
         self.static_parallel = False
+        # node -> its local's name (keyed by the node, not its id: a node hashes
+        # by identity, faster than a new int from id() on every lookup)
         self.names = {}
         # inputs go by their local names: ``max`` is ``max_`` here (symback.names)
         self.taken = (set(GLOBALS) | {v.name for v in entry.inputs} | set(sched.local_names.values())
@@ -99,16 +101,16 @@ class FunctionEmitter:
         while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
             self.loop_prefix += "i"
         self.indices = {}
-        self.about = {}   # id -> (given name, adjoint of): see _labels
+        self.about = {}   # node -> (given name, adjoint of): see _labels
         for v in entry.inputs:
-            self.names[id(v)] = sched.local_names[v.name]
+            self.names[v] = sched.local_names[v.name]
         for c in sched.consts:
-            self.names[id(c)] = module.const_name(c)
-        self.const_args = [self.names[id(c)] for c in sched.consts]
+            self.names[c] = module.const_name(c)
+        self.const_args = [self.names[c] for c in sched.consts]
         self.output_labels = {}
         for node, name in zip(entry.outputs, entry.output_names):
-            if id(node) not in self.names and name and name not in self.taken:
-                self.names[id(node)] = name
+            if node not in self.names and name and name not in self.taken:
+                self.names[node] = name
                 self.taken.add(name)
                 self.output_labels[id(node)] = name
 
@@ -205,17 +207,17 @@ class FunctionEmitter:
         """The local that holds ``node``: the name the model gave it
         (``sb.name``), ``g_<name>`` for the adjoint of a named value or
         variable, else the next lecture letter (``a, b, ...``)."""
-        name = self.names.get(id(node))
+        name = self.names.get(node)
         if name is None:
-            name = self.names[id(node)] = self._pick_name(node)
+            name = self.names[node] = self._pick_name(node)
         return name
 
     def _labels(self, node):
         """(the name ``sb.name`` gave ``node``, the node whose adjoint it is):
         looked up once per node, for its name and then for its comment."""
-        about = self.about.get(id(node))
+        about = self.about.get(node)
         if about is None:
-            about = self.about[id(node)] = (given_name(node), adjoint_of(node))
+            about = self.about[node] = labels(node)
         return about
 
     def _pick_name(self, node):
@@ -223,8 +225,8 @@ class FunctionEmitter:
         if label is None and of is not None:   # adjoints of values already named
             if of.op == "var":
                 label = f"g_{of.name}"
-            elif id(of) in self.names:
-                label = f"g_{self.names[id(of)]}"
+            elif of in self.names:
+                label = f"g_{self.names[of]}"
         if label is None:
             label = next(self.letters)
         name, k = label, 2
@@ -271,11 +273,11 @@ class FunctionEmitter:
         body = _used_sizes(self.s.context.syms, body) + body
         # array constants are arguments, not globals: Numba would freeze a
         # global array into the machine code (and cannot cache one over 1 MB)
-        params = ", ".join([self.names[id(v)] for v in e.inputs] + self.const_args)
+        params = ", ".join([self.names[v] for v in e.inputs] + self.const_args)
         name = f"_{e.name}"
         parts = []
         if not (self.dynamic_sizes and not self.static_parallel):   # long bodies: a chain of parts
-            cut = segment.split(name, [self.names[id(v)] for v in e.inputs] + self.const_args, body,
+            cut = segment.split(name, [self.names[v] for v in e.inputs] + self.const_args, body,
                                 lambda parallel: njit_decorator(parallel, inner=True))
             if cut is not None:
                 body, parts = cut
@@ -316,8 +318,26 @@ class FunctionEmitter:
         return [self._scalar_line(step.node)]
 
     def _scalar_line(self, node):
-        target = self.name(node)
-        return f"{target} = {self.printer.doprint(self._expr(node, None, ()))}"
+        names = self.names   # (name() inlined where the name is known: most calls)
+        target = names.get(node) or self.name(node)
+        op = OPS[node.op]
+        printer = self.printer
+        if op.shape_args or not isinstance(op.scalar, Expr) or printer.env is not _same:
+            return f"{target} = {printer.doprint(self._expr(node, None, ()))}"
+        # the short way (a big kernel's statements nearly all): its arguments,
+        # 0-d as the node is, are names or literals, printed straight into
+        # the rule's template; the same text as through _expr and a Bound
+        texts, precs = [], []
+        for a in node.args:
+            if a.op == "const":
+                text, prec = printer.literal(a.value, a.dtype)
+            else:
+                text, prec = names.get(a) or self.name(a), ATOM
+            texts.append(text)
+            precs.append(prec)
+        ftype = "float32" if node.dtype == "float32" or (
+            node.dtype == "bool" and any(a.dtype == "float32" for a in node.args)) else "float64"
+        return f"{target} = {printer.statement(op.scalar, node.dtype, ftype, texts, tuple(precs))}"
 
     def _block(self, step):
         node = step.node

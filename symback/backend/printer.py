@@ -32,6 +32,7 @@ _BINARY = {"or": OR, "and": AND, "<": COMPARE, "<=": COMPARE, ">": COMPARE, ">="
 #: functions whose float64 form is ``math.*``
 _MATH = frozenset({"exp", "log", "sin", "cos", "tan", "tanh", "sqrt"})
 _BUILTIN = frozenset({"abs"})
+_NO_HELPERS = frozenset()
 
 
 def literal(value, dtype):
@@ -150,20 +151,46 @@ class Printer:
                 precs.append(self._print_slot(slot)[1])
             else:
                 return self._print_rule(e)
-        key = (e.tree, e.dtype, e.ftype, e.vector - self.libm if self.libm else e.vector, tuple(precs))
-        template = self._templates.get(key)
-        if template is None:
-            marks = tuple(Code((f"\0{i}\0",), prec) for i, prec in enumerate(precs))
-            text, prec = self._print_rule(Bound(e.tree, marks, e.dtype, e.ftype, e.vector))
-            parts = text.split("\0")   # literal text, slot number, literal text, ...
-            template = self._templates[key] = (parts[0::2], [int(i) for i in parts[1::2]], prec)
-        fixed, order, prec = template
+        fixed, order, prec = self._template(e.tree, e.dtype, e.ftype, e.vector, tuple(precs))
         out = [fixed[0]]
         for i, text in zip(order, fixed[1:]):
             slot = e.slots[i]
             out.append(self.name(slot.name) if type(slot) is Name else self._print_slot(slot)[0])
             out.append(text)
         return "".join(out), prec
+
+    def _template(self, tree, dtype, ftype, vector, precs):
+        """(the literal parts, the slot numbers between them, the precedence) of
+        a rule whose slots have precedences ``precs``, made once."""
+        key = (tree, dtype, ftype, vector - self.libm if self.libm else vector, precs)
+        template = self._templates.get(key)
+        if template is None:
+            marks = tuple(Code((f"\0{i}\0",), prec) for i, prec in enumerate(precs))
+            text, prec = self._print_rule(Bound(tree, marks, dtype, ftype, vector))
+            parts = text.split("\0")   # literal text, slot number, literal text, ...
+            template = self._templates[key] = (parts[0::2], [int(i) for i in parts[1::2]], prec)
+        return template
+
+    def statement(self, tree, dtype, ftype, texts, precs):
+        """The text of a scalar rule (float64/float32 libm, no vector helpers)
+        whose slots are already text, with their precedences: what
+        ``doprint(Bound(tree, slots, dtype, ftype))`` gives for leaf slots,
+        without making a Bound and a leaf per slot.  A big kernel is hundreds
+        of thousands of such straight-line statements.  Only for a printer
+        whose ``env`` names nothing (the texts are written as they are)."""
+        template = self._templates.get((tree, dtype, ftype, _NO_HELPERS, precs))
+        if template is None:
+            template = self._template(tree, dtype, ftype, _NO_HELPERS, precs)
+        fixed, order, _ = template
+        out = [fixed[0]]
+        for i, text in zip(order, fixed[1:]):
+            out.append(texts[i])
+            out.append(text)
+        return "".join(out)
+
+    def literal(self, value, dtype):
+        """(text, precedence) of a typed scalar constant, as ``_print_Lit`` prints it."""
+        return self._print_Lit(Lit(value, dtype))
 
     def _print_slot(self, slot):
         outer, self._ctx = self._ctx, None   # a slot is printed in its own terms

@@ -53,10 +53,11 @@ def _code(line):
     return line
 
 
-def _is_code(line):
-    """Whether ``line`` holds code (not blank, not only a comment)."""
-    text = line.lstrip()
-    return bool(text) and text[0] != "#"
+def _code_lines(lines):
+    """How many of ``lines`` hold code (not blank, not only a comment); one
+    expression, no call per line: a big kernel counts its 100,000s of lines
+    twice (the body, then each statement)."""
+    return sum(1 for line in lines if line.lstrip()[:1] not in ("", "#"))
 
 
 def _statements(body):
@@ -86,7 +87,8 @@ def _reads_writes(lines, values):
     reads, writes = {}, {}
     target, identifiers = _TARGET.match, _IDENT.findall   # (a big kernel has 100,000s of lines)
     for line in lines:
-        line = _code(line)
+        if "#" in line:
+            line = _code(line)
         if not line or line.isspace():
             continue
         head, eq, tail = line.partition(" = ")
@@ -124,7 +126,7 @@ def split(name, params, body, decorator):
     """
     limit = SEGMENT_LINES
     statements = _statements(body)
-    size = sum(1 for line in body if _is_code(line))
+    size = _code_lines(body)
     if size <= SEGMENT_ABOVE or len(statements) < 3 or not statements[-1][-1].startswith("return"):
         return None
     *statements, ret = statements
@@ -133,7 +135,7 @@ def split(name, params, body, decorator):
     chunks, current, lines = [], [], 0
     for st in statements:
         current.append(st)
-        lines += sum(1 for line in st if _is_code(line))
+        lines += _code_lines(st) if len(st) > 1 else st[0].lstrip()[:1] not in ("", "#")
         if lines >= limit:
             chunks.append(current)
             current, lines = [], 0

@@ -92,17 +92,20 @@ def apply(name, *args, **attrs):
     """Build ``name(*args, **attrs)``: infer its shape and dtype, simplify, fold
     constants, then hash-cons.  The only way ops make nodes."""
     op = OPS[name]
-    if not all(isinstance(a, ir.Node) for a in args):   # (autodiff passes nodes only)
-        nodes = [a for a in args if isinstance(a, ir.Node)]
-        like = next((a for a in nodes if a.dtype in ir.FLOAT_DTYPES), nodes[0] if nodes else None)
-        args = tuple(as_node(a, like) for a in args)
+    for a in args:   # (a loop, not all() of a generator: this runs once per node built)
+        if not isinstance(a, ir.Node):   # (autodiff passes nodes only)
+            nodes = [a for a in args if isinstance(a, ir.Node)]
+            like = next((a for a in nodes if a.dtype in ir.FLOAT_DTYPES), nodes[0] if nodes else None)
+            args = tuple(as_node(a, like) for a in args)
+            break
     shape, dtype = op.infer([a.shape for a in args], [a.dtype for a in args], attrs)
     rewritten = simplify.rewrite(name, args, attrs, shape, dtype)
     if isinstance(rewritten, simplify.Build):
         return _build(rewritten)
     if rewritten is not None:
         return rewritten
-    if args and dtype != ir.TUPLE and all(a.op == "const" for a in args) and ir.shapes_static(shape) \
+    if args and args[0].op == "const" and dtype != ir.TUPLE and all(a.op == "const" for a in args) \
+            and ir.shapes_static(shape) \
             and int(np.prod(shape, dtype=np.int64)) <= FOLD_LIMIT:
         with np.errstate(all="ignore"):
             value = op.eval([a.value for a in args], attrs)

@@ -109,36 +109,42 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
         finally:
             set_context(previous)
 
+    # one pass: each node's readers (what reads it, in order) and its place (keyed by
+    # the node: a node hashes faster than its id, which is a new int each time)
     steps, place, consts, readers = [], {}, [], {}
+    get = readers.get
     for node in order:
         if id(node) in known_ids:
+            place[node] = (-1, "leaf")
             continue
-        for a in _read_args(node):
-            if id(a) in readers:
-                readers[id(a)].append(node)
+        op = OPS[node.op]
+        for a in (_read_args(node) if op.shape_args else node.args):
+            key = id(a)
+            seen = get(key)
+            if seen is None:
+                readers[key] = [node]
             else:
-                readers[id(a)] = [node]
-    for node in order:
-        kind = "leaf" if id(node) in known_ids else OPS[node.op].kind
+                seen.append(node)
+        kind = op.kind
         if kind == "elementwise" and not node.shape:   # (first: a big scalar program is all these)
             steps.append(Scalar(node))
-            place[id(node)] = (len(steps) - 1, "scalar")
+            place[node] = (len(steps) - 1, "scalar")
         elif kind == "leaf":
-            if node.op == "const" and node.shape and id(node) not in known_ids:
+            if node.op == "const" and node.shape:
                 consts.append(node)
-            place[id(node)] = (-1, "leaf")
+            place[node] = (-1, "leaf")
         elif kind == "elementwise":
             i = _join_loop(steps, place, node, dims[id(node)], member=True)
             steps[i].members.append(node)
-            place[id(node)] = (i, "member")
+            place[node] = (i, "member")
         elif kind == "reduce":
             arg = node.args[0]
             i = _join_loop(steps, place, node, dims[id(arg)], member=False)
             steps[i].reductions.append(node)
-            place[id(node)] = (i, "reduction")
+            place[node] = (i, "reduction")
         else:
             steps.append(Block(node))
-            place[id(node)] = (len(steps) - 1, "block")
+            place[node] = (len(steps) - 1, "block")
 
     out_ids = {id(o) for o in outputs}
     _sink(steps, place, readers, out_ids)
@@ -165,9 +171,9 @@ def _sink(steps, place, readers, out_ids):
         if not isinstance(step, Loop):
             continue
         for m in reversed(list(step.members)):
-            if place[id(m)][0] != i:
+            if place[m][0] != i:
                 continue   # moved with an earlier group
-            targets = {place[id(r)][0] for r in readers.get(id(m), ())}
+            targets = {place[r][0] for r in readers.get(id(m), ())}
             if id(m) in out_ids or len(targets) != 1:
                 continue
             j = targets.pop()
@@ -181,7 +187,7 @@ def _sink(steps, place, readers, out_ids):
                         default=len(target))
             for g in group:   # in their order in loop i
                 step.members.remove(g)
-                place[id(g)] = (j, "member")
+                place[g] = (j, "member")
             target[first:first] = group
     steps[:] = [s for s in steps if not isinstance(s, Loop) or s.members or s.reductions]
 
@@ -208,9 +214,9 @@ def _sink_group(m, step, i, place, readers, out_ids):
         if g is not m and any(id(r) in here and id(r) not in ids for r in readers.get(id(g), ())):
             return None
         for a in _read_args(g):
-            if place[id(a)] == (i, "member") and id(a) not in ids and not read_outside(a):
+            if place[a] == (i, "member") and id(a) not in ids and not read_outside(a):
                 return None
-            if place[id(a)] == (i, "reduction"):
+            if place[a] == (i, "reduction"):
                 return None   # a sum finished only after loop i: not readable inside it
     return group
 
@@ -219,7 +225,7 @@ def _join_loop(steps, place, node, space, member):
     """Index of the loop over ``space`` that ``node`` can join, opening one if none can."""
     def available(i):
         for a in _read_args(node):
-            step, kind = place[id(a)]
+            step, kind = place[a]
             if step < i or kind == "leaf":
                 continue
             if step == i and kind == "member" and member:
