@@ -45,7 +45,7 @@ QUICK = [("W1", "W1", {}), ("W1v", "W1v", {"n": 10_000}), ("W2", "W2", {}), ("W3
          ("W5 K=10", "W5", {"K": 10}), ("W5 K=50", "W5", {"K": 50})]
 
 SETTINGS = {
-    "full": {"rounds": 7, "number": 5, "warmup": 3, "min_sample": 2e-3},
+    "full": {"rounds": 7, "number": 5, "warmup": 3, "min_sample": 2e-3, "settle": 0.15},
     "quick": {"rounds": 2, "number": 3, "warmup": 1, "min_sample": 5e-4},
 }
 MEASUREMENT_BUDGET = 600.0   # seconds: a measurement expected to take longer is skipped

@@ -36,7 +36,7 @@ def _round(fn, args, number, inner):
     return statistics.median(samples)
 
 
-def compare(fns, args=(), rounds=5, number=7, warmup=2, min_sample=2e-4):
+def compare(fns, args=(), rounds=5, number=7, warmup=2, min_sample=2e-4, settle=0.0):
     """Seconds per call for each system: {name: best over rounds of the round median}.
 
     fns: {name: callable}. args: one tuple passed to every callable, or {name: tuple}
@@ -44,6 +44,11 @@ def compare(fns, args=(), rounds=5, number=7, warmup=2, min_sample=2e-4):
     every system is timed in turn; the starting system rotates from round to round so no
     one always runs first (or right after a particular neighbour). The garbage collector
     is off while timing, as in timeit.
+
+    settle: seconds of sleep before each system's turn. Thread pools spin for a while
+    after their work (OpenBLAS's workers about 0.1 s, OpenMP's and XLA's less), and on
+    two cores the pool of the system timed before takes a core from the one timed now:
+    numpy and SciPy each load their own OpenBLAS, so even two BLAS users collide.
     """
     names = list(fns)
     arg = {n: (args[n] if isinstance(args, dict) else tuple(args)) for n in names}
@@ -57,6 +62,8 @@ def compare(fns, args=(), rounds=5, number=7, warmup=2, min_sample=2e-4):
     try:
         for r in range(rounds):
             for n in names[r % len(names):] + names[:r % len(names)]:
+                if settle:
+                    time.sleep(settle)
                 best[n] = min(best[n], _round(fns[n], arg[n], number, inner[n]))
     finally:
         if gc_was_on:
