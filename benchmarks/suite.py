@@ -6,7 +6,8 @@ For each workload instance (W5 once per K), in this order:
    compilation for JAX, diff + cse + lambdify for SymPy, nothing much for eager systems),
    and its value and gradient are checked against the hand-written numpy reference;
 3. only the systems that passed are timed, forward-only and value_and_grad, all in one
-   ``timing.compare`` so that rounds interleave every system;
+   ``timing.compare`` so that rounds interleave every system, with a short sleep before
+   each system's turn so that the thread pools of the one before stop spinning (``settle``);
 4. extras: GFLOP/s (the W3 family: W3, W3f and their generic-loss forms W3g, W3fg),
    program sizes (W5), cores used (W1v).
 
