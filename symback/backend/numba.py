@@ -33,7 +33,7 @@ from ..passes.schedule import Loop, Scalar, schedule
 from .lowering import lower
 from .nest import Assign, Fallback, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
-from .printer import ATOM, Bound, Elem, Name, Printer, Shape, _same, literal
+from .printer import ATOM, Bound, Elem, Name, Printer, Shape, literal, same_name
 from . import heap, vecmath
 from .pack import pack
 from . import segment
@@ -322,7 +322,7 @@ class FunctionEmitter:
         target = names.get(node) or self.name(node)
         op = OPS[node.op]
         printer = self.printer
-        if op.shape_args or not isinstance(op.scalar, Expr) or printer.env is not _same:
+        if op.shape_args or not isinstance(op.scalar, Expr) or printer.env is not same_name:
             return f"{target} = {printer.doprint(self._expr(node, None, ()))}"
         # the short way (a big kernel's statements nearly all): its arguments,
         # 0-d as the node is, are names or literals, printed straight into

@@ -89,7 +89,9 @@ class Code(Expr):
     prec: int = ATOM
 
 
-def _same(name):
+def same_name(name):
+    """The identity renaming: a printer's default ``env``, which callers test for by
+    identity to skip renaming on the hot path."""
     return name
 
 
@@ -101,7 +103,7 @@ class Printer:
     """Prints expression trees; ``env`` maps each name to the name written."""
 
     def __init__(self, env=None):
-        self.env = env or _same
+        self.env = env or same_name
         self.imports = set()
         self.helpers = set()   # vecmath helpers the printed code calls (``_exp``, ...)
         self.libm = frozenset()   # functions printed as libm calls even where a Bound would vectorise them
@@ -115,7 +117,7 @@ class Printer:
 
     def name(self, name):
         env = self.env
-        return name if env is _same or is_number(name) else env(name)
+        return name if env is same_name or is_number(name) else env(name)
 
     def _print(self, expr):
         return getattr(self, "_print_" + type(expr).__name__)(expr)

@@ -62,10 +62,9 @@ def test_importing_an_array_module_keeps_freed_arrays_in_the_heap(tmp_path):
     assert tuned < 5
 
 
+@pytest.mark.skipif(not _GLIBC, reason="the tuning applies to glibc's malloc only")
 def test_user_tuning_wins(tmp_path):
     """A user's own malloc settings are left alone (the probe behaves as untuned)."""
-    if not _GLIBC:
-        pytest.skip("glibc only")
     path = _array_module(tmp_path)
     assert _faults_per_8mb_array(path, MALLOC_TOP_PAD_="131072") > 100
 
