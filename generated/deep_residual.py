@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): e69bf5528001dcd1
+Content hash (sha256 of the generated functions): 3c9187e59d6a6dc0
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_e69bf5528001dcd1"
+__name__ = "symback_generated_deep_residual_3c9187e59d6a6dc0"
 
 
 def _array(value, name, shape, dtype):
@@ -127,7 +127,7 @@ if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
         return np.asarray(x).view(like).item()
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _exp(x):
     """exp(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 5e42cd402e15093c
+Content hash (sha256 of the generated functions): b7e762ed187fa79a
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_5e42cd402e15093c"
+__name__ = "symback_generated_iris_mlp_b7e762ed187fa79a"
 
 
 def _array(value, name, shape, dtype):
@@ -106,6 +106,12 @@ def _parallel_twin(f):
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _libm_exp(x):
+    """libm's exp, compiled without fastmath: see vecmath.LIBM_WRAPPED in symback."""
+    return np.exp(x)
+
+
 def _forward(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     # z = sigmoid(X @ V.T + b1)
@@ -114,7 +120,7 @@ def _forward(V, b1, W, b2, X, labels):
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             c = b[i0, i1] + b1[i1]
-            z_i = 1.0 / (1.0 + math.exp(-c))
+            z_i = 1.0 / (1.0 + _libm_exp(-c))
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2
@@ -176,7 +182,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             c = b[i0, i1] + b1[i1]
-            z_i = 1.0 / (1.0 + math.exp(-c))
+            z_i = 1.0 / (1.0 + _libm_exp(-c))
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2

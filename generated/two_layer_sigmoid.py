@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 10ec29c4187ccbb6
+Content hash (sha256 of the generated functions): bcdc7fb864d1073f
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_10ec29c4187ccbb6"
+__name__ = "symback_generated_two_layer_sigmoid_bcdc7fb864d1073f"
 
 
 def _array(value, name, shape, dtype):
@@ -96,6 +96,12 @@ if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): nump
         return out
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _libm_exp(x):
+    """libm's exp, compiled without fastmath: see vecmath.LIBM_WRAPPED in symback."""
+    return np.exp(x)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _forward(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
@@ -103,14 +109,14 @@ def _forward(W1, b1, W2, b2, x, y_star):
     h = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
-        h_i = 1.0 / (1.0 + math.exp(-b))
+        h_i = 1.0 / (1.0 + _libm_exp(-b))
         h[i0] = h_i
 
     # y = sigmoid(W2 @ h + b2)
     c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, np.empty((1, 1), dtype=np.float64)).reshape((-1,))
     d = 0.0
     e = c[0] + b2[0]
-    y = 1.0 / (1.0 + math.exp(-e))
+    y = 1.0 / (1.0 + _libm_exp(-e))
     f = y - y_star[0]
     k = f * f
     d += k
@@ -138,7 +144,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     h = np.empty((3,), dtype=np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
-        h_i = 1.0 / (1.0 + math.exp(-b))
+        h_i = 1.0 / (1.0 + _libm_exp(-b))
         h[i0] = h_i
 
     # y = sigmoid(W2 @ h + b2)
@@ -147,7 +153,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     d = 0.0
     g_b2 = np.empty((1,), dtype=np.float64)
     e = c[0] + b2[0]
-    y = 1.0 / (1.0 + math.exp(-e))
+    y = 1.0 / (1.0 + _libm_exp(-e))
     f = y - y_star[0]
     k = f * f
     g_k = 0.5

@@ -239,6 +239,9 @@ class Printer:
                 and self._ctx.dtype == "float64":
             fn = vecmath.HELPERS[e.fn]
             self.helpers.add(fn)
+        elif e.fn in vecmath.LIBM_WRAPPED and self._ctx is not None and self._ctx.dtype in ("float64", "float32"):
+            fn = vecmath.LIBM_WRAPPED[e.fn]   # libm, out of reach of the kernel's reassoc (see vecmath)
+            self.helpers.add(fn)
         elif e.fn in _MATH and self._ctx is not None and self._ctx.dtype == "float64":
             fn = f"math.{e.fn}"
             self.imports.add("math")

@@ -36,6 +36,14 @@ from __future__ import annotations
 #: math function -> helper name, for the functions that have a helper.
 HELPERS = {"exp": "_exp", "log": "_log", "tanh": "_tanh", "sin": "_sin", "cos": "_cos"}
 
+#: libm functions called through a wrapper compiled without fastmath.  Kernels are
+#: compiled with ``reassoc`` (their float sums vectorise), and Numba gives that flag to
+#: every float-returning call too, which lets LLVM fold exp(log(x)) -> x and
+#: log(exp(x)) -> x: exp(log(-1)) came out -1, not NaN (found by the fuzzer).  A
+#: wrapper is a call of another function while the kernel is compiled, so it gets no
+#: flag; once LLVM inlines it, its libm call still has none, and nothing folds.
+LIBM_WRAPPED = {"exp": "_libm_exp", "log": "_libm_log"}
+
 #: functions whose helper is exact only for arguments of magnitude below ``LIMIT``:
 #: a loop calling them checks its arguments and falls back to libm (see above)
 RANGE_LIMITED = frozenset({"sin", "cos"})
@@ -50,7 +58,8 @@ def source(used):
         return []
     if used & {"_sin", "_cos"}:
         used.add("_sin_cos")
-    text = _BITCAST + "".join(_FUNCTIONS[name] for name in sorted(used))
+    bits = _BITCAST if used - set(LIBM_WRAPPED.values()) else ""
+    text = bits + "".join(_FUNCTIONS[name] for name in sorted(used))
     return text.strip("\n").splitlines()
 
 
@@ -73,9 +82,23 @@ if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
 '''
 
 _FUNCTIONS = {
+    "_libm_exp": '''
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _libm_exp(x):
+    """libm's exp, compiled without fastmath: see vecmath.LIBM_WRAPPED in symback."""
+    return np.exp(x)
+''',
+    "_libm_log": '''
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _libm_log(x):
+    """libm's log, compiled without fastmath: see vecmath.LIBM_WRAPPED in symback."""
+    return np.log(x)
+''',
     "_exp": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _exp(x):
     """exp(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2
@@ -106,7 +129,7 @@ def _exp(x):
 ''',
     "_tanh": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _tanh(x):
     """tanh(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's tanh is a scalar call).  tanh |x| = e / (e + 2) with
@@ -137,7 +160,7 @@ def _tanh(x):
 ''',
     "_log": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _log(x):
     """log(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's log is a scalar call).  x = 2**e m with m in
@@ -172,7 +195,7 @@ def _log(x):
 ''',
     "_sin": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True,
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, forceinline=True,
             no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sin(x):
     """sin(x), float64, vectorisable (see _sin_cos); sin(-0.0) is -0.0."""
@@ -180,7 +203,7 @@ def _sin(x):
 ''',
     "_cos": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True,
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, forceinline=True,
             no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _cos(x):
     """cos(x), float64, vectorisable (see _sin_cos)."""
@@ -188,7 +211,7 @@ def _cos(x):
 ''',
     "_sin_cos": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True,
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, forceinline=True,
             no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sin_cos(x):
     """(sin x, cos x) for |x| < 2**20, float64, with no call and no branch, so

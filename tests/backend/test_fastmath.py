@@ -1,23 +1,18 @@
 """NaN and inf rules under the kernels' ``fastmath={"reassoc"}`` (backend/numba.py NJIT_FLAGS).
 
-Found by the fuzzer (Numba tier, seeds 30200-30219, program p13): with ``reassoc`` on
-libm calls, LLVM folds ``exp(log(x))`` to ``x`` and ``log(exp(x))`` to ``x``, so
-exp(log(-1.17)) came out -1.17 instead of NaN, and log(exp(1000)) 1000 instead of inf.
-Loops that use the vectorisable helpers (_exp, _log) are not folded; scalar code, short
-loops and a loop nest's run again with libm are.  Dropping ``reassoc`` is not the fix
-(float reductions then stop vectorising: W1v 4.8 -> 36 ms); calling libm through
-wrappers compiled without fastmath is the planned one.  Until then these are known
-failures (strict: they fail the suite once fixed, to be turned into plain tests).
+Found by the fuzzer (Numba tier, seeds 30200-30219, program p13): LLVM folds
+``exp(log(x))`` to ``x`` and ``log(exp(x))`` to ``x`` on calls flagged ``reassoc``, and
+Numba gives a kernel's flags to every float-returning call and to every function the
+kernel calls that does not set fastmath itself.  exp(log(-1.17)) came out -1.17 instead
+of NaN, log(exp(1000)) 1000 instead of inf.  Now libm's exp and log are called through
+wrappers compiled with ``fastmath=False`` (vecmath.LIBM_WRAPPED), and the vectorisable
+helpers set it too, so their rounding tricks are never reassociated.
 """
 import numpy as np
 import pytest
 
 import symback as sb
 
-KNOWN = pytest.mark.xfail(strict=True, raises=AssertionError, reason="LLVM folds exp(log(x)) -> x under reassoc (see module doc)")
-
-
-@KNOWN
 def test_scalar_exp_of_log_of_a_negative_is_nan():
     x = sb.var("x")
     k = sb.compile([sb.exp(sb.log(x)), sb.log(sb.exp(x))], [x], name="fastmath_scalar")
@@ -26,7 +21,6 @@ def test_scalar_exp_of_log_of_a_negative_is_nan():
     assert np.isnan(a) and b == np.inf
 
 
-@KNOWN
 def test_short_loop_exp_of_log_of_a_negative_is_nan():
     x = sb.var("x", (3,))
     k = sb.compile([sb.exp(sb.log(x))], [x], name="fastmath_loop")
@@ -41,3 +35,17 @@ def test_vectorised_loop_keeps_nan():
     out = k(np.array([0.5, 2.0, 3.0, 4.0]))[0]
     np.testing.assert_allclose(out, [0.5, 2.0, 3.0, 4.0], rtol=1e-15)
     assert np.isnan(k(np.array([0.5, 2.0, -3.0, 4.0]))[0][2])
+
+
+def test_a_nest_run_again_with_libm_keeps_nan():
+    """The fuzzer's case: sin of a NaN sends the nest to its libm run, where
+    exp(log(x)) of a negative x was folded to x."""
+    x = sb.var("x", (3, None))
+    t = sb.exp(sb.log(x))
+    k = sb.compile([t, sb.sin(t - sb.log(x))], [x], name="fastmath_again")
+    assert "# again, with libm:" in k.source
+    xv = np.array([[0.6, 0.46], [-1.17, 1.0], [0.2, 1.05]])
+    got = k(xv)
+    want = sb.evaluate([t, sb.sin(t - sb.log(x))], {x: xv})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-14)   # NaN where the interpreter has NaN
