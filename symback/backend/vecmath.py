@@ -26,6 +26,10 @@ arguments beyond ``LIMIT`` (or not finite) and, if it met any, runs again with
 libm's sin and cos (backend/nest.py): exact everywhere, fast where arguments
 are moderate, which is where models put them.
 
+The module also holds the two libm wrappers (``LIBM_WRAPPED``) through which
+generated code calls exp and log outside vectorised loops: math helpers of
+generated code, compiled with ``fastmath=False`` like every helper here.
+
 The printer (backend/printer.py) spells float64 exp, log, tanh, sin and cos in a
 fused loop as these helpers (``HELPERS``); the module emitter appends
 :func:`source`, the helpers its code calls.  Scalar code keeps libm (nothing to
