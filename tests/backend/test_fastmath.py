@@ -49,3 +49,20 @@ def test_a_nest_run_again_with_libm_keeps_nan():
     want = sb.evaluate([t, sb.sin(t - sb.log(x))], {x: xv})
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-14)   # NaN where the interpreter has NaN
+
+
+def test_products_and_quotients_of_powers_keep_nan_and_inf():
+    """LLVM folds pow(x, a) * pow(x, b) -> pow(x, a + b) and sqrt(x) * sqrt(x) -> x
+    under reassoc, which would turn NaN (a negative base) into a number.  Numba
+    lowers ``**`` and sqrt so that nothing folds today; this guards it."""
+    x, a, b = (sb.var(n, (None,)) for n in "xab")
+    outs = [x ** a * x ** b, sb.sqrt(x) * sb.sqrt(x), x ** a / x ** b, x ** 2.5 * x ** 0.5]
+    k = sb.compile(outs, [x, a, b], name="fastmath_pow")
+    xv = np.array([-2.0, -2.0, 0.0, np.inf, 3.0] * 4)
+    av = np.array([0.5, 1.5, -1.0, -1.0, 0.3] * 4)
+    bv = np.array([0.5, 1.5, 1.0, 1.0, 0.2] * 4)
+    got = k(xv, av, bv)
+    want = sb.evaluate(outs, {x: xv, a: av, b: bv})
+    assert np.isnan(got[0][0]) and np.isnan(got[1][0]) and got[2][2] == np.inf
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-14)   # NaN/inf exactly where the interpreter has them
