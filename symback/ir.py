@@ -33,10 +33,11 @@ class Node:
 
     ``shape`` is a tuple whose entries are ints or ``None`` (a size known only at
     call time).  ``attrs`` is a sorted tuple of ``(key, value)`` pairs so that it
-    hashes.  ``serial`` records creation order (used for default input order).
+    hashes.  ``serial`` records creation order, ``stamp`` the last time the node
+    was asked for (made, or given back by hash-consing): see :func:`build_order`.
     """
 
-    __slots__ = ("op", "args", "attrs", "shape", "dtype", "serial", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "shape", "dtype", "serial", "stamp", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
     def __init__(self, op, args, attrs, shape, dtype):
@@ -45,7 +46,7 @@ class Node:
         self.attrs = attrs
         self.shape = shape
         self.dtype = dtype
-        self.serial = next(_serial)
+        self.serial = self.stamp = next(_serial)
 
     def attr(self, key, default=None):
         for k, v in self.attrs:
@@ -118,9 +119,15 @@ def intern(op, args, attrs, shape, dtype, commutative=False):
 
     For a ``commutative`` op the lookup ignores argument order, so ``a*b`` and
     ``b*a`` are one node, kept in the order it was first written (which is
-    what the generated code and ``explain`` show).
+    what the generated code and ``explain`` show) -- except that a constant
+    goes first, as SymPy prints it: ``x * 0.5`` built by an earlier model must
+    not make the first step of a loop computing ``0.5 * u`` differ from the
+    others (then rerolling would roll one step fewer, as the process's history
+    decides).
     """
     args = tuple(args)
+    if commutative and len(args) == 2 and args[1].op == "const" and args[0].op != "const":
+        args = (args[1], args[0])
     attrs = (freeze_attrs(attrs) if attrs else ()) if isinstance(attrs, dict) else tuple(attrs)
     shape = tuple(shape)
     ids = tuple(map(id, args))
@@ -131,6 +138,8 @@ def intern(op, args, attrs, shape, dtype, commutative=False):
     if node is None:
         node = Node(op, args, attrs, shape, dtype)
         _table[key] = node
+    else:
+        node.stamp = next(_serial)
     return node
 
 
@@ -280,6 +289,33 @@ def topo_order(outputs, stop=frozenset()):
     return order
 
 
+def build_order(outputs):
+    """Every node reachable from ``outputs``, in the order the user's code built them.
+
+    Creation order is that order in a fresh process, but hash-consing gives back
+    a node that already exists with its old serial: had an earlier model built
+    ``x * 0.5``, the first step of a loop computing ``cos(u * 0.5)`` from ``u = x``
+    would sort before everything else (and rerolling, which reads the user's
+    loop from this order, would roll one step fewer).  So a node is placed when
+    it was last asked for, if that is before everything here that reads it (a
+    rebuilt model, a notebook cell run again); otherwise, asked for again after
+    its readers exist (by autodiff, say), when it was made -- so compiling a
+    model twice sees one order.  (A node of an earlier model asked for again
+    after its readers here exist falls back to its old serial: not fixed.)
+    Either way a node comes after its arguments.
+    """
+    order = topo_order(outputs)
+    first_read, key = {}, {}
+    for n in reversed(order):   # readers before their arguments
+        k = n.stamp if n.stamp < first_read.get(n, n.stamp + 1) else n.serial
+        key[n] = k
+        for a in n.args:
+            if k < first_read.get(a, k + 1):
+                first_read[a] = k
+    return sorted(order, key=key.__getitem__)
+
+
 def variables(outputs):
-    """The ``var`` leaves that ``outputs`` depend on, in order of creation."""
-    return sorted((n for n in topo_order(outputs) if n.op == "var"), key=lambda n: n.serial)
+    """The ``var`` leaves that ``outputs`` depend on, in the order they were built
+    (:func:`build_order`)."""
+    return [n for n in build_order(outputs) if n.op == "var"]

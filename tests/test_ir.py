@@ -314,3 +314,33 @@ def test_number_constants_are_shared_and_their_cache_is_bounded():
         ir.const(float(i) + 0.25)
     assert len(ir._number_consts) <= ir.NUMBER_CONSTS_MAX
     assert ir.const(0.5) is ir.const(0.5)
+
+
+def test_commutative_nodes_put_a_constant_first_whatever_was_written_first():
+    x = sb.var("x")
+    assert (x * 0.5) is (0.5 * x)
+    assert [a.op for a in (x * 0.5).args] == ["const", "var"]
+    assert [a.op for a in (x + 2.0).args] == ["const", "var"]
+
+
+def test_build_order_follows_the_latest_build_not_creation():
+    """A node made by an earlier model and asked for again is placed where the
+    new model asked for it (before its readers); the inputs' default order too."""
+    from symback.ir import build_order, variables
+    b_old, a_old = sb.var("b_order"), sb.var("a_order")
+    held = 0.5 * a_old                   # an earlier model keeps this alive
+    a, b = sb.var("a_order"), sb.var("b_order")
+    s = sb.sin(a)
+    half = 0.5 * a
+    y = s * half + b
+    assert a is a_old and b is b_old and half is held
+    assert [v.name for v in variables([y])] == ["a_order", "b_order"]
+    order = [n for n in build_order([y]) if n.args]
+    assert order == [s, half, s * half, y]
+    # a node of this model asked for again after its readers exist (as autodiff
+    # does) stays where it was made: compiling the model twice gives one order
+    fresh = sb.cos(a)
+    z = fresh * b + s
+    before = [n for n in build_order([z]) if n.args]
+    assert sb.cos(a) is fresh and before == [s, fresh, fresh * b, z]
+    assert [n for n in build_order([z]) if n.args] == before

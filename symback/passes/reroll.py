@@ -5,7 +5,8 @@ A model written as ``for layer in range(50): o = sigmoid(o @ W[layer].T + b[laye
 that repeats one block of nodes.  Compiling it unrolled costs Numba time in
 proportion to the depth; as a loop it costs the same for any depth.
 
-Nodes are numbered in creation order, which is a topological order that
+Nodes are ordered as the user's code built them (``ir.build_order``: creation
+order, unless hash-consing gave back an older node), a topological order that
 follows the user's Python loop: iteration after iteration, the same ops in the
 same order.  The pass looks for a period ``P`` in that sequence (the op,
 attributes, shape and dtype of node ``i`` and node ``i + P`` agree over a long
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..ir import TUPLE, Node, topo_order
+from ..ir import TUPLE, Node, build_order, topo_order
 from ..gc_pause import paused
 
 #: a run is rerolled when it repeats at least this many times ...
@@ -61,7 +62,7 @@ def _token(node):
 
 def _reroll_once(outputs):
     order = topo_order(outputs)
-    seq = sorted((n for n in order if n.args), key=lambda n: n.serial)
+    seq = [n for n in build_order(outputs) if n.args]
     if len(seq) < MIN_NODES:
         return None
     ids, tokens = {}, []
