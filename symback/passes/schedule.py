@@ -248,6 +248,11 @@ def _runtime_shapes(order, ctx, local, known_ids=frozenset(), dims=None):
     loop's arguments, so that its sizes are the kernel's run-time sizes and its
     equalities are checked before the kernel runs."""
     from ..ops.control import runtime_dims
+    if dims is None and not any(None in node.shape or node.op == "scan" for node in order):
+        # every size is known now (no loop body to bind either): each node's
+        # dims are its shape, and nothing is checked at run time -- the case
+        # of a big scalar program, where the walk below is a noticeable cost
+        return {id(node): node.shape for node in order}
     dims = {} if dims is None else dims
     keys = {}
     for node in order:
