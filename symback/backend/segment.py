@@ -38,7 +38,10 @@ SEGMENT_ABOVE = 3000
 #: few hundred lines (150 and 400 measured alike) and grows beyond.
 SEGMENT_LINES = 400
 
-_IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+# an identifier not after a word character or a dot (``math.exp``'s ``exp`` is no
+# value, nor ``e3`` in ``1.5e3``); written as a word boundary and a one-character
+# lookbehind, which matches the same and runs about a quarter faster than ``(?<![\w.])``
+_IDENT = re.compile(r"\b(?<!\.)[A-Za-z_]\w*")
 _TARGET = re.compile(r"\s*(?:for\s+(\w+)\s+in\b|([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*\s*,?)\s*([+\-*/]?)=(?!=))")
 # keywords (``elsewhere = 1`` starts a statement), and a loop nest's run again with libm,
 # which rewrites the nest's values: it stays in the nest's part
