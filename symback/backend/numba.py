@@ -67,6 +67,8 @@ NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}'
 #: body) need none of the wrappers Numba builds for calls from Python or as a
 #: first-class function value: skipping them saves compile time per function.
 INNER_FLAGS = NJIT_FLAGS + ", no_cpython_wrapper=True, no_cfunc_wrapper=True"
+#: block rules' loop indices, which the lecture letters leave to them
+LOOP_INDICES = ("i", "j", "p", "q")
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 #: ops whose result may be a view of another array (not C-contiguous): a matmul
@@ -95,7 +97,8 @@ class FunctionEmitter:
                       | {s.name for s in sched.context.syms})
         self.counter = 0
         # block rules' loop indices (``idx``) keep their letters
-        self.letters = letters(self.taken, skip=("i", "j", "p", "q"))
+        self.letters = letters(self.taken, skip=LOOP_INDICES)
+        self.last_letter = None   # the last one picked (another emitter may go on from it)
         self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
         self.loop_prefix = "i"
         while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
@@ -113,6 +116,10 @@ class FunctionEmitter:
                 self.names[node] = name
                 self.taken.add(name)
                 self.output_labels[id(node)] = name
+        # what naming starts from, and (after emit) where the leading scalar run
+        # ended: see _resume
+        self.initial = (dict(self.names), set(self.taken), dict(self.output_labels))
+        self.run = None
 
     # --- the interface block rules use -----------------------------------------
     def fresh(self, prefix="t"):
@@ -228,7 +235,7 @@ class FunctionEmitter:
             elif of in self.names:
                 label = f"g_{self.names[of]}"
         if label is None:
-            label = next(self.letters)
+            label = self.last_letter = next(self.letters)
         name, k = label, 2
         while name in self.taken:
             name, k = f"{label}_{k}", k + 1
@@ -242,20 +249,17 @@ class FunctionEmitter:
         return self.name(node)
 
     # --- the visitor -----------------------------------------------------------
-    def emit(self):
+    def emit(self, previous=None):
+        """The function's lines; ``previous``: the emitter of an earlier entry
+        point of the module, whose leading statements this one may share."""
         e = self.entry
         body, group = [], []
-        for step in self.s.steps:
-            if type(step) is Scalar:   # (a big program's steps nearly all: the short way)
-                group.append(self._scalar_line(step.node))
-                said = self._comment(step.node)
-                said = [said] if said else None
-            else:
-                group.extend(self._step(step))
-                said = [c for c in map(self._comment, _computed(step)) if c]
-            if said:   # a group ends with a value the model names: say what it is
-                body += ([""] if body else []) + said + group
-                group = []
+        steps = self.s.steps
+        run = _scalar_run(steps)
+        start = self._resume(previous, run, body, group) if previous is not None else 0
+        group = self._statements(steps[start:run], body, group)
+        self.run = (run, list(body), list(group), dict(self.names), set(self.taken), self.last_letter)
+        group = self._statements(steps[run:], body, group)
         body.extend(group)
         returned, results = set(), []
         for node in e.outputs:
@@ -291,6 +295,65 @@ class FunctionEmitter:
                 f"{name}_parallel = _parallel_twin({name})",
                 f"{name} = {njit_decorator(False)[1:]}({name})"]
         return parts + [njit_decorator(parallel), f"def {name}({params}):"] + body
+
+    def _statements(self, steps, body, group):
+        """The lines of ``steps`` added to ``body``, a statement at a time;
+        ``group``: the lines since the last comment, returned updated."""
+        for step in steps:
+            if type(step) is Scalar:   # (a big program's steps nearly all: the short way)
+                group.append(self._scalar_line(step.node))
+                said = self._comment(step.node)
+                said = [said] if said else None
+            else:
+                group.extend(self._step(step))
+                said = [c for c in map(self._comment, _computed(step)) if c]
+            if said:   # a group ends with a value the model names: say what it is
+                body += ([""] if body else []) + said + group
+                group = []
+        return group
+
+    def _resume(self, previous, run, body, group):
+        """Take over the statements of ``previous``'s leading scalar run, when
+        they are this function's too: the number of steps taken (0 if none).
+
+        The two entry points of a gradient module (``forward`` and
+        ``value_and_grad``) both start with the forward graph, in the same
+        order (a graph walk from the same first output); in a big scalar
+        program that is a third of the module, named and printed twice.  A
+        plain 0-d statement's text depends only on its node, the names given
+        so far and the letters picked so far, so the run's lines, names and
+        letters are this function's too when its steps start with the same
+        nodes and nothing this function names from the start (its other
+        outputs, their labels) would have changed a name in the run."""
+        k, lines, pending, names, taken, last = previous.run
+        if k == 0 or k > run:
+            return 0
+        mine = self.s.steps
+        if any(a.node is not b.node for a, b in zip(previous.s.steps[:k], mine[:k])):
+            return 0
+        names0, taken0, labels0 = previous.initial
+        own_names, own_taken, _ = self.initial
+        if any(own_names.get(n, None) != name for n, name in names0.items()) or not taken0 <= own_taken:
+            return 0
+        extra = [n for n in own_names if n not in names0]   # named here from the start only
+        extra_taken = own_taken - taken0
+        if any(n in names for n in extra) or not extra_taken.isdisjoint(taken - taken0):
+            return 0
+        extra = set(extra)
+        if any(of in extra for _, of in previous.about.values()):   # an adjoint's name (g_...) would differ
+            return 0
+        extra_ids = {id(n) for n in extra}
+        if any(self.output_labels.get(i) != label for i, label in labels0.items()) or \
+                any(i not in labels0 and i not in extra_ids for i in self.output_labels):
+            return 0
+        self.names.update(names)
+        self.taken |= taken
+        self.about.update(previous.about)
+        self.last_letter = last
+        self.letters = letters(self.taken, skip=LOOP_INDICES, after=last)
+        body += lines
+        group += pending
+        return k
 
     def _comment(self, node):
         """``# h1 = sigmoid(X @ W1.T + b1)`` for a value the model names,
@@ -512,7 +575,7 @@ class ModuleEmitter:
         return self.consts[id(node)][0]
 
     def emit(self, doc=""):
-        functions = []
+        functions, previous = [], None
         for e in self.entries:
             order = live_nodes(e.outputs)
             inner, packing = pack(e, order)
@@ -520,7 +583,8 @@ class ModuleEmitter:
             sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
                              else inner.inputs, order=None if packing else order)
             fe = FunctionEmitter(inner, sched, self)
-            functions.append(fe.emit())
+            functions.append(fe.emit(previous))
+            previous = fe
             functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
                                       fe.const_args, packing))
         lines = []
@@ -555,6 +619,16 @@ class ModuleEmitter:
         module_name = f"symback_generated_{self.model_name}_{digest}"
         body = _PROLOGUE.format(module_name=module_name) + code + _EPILOGUE
         return "\n".join(_header(self.entries, self.model_name, doc, digest)) + "\n" + body
+
+
+def _scalar_run(steps):
+    """How many of ``steps`` lead with plain 0-d statements (no op reading
+    an argument's run-time shape): the part :meth:`FunctionEmitter._resume`
+    may share."""
+    for k, step in enumerate(steps):
+        if type(step) is not Scalar or OPS[step.node.op].shape_args:
+            return k
+    return len(steps)
 
 
 def _computed(step):
