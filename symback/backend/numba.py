@@ -282,7 +282,7 @@ class FunctionEmitter:
         parts = []
         if not (self.dynamic_sizes and not self.static_parallel):   # long bodies: a chain of parts
             cut = segment.split(name, [self.names[v] for v in e.inputs] + self.const_args, body,
-                                lambda parallel: njit_decorator(parallel, inner=True))
+                                lambda parallel: njit_decorator(parallel, inner=True), self.module.last_cut)
             if cut is not None:
                 body, parts = cut
                 parts += ["", ""]
@@ -568,6 +568,7 @@ class ModuleEmitter:
         self.helpers = {}  # canonical body text -> Helper (see outline.py)
         self.uses_matmul = False
         self.printer = Printer()   # one per module: it collects the imports the code needs
+        self.last_cut = segment.Analysis()   # the last long body cut into parts
 
     def const_name(self, node):
         if id(node) not in self.consts:

@@ -26,6 +26,7 @@ are its own).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from ..names import GLOBALS
 from .nest import AGAIN
@@ -117,13 +118,26 @@ def _reads_writes(lines, values):
     return list(reads), list(writes)
 
 
-def split(name, params, body, decorator):
+@dataclass
+class Analysis:
+    """What :func:`split` found in the last body it cut: its parameters, its
+    chunks of statements and their reads and writes.  A module's next function
+    reuses the reads and writes of the chunks it starts with, when they are the
+    same lines: ``value_and_grad`` starts with the statements of ``forward``
+    (see ``FunctionEmitter._resume``), and finding the names a line reads is
+    most of the time of cutting a big body."""
+    params: list = None
+    chunks: list = field(default_factory=list)
+    io: list = field(default_factory=list)
+
+
+def split(name, params, body, decorator, last=None):
     """Cut the body of the njit function ``name``, if it is longer than
     :data:`SEGMENT_ABOVE` lines, into parts of about :data:`SEGMENT_LINES`.
 
     ``params``: the function's parameter names; ``body``: its lines (unindented,
     the last statement its ``return``); ``decorator(parallel)``: the njit
-    decorator line.  Returns ``None`` when the body stays flat, else
+    decorator line; ``last``: an :class:`Analysis` to reuse and then update.  Returns ``None`` when the body stays flat, else
     ``(body, parts)``: the new body and the source lines of the part
     functions, to be placed before the kernel's function in the module.
     """
@@ -149,8 +163,16 @@ def split(name, params, body, decorator):
 
     values = set(params) - GLOBALS
     io = []
-    for chunk in chunks:
-        io.append(_reads_writes([line for st in chunk for line in st], values))
+    same = last is not None and last.params == params   # so far, the last body's chunks
+    for k, chunk in enumerate(chunks):
+        same = same and k < len(last.chunks) and last.chunks[k] == chunk
+        if same:   # the same reads and writes, after the same names
+            io.append(last.io[k])
+            values.update(last.io[k][1])
+        else:
+            io.append(_reads_writes([line for st in chunk for line in st], values))
+    if last is not None:
+        last.params, last.chunks, last.io = list(params), chunks, io
     ret_reads, _ = _reads_writes(ret, set(values))
 
     # liveness, backwards: what each part must hand on
