@@ -593,7 +593,9 @@ class ModuleEmitter:
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
         if self.consts:
             lines.append("")
-        used = {name for name in _CHECKS if any(f"{name}(" in line for f in functions for line in f)}
+        # (searched in each function's text at once: a big kernel has 100,000s of lines)
+        texts = ["\n".join(f) for f in functions]
+        used = {name for name in _CHECKS if any(f"{name}(" in text for text in texts)}
         if "_stack" in used:
             used.add("_array")
         for name in _CHECKS:
@@ -601,7 +603,7 @@ class ModuleEmitter:
                 lines += ["", ""] + _CHECKS[name].strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
-        if any("_parallel_twin(" in line for f in functions for line in f):
+        if any("_parallel_twin(" in text for text in texts):
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
             lines += ["", ""] + helper.source(INNER_FLAGS)
