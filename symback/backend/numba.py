@@ -199,7 +199,7 @@ class FunctionEmitter:
         needs no line of its own."""
         if not self.folds(node) or any(node is o for o in self.s.outputs):
             return False
-        readers = self.s.readers.get(id(node), ())
+        readers = self.s.readers.get(node, ())
         return bool(readers) and all(r.op == "matmul" for r in readers)
 
     def is_argument(self, node):

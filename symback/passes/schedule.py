@@ -56,7 +56,7 @@ class Schedule:
     buffered: set       # ids of loop members that need an array
     consts: list        # array constants, in order of first use
     context: DimContext
-    readers: dict       # id(node) -> list of consumer nodes
+    readers: dict       # node -> list of consumer nodes
     local_names: dict = field(default_factory=dict)  # var name -> its name in generated code
 
 
@@ -109,20 +109,19 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
         finally:
             set_context(previous)
 
-    # one pass: each node's readers (what reads it, in order) and its place (keyed by
-    # the node: a node hashes faster than its id, which is a new int each time)
+    # one pass: each node's readers (what reads it, in order) and its place (both keyed
+    # by the node: a node hashes faster than its id, which is a new int each time)
     steps, place, consts, readers = [], {}, [], {}
     get = readers.get
     for node in order:
-        if id(node) in known_ids:
+        if known_ids and id(node) in known_ids:
             place[node] = (-1, "leaf")
             continue
         op = OPS[node.op]
         for a in (_read_args(node) if op.shape_args else node.args):
-            key = id(a)
-            seen = get(key)
+            seen = get(a)
             if seen is None:
-                readers[key] = [node]
+                readers[a] = [node]
             else:
                 seen.append(node)
         kind = op.kind
@@ -153,7 +152,7 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
         if isinstance(step, Loop):
             here = {id(m) for m in step.members} | {id(r) for r in step.reductions}
             for m in step.members:
-                if id(m) in out_ids or any(id(r) not in here for r in readers.get(id(m), ())):
+                if id(m) in out_ids or any(id(r) not in here for r in readers.get(m, ())):
                     buffered.add(id(m))
     return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local)
 
@@ -173,7 +172,7 @@ def _sink(steps, place, readers, out_ids):
         for m in reversed(list(step.members)):
             if place[m][0] != i:
                 continue   # moved with an earlier group
-            targets = {place[r][0] for r in readers.get(id(m), ())}
+            targets = {place[r][0] for r in readers.get(m, ())}
             if id(m) in out_ids or len(targets) != 1:
                 continue
             j = targets.pop()
@@ -183,7 +182,7 @@ def _sink(steps, place, readers, out_ids):
             if group is None:
                 continue
             target = steps[j].members
-            first = min((target.index(r) for g in group for r in readers.get(id(g), ()) if r in target),
+            first = min((target.index(r) for g in group for r in readers.get(g, ()) if r in target),
                         default=len(target))
             for g in group:   # in their order in loop i
                 step.members.remove(g)
@@ -202,16 +201,16 @@ def _sink_group(m, step, i, place, readers, out_ids):
     needed = {id(a) for a in _read_args(m)}
 
     def read_outside(a):
-        return id(a) in out_ids or any(id(r) not in here and id(r) not in ids for r in readers.get(id(a), ()))
+        return id(a) in out_ids or any(id(r) not in here and id(r) not in ids for r in readers.get(a, ()))
 
     for x in reversed(step.members[:step.members.index(m)]):
         if id(x) in needed and not read_outside(x) and all(
-                id(r) in ids for r in readers.get(id(x), ()) if id(r) in here):
+                id(r) in ids for r in readers.get(x, ()) if id(r) in here):
             ids.add(id(x))
             needed.update(id(a) for a in _read_args(x))
     group = [x for x in step.members if id(x) in ids]
     for g in group:
-        if g is not m and any(id(r) in here and id(r) not in ids for r in readers.get(id(g), ())):
+        if g is not m and any(id(r) in here and id(r) not in ids for r in readers.get(g, ())):
             return None
         for a in _read_args(g):
             if place[a] == (i, "member") and id(a) not in ids and not read_outside(a):
