@@ -99,7 +99,7 @@ class FunctionEmitter:
         # block rules' loop indices (``idx``) keep their letters
         self.letters = letters(self.taken, skip=LOOP_INDICES)
         self.last_letter = None   # the last one picked (another emitter may go on from it)
-        self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
+        self.outlined = len([step for step in sched.steps if isinstance(step, Loop)]) > OUTLINE_LOOPS
         self.loop_prefix = "i"
         while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
             self.loop_prefix += "i"
@@ -249,17 +249,21 @@ class FunctionEmitter:
         return self.name(node)
 
     # --- the visitor -----------------------------------------------------------
-    def emit(self, previous=None):
+    def emit(self, previous=None, share=False):
         """The function's lines; ``previous``: the emitter of an earlier entry
-        point of the module, whose leading statements this one may share."""
+        point of the module, whose leading statements this one may share;
+        ``share``: keep this one's for a later entry point (see _resume)."""
         e = self.entry
         body, group = [], []
         steps = self.s.steps
-        run = _scalar_run(steps)
-        start = self._resume(previous, run, body, group) if previous is not None else 0
-        group = self._statements(steps[start:run], body, group)
-        self.run = (run, list(body), list(group), dict(self.names), set(self.taken), self.last_letter)
-        group = self._statements(steps[run:], body, group)
+        start = self._resume(previous, body, group) if previous is not None else 0
+        if share:
+            run = _scalar_run(steps)   # (>= start: the steps taken over are plain 0-d ones)
+            group = self._statements(steps[start:run], body, group)
+            self.run = (run, list(body), list(group), dict(self.names), set(self.taken), self.last_letter)
+            group = self._statements(steps[run:], body, group)
+        else:
+            group = self._statements(steps[start:], body, group)
         body.extend(group)
         returned, results = set(), []
         for node in e.outputs:
@@ -312,7 +316,7 @@ class FunctionEmitter:
                 group = []
         return group
 
-    def _resume(self, previous, run, body, group):
+    def _resume(self, previous, body, group):
         """Take over the statements of ``previous``'s leading scalar run, when
         they are this function's too: the number of steps taken (0 if none).
 
@@ -325,11 +329,12 @@ class FunctionEmitter:
         letters are this function's too when its steps start with the same
         nodes and nothing this function names from the start (its other
         outputs, their labels) would have changed a name in the run."""
-        k, lines, pending, names, taken, last = previous.run
-        if k == 0 or k > run:
+        if previous.run is None:
             return 0
+        k, lines, pending, names, taken, last = previous.run
         mine = self.s.steps
-        if any(a.node is not b.node for a, b in zip(previous.s.steps[:k], mine[:k])):
+        if k == 0 or k > len(mine) or any(type(b) is not Scalar or a.node is not b.node
+                                          for a, b in zip(previous.s.steps[:k], mine[:k])):
             return 0
         names0, taken0, labels0 = previous.initial
         own_names, own_taken, _ = self.initial
@@ -577,14 +582,14 @@ class ModuleEmitter:
 
     def emit(self, doc=""):
         functions, previous = [], None
-        for e in self.entries:
+        for i, e in enumerate(self.entries):
             order = live_nodes(e.outputs)
             inner, packing = pack(e, order)
             # every input is scheduled (it names the locals), the compiled function takes inner.inputs
             sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
                              else inner.inputs, order=None if packing else order)
             fe = FunctionEmitter(inner, sched, self)
-            functions.append(fe.emit(previous))
+            functions.append(fe.emit(previous, share=i + 1 < len(self.entries)))
             previous = fe
             functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
                                       fe.const_args, packing))
