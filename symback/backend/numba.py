@@ -581,9 +581,15 @@ class ModuleEmitter:
         return self.consts[id(node)][0]
 
     def emit(self, doc=""):
-        functions, previous = [], None
+        functions, previous, walk = [], None, (None, ())
         for i, e in enumerate(self.entries):
-            order = live_nodes(e.outputs)
+            # value_and_grad's outputs start with forward's: its walk goes on from there
+            done, walked = walk
+            if done is not None and len(done) <= len(e.outputs) and all(a is b for a, b in zip(done, e.outputs)):
+                order = live_nodes(e.outputs[len(done):], walked=walked)
+            else:
+                order = live_nodes(e.outputs)
+            walk = (e.outputs, order)
             inner, packing = pack(e, order)
             # every input is scheduled (it names the locals), the compiled function takes inner.inputs
             sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
