@@ -397,8 +397,8 @@ class FunctionEmitter:
         # the rule's template; the same text as through _expr and a Bound
         texts, precs = [], []
         for a in node.args:
-            if a.op == "const":
-                text, prec = printer.literal(a.value, a.dtype)
+            if a.op == "const":   # (a few constants, read all over a big kernel: printed once)
+                text, prec = self.module.literals.get(a) or self.module.literal(a)
             else:
                 text, prec = names.get(a) or self.name(a), ATOM
             texts.append(text)
@@ -574,6 +574,12 @@ class ModuleEmitter:
         self.uses_matmul = False
         self.printer = Printer()   # one per module: it collects the imports the code needs
         self.last_cut = segment.Analysis()   # the last long body cut into parts
+        self.literals = {}   # 0-d constant node -> (text, precedence)
+
+    def literal(self, node):
+        """(text, precedence) of the 0-d constant ``node``, kept for its next use."""
+        self.literals[node] = self.printer.literal(node.value, node.dtype)
+        return self.literals[node]
 
     def const_name(self, node):
         if id(node) not in self.consts:
