@@ -599,7 +599,8 @@ class ModuleEmitter:
             inner, packing = pack(e, order)
             # every input is scheduled (it names the locals), the compiled function takes inner.inputs
             sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
-                             else inner.inputs, order=None if packing else order)
+                             else inner.inputs, order=None if packing else order,
+                             earlier=previous.s if previous is not None else None)
             fe = FunctionEmitter(inner, sched, self)
             functions.append(fe.emit(previous, share=i + 1 < len(self.entries)))
             previous = fe

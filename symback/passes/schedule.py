@@ -22,6 +22,7 @@ equality the kernel must check before it runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 
 from ..ir import Node
 from ..names import local_names
@@ -58,6 +59,8 @@ class Schedule:
     context: DimContext
     readers: dict       # node -> list of consumer nodes
     local_names: dict = field(default_factory=dict)  # var name -> its name in generated code
+    order: list = None  # the nodes placed, in order
+    place: dict = None  # node -> (step index, kind)
 
 
 def _same_space(a, b):
@@ -72,7 +75,7 @@ def _read_args(node):
     return [a for i, a in enumerate(node.args) if i not in shape_args]
 
 
-def schedule(outputs, inputs, known=(), context=None, order=None):
+def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
     """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars.
 
     ``known`` nodes are already computed where this schedule runs (a loop body
@@ -80,7 +83,13 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
     ``context``: the enclosing kernel's schedule, for a loop body: its run-time
     sizes (computed for the bodies of its loops too) are the body's.
     ``order``: ``live_nodes(outputs)``, when the caller has walked the graph
-    already (a walk of a big graph is a noticeable share of scheduling it)."""
+    already (a walk of a big graph is a noticeable share of scheduling it).
+    ``earlier``: the schedule of another kernel of the module (no ``known``
+    nodes): where its order starts this one's and its steps are all 0-d
+    statements, its placement is taken as it is and goes on from there (a
+    gradient module's value_and_grad starts with forward's graph: in a big
+    scalar program a third of its nodes).  Placing 0-d statements depends on
+    nothing but the order, so the result is the same."""
     known_ids = {id(k) for k in known}
     if order is None or known_ids:
         order = live_nodes(outputs, stop=known_ids)
@@ -112,8 +121,13 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
     # one pass: each node's readers (what reads it, in order) and its place (both keyed
     # by the node: a node hashes faster than its id, which is a new int each time)
     steps, place, consts, readers = [], {}, [], {}
+    start = 0
+    if earlier is not None and not known_ids and _continues(earlier, order):
+        start = len(earlier.order)
+        steps, place, consts = list(earlier.steps), dict(earlier.place), list(earlier.consts)
+        readers = {a: list(r) for a, r in earlier.readers.items()}   # (lists this one goes on)
     get = readers.get
-    for node in order:
+    for node in islice(order, start, None):
         if known_ids and id(node) in known_ids:
             place[node] = (-1, "leaf")
             continue
@@ -154,7 +168,15 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
             for m in step.members:
                 if id(m) in out_ids or any(id(r) not in here for r in readers.get(m, ())):
                     buffered.add(id(m))
-    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local)
+    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local,
+                    order, place)
+
+
+def _continues(earlier, order):
+    """Whether ``order`` starts with ``earlier``'s and all its steps are 0-d statements."""
+    done = earlier.order
+    return done is not None and len(done) <= len(order) and all(type(s) is Scalar for s in earlier.steps) \
+        and all(a is b for a, b in zip(done, order))
 
 
 def _sink(steps, place, readers, out_ids):
