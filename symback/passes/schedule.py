@@ -121,7 +121,7 @@ def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
     # one pass: each node's readers (what reads it, in order) and its place (both keyed
     # by the node: a node hashes faster than its id, which is a new int each time)
     steps, place, consts, readers = [], {}, [], {}
-    start = 0
+    start, looped = 0, False
     if earlier is not None and not known_ids and _continues(earlier, order):
         start = len(earlier.order)
         steps, place, consts = list(earlier.steps), dict(earlier.place), list(earlier.consts)
@@ -147,11 +147,13 @@ def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
                 consts.append(node)
             place[node] = (-1, "leaf")
         elif kind == "elementwise":
+            looped = True
             i = _join_loop(steps, place, node, dims[id(node)], member=True)
             steps[i].members.append(node)
             place[node] = (i, "member")
         elif kind == "reduce":
             arg = node.args[0]
+            looped = True
             i = _join_loop(steps, place, node, dims[id(arg)], member=False)
             steps[i].reductions.append(node)
             place[node] = (i, "reduction")
@@ -160,7 +162,16 @@ def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
             place[node] = (len(steps) - 1, "block")
 
     out_ids = {id(o) for o in outputs}
-    _sink(steps, place, readers, out_ids)
+    buffered = set()
+    if looped:   # (a program without loops, a big scalar one, has neither pass over its steps)
+        _sink(steps, place, readers, out_ids)
+        buffered = _buffered(steps, readers, out_ids)
+    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local,
+                    order, place)
+
+
+def _buffered(steps, readers, out_ids):
+    """Ids of the loop members that something outside their loop reads: they need an array."""
     buffered = set()
     for step in steps:
         if isinstance(step, Loop):
@@ -168,8 +179,7 @@ def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
             for m in step.members:
                 if id(m) in out_ids or any(id(r) not in here for r in readers.get(m, ())):
                     buffered.add(id(m))
-    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local,
-                    order, place)
+    return buffered
 
 
 def _continues(earlier, order):
