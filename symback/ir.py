@@ -127,7 +127,10 @@ def intern(op, args, attrs, shape, dtype, commutative=False):
     if commutative:
         ids = tuple(sorted(ids))
     key = (op, ids, attrs, shape, dtype)
-    node = _table.get(key)
+    # (the table's own dict read directly, as WeakValueDictionary.get does without
+    # its Python-level call: this runs once per node built; a dead entry is a miss)
+    ref = _table.data.get(key)
+    node = ref() if ref is not None else None
     if node is None:
         node = Node(op, args, attrs, shape, dtype)
         _table[key] = node
