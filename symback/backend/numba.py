@@ -386,8 +386,10 @@ class FunctionEmitter:
         return [self._scalar_line(step.node)]
 
     def _scalar_line(self, node):
-        names = self.names   # (name() inlined where the name is known: most calls)
-        target = names.get(node) or self.name(node)
+        names = self.names   # (name() inlined: a statement's target is new, its arguments named)
+        target = names.get(node)
+        if target is None:
+            target = names[node] = self._pick_name(node)
         op = OPS[node.op]
         printer = self.printer
         if op.shape_args or not isinstance(op.scalar, Expr) or printer.env is not same_name:

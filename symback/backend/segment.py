@@ -194,7 +194,7 @@ def split(name, params, body, decorator, last=None):
         text += [line for st in chunk for line in st]
         if returned:
             text.append(f"return {', '.join(returned)}{',' if len(returned) == 1 else ''}")
-        parallel = any("numba.prange" in line for line in text)
+        parallel = "numba.prange" in "\n".join(text)   # (one search, not one per line)
         parts += ["", "", decorator(parallel), f"def {fname}({', '.join(args)}):"]
         parts += [("    " + line) if line else "" for line in text]
         call = f"{fname}({', '.join(args)})"
