@@ -93,20 +93,24 @@ def _reads_writes(lines, values):
     for line in lines:
         if "#" in line:
             line = _code(line)
-        if not line or line.isspace():
-            continue
         head, eq, tail = line.partition(" = ")
         if eq and head.isascii() and head.isidentifier() and tail[:1] != "=":   # ``name = expr``: most lines
-            targets, augmented, rest = (head,), False, tail
+            for name in identifiers(tail):
+                if name in values and name not in reads and name not in writes:
+                    reads[name] = None
+            writes[head] = None
+            values.add(head)
+            continue
+        if not line or line.isspace():
+            continue
+        m = target(line)
+        if m is None:
+            targets, augmented, rest = (), False, line
         else:
-            m = target(line)
-            if m is None:
-                targets, augmented, rest = (), False, line
-            else:
-                loop_index, names, op = m.groups()
-                targets = (loop_index,) if loop_index else [t.strip() for t in names.split(",") if t.strip()]
-                augmented = bool(op)
-                rest = line if augmented else line[m.end():]
+            loop_index, names, op = m.groups()
+            targets = (loop_index,) if loop_index else [t.strip() for t in names.split(",") if t.strip()]
+            augmented = bool(op)
+            rest = line if augmented else line[m.end():]
         for name in identifiers(rest):
             if name in values and name not in reads and name not in writes:
                 reads[name] = None
