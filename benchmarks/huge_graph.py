@@ -71,6 +71,33 @@ filling), segmenting the text (about 1.5 s, most of it the identifier regex),
 the walk (0.45 s); and both entry points (``forward`` and ``value_and_grad``)
 still schedule, name and print the forward graph (about a quarter of emit).
 
+Then (branch huge3): ``value_and_grad`` shares ``forward``'s work on the
+forward graph instead of redoing it -- its graph walk goes on from forward's
+walk, its schedule takes over forward's placement when that is all 0-d
+statements, its emitter takes over forward's leading run of plain statements
+(lines, names, letters) when nothing it names from the start would change a name
+in the run, and segmenting reuses the reads and writes of the parts both bodies
+start with; besides, run-time shapes of an all-static graph in one
+comprehension, no sinking pass without loops, a 0-d constant's literal printed
+once, statement templates as ``str.format`` patterns, a faster identifier
+pattern and fast path in segmenting, readers keyed by node.  Measured
+2026-12-02 05:40-05:42 UTC with ``python -m benchmarks.huge_graph one N
+--no-jit`` (CPU seconds), load average 3.4-4.0 on the two shared cores (another
+job running), base b5cb961 and new interleaved; the emitted text is unchanged:
+
+      N   nodes   build s  grad s  emit s  b+g+e s   (base b5cb961: b+g+e s)
+  25000   26197      0.36    0.48    1.02     1.86      2.05
+  50000   52338      0.65    1.25    2.31     4.20      5.27
+ 100000  104570      1.46    2.87    4.72     9.05     12.37
+
+(the other 1e5 pairs: 8.22 / 11.12, 8.03 / 10.24, 9.73 / 12.28 s; emit alone
+4.3-4.9 s against 6.2-8.2 s).  Under the 10 s aim, by a margin smaller than the
+noise of a loaded machine.  Left: the statements of value_and_grad's backward
+part (about 1.5 s at 1e5: naming, labels, comments, templates), scheduling it
+(about 0.9 s), finding the names its lines read when segmenting (about 0.6 s),
+and build and grad (about 4 s together; the build's DSL calls run with the
+cyclic collector on, which is a third of that stage at 1e5).
+
 Flat, as before segmentation, 2116 nodes took 30.7 s (2.84x the 1082-node kernel's
 10.8 s), the excess in Numba's reconstruct_ssa and inline_closure_likes passes.
 """
