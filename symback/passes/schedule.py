@@ -126,12 +126,12 @@ def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
         start = len(earlier.order)
         steps, place, consts = list(earlier.steps), dict(earlier.place), list(earlier.consts)
         readers = {a: list(r) for a, r in earlier.readers.items()}   # (lists this one goes on)
-    get = readers.get
+    get, ops, add_step = readers.get, OPS, steps.append   # (locals: once per node of a big program)
     for node in islice(order, start, None):
         if known_ids and id(node) in known_ids:
             place[node] = (-1, "leaf")
             continue
-        op = OPS[node.op]
+        op = ops[node.op]
         for a in (_read_args(node) if op.shape_args else node.args):
             seen = get(a)
             if seen is None:
@@ -140,8 +140,8 @@ def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
                 seen.append(node)
         kind = op.kind
         if kind == "elementwise" and not node.shape:   # (first: a big scalar program is all these)
-            steps.append(Scalar(node))
-            place[node] = (len(steps) - 1, "scalar")
+            place[node] = (len(steps), "scalar")
+            add_step(Scalar(node))
         elif kind == "leaf":
             if node.op == "const" and node.shape:
                 consts.append(node)
