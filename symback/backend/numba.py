@@ -259,11 +259,11 @@ class FunctionEmitter:
         start = self._resume(previous, body, group) if previous is not None else 0
         if share:
             run = _scalar_run(steps)   # (>= start: the steps taken over are plain 0-d ones)
-            group = self._statements(steps[start:run], body, group)
+            self._statements(steps[start:run], body, group)
             self.run = (run, list(body), list(group), dict(self.names), set(self.taken), self.last_letter)
-            group = self._statements(steps[run:], body, group)
+            self._statements(steps[run:], body, group)
         else:
-            group = self._statements(steps[start:], body, group)
+            self._statements(steps[start:], body, group)
         body.extend(group)
         returned, results = set(), []
         for node in e.outputs:
@@ -302,19 +302,20 @@ class FunctionEmitter:
 
     def _statements(self, steps, body, group):
         """The lines of ``steps`` added to ``body``, a statement at a time;
-        ``group``: the lines since the last comment, returned updated."""
+        ``group``: the lines since the last comment, updated in place."""
+        line, comment, add = self._scalar_line, self._comment, group.append   # (once per statement)
         for step in steps:
             if type(step) is Scalar:   # (a big program's steps nearly all: the short way)
-                group.append(self._scalar_line(step.node))
-                said = self._comment(step.node)
+                node = step.node
+                add(line(node))
+                said = comment(node)
                 said = [said] if said else None
             else:
                 group.extend(self._step(step))
-                said = [c for c in map(self._comment, _computed(step)) if c]
+                said = [c for c in map(comment, _computed(step)) if c]
             if said:   # a group ends with a value the model names: say what it is
                 body += ([""] if body else []) + said + group
-                group = []
-        return group
+                group.clear()
 
     def _resume(self, previous, body, group):
         """Take over the statements of ``previous``'s leading scalar run, when
