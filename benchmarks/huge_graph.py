@@ -71,6 +71,35 @@ filling), segmenting the text (about 1.5 s, most of it the identifier regex),
 the walk (0.45 s); and both entry points (``forward`` and ``value_and_grad``)
 still schedule, name and print the forward graph (about a quarter of emit).
 
+Then (branch huge3): ``value_and_grad`` shares ``forward``'s work on the
+forward graph instead of redoing it -- its graph walk goes on from forward's
+walk, its schedule takes over forward's placement when that is all 0-d
+statements, its emitter takes over forward's leading run of plain statements
+(lines, names, letters) when nothing it names from the start would change a name
+in the run, and segmenting reuses the reads and writes of the parts both bodies
+start with; besides, run-time shapes of an all-static graph in one
+comprehension, no sinking pass without loops, a 0-d constant's literal printed
+once, statement templates as ``str.format`` patterns, a faster identifier
+pattern and fast path in segmenting, readers keyed by node, locals in the hot
+loops.  Measured 2026-12-02 05:47-05:49 UTC with ``python -m benchmarks.huge_graph
+one N --no-jit`` (CPU seconds), load average 3.6-4.1 on the two shared cores
+(another job running), base b5cb961 and new interleaved; the emitted text is
+unchanged:
+
+      N   nodes   build s  grad s  emit s  b+g+e s   (base b5cb961: b+g+e s)
+  25000   26197      0.31    0.56    1.05     1.92      2.21
+  50000   52338      0.64    1.30    2.68     4.62      5.74
+ 100000  104570      1.58    2.70    5.04     9.32     12.34
+
+(the other 1e5 pairs of that run: 9.57 / 12.69, 9.75 / 10.96 s; at 05:44-05:45,
+load average 2.6-3.5, two commits earlier: 8.95 / 12.65, 7.76 / 10.62, 8.35 /
+11.17 s; emit alone 4.3-5.5 s against 6.9-7.9 s).  Under the 10 s aim, by a
+margin about as large as the noise of a loaded machine.  Left: the statements
+of value_and_grad's backward part (naming, labels, comments, templates: the
+biggest share of emit), scheduling it, finding the names its lines read when
+segmenting, and build and grad (about 4 s together; the build's DSL calls run
+with the cyclic collector on, which is about a third of that stage at 1e5).
+
 Flat, as before segmentation, 2116 nodes took 30.7 s (2.84x the 1082-node kernel's
 10.8 s), the excess in Numba's reconstruct_ssa and inline_closure_likes passes.
 """

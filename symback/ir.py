@@ -134,7 +134,10 @@ def intern(op, args, attrs, shape, dtype, commutative=False):
     if commutative:
         ids = tuple(sorted(ids))
     key = (op, ids, attrs, shape, dtype)
-    node = _table.get(key)
+    # (the table's own dict read directly, as WeakValueDictionary.get does without
+    # its Python-level call: this runs once per node built; a dead entry is a miss)
+    ref = _table.data.get(key)
+    node = ref() if ref is not None else None
     if node is None:
         node = Node(op, args, attrs, shape, dtype)
         _table[key] = node
@@ -257,18 +260,21 @@ def shapes_static(shape):
     return all(isinstance(d, int) for d in shape)
 
 
-def topo_order(outputs, stop=frozenset()):
+def topo_order(outputs, stop=frozenset(), walked=()):
     """Every node reachable from ``outputs``, each after its arguments.
 
     Iterative (no recursion), deterministic: arguments are visited left to right.
-    The arguments of nodes whose id is in ``stop`` are not visited.
+    The arguments of nodes whose id is in ``stop`` are not visited.  ``walked``:
+    what this function returned (with the same ``stop``) for outputs that come
+    before these ones; the result is then the walk from all of them, and the
+    nodes already walked are not visited again.
 
     Each stack entry holds its node's argument iterator, so a node resumes
     where it left off, and the seen set holds the nodes themselves (they hash
     by identity): every compile walks its graph several times, and this form
     is about twice as fast as indexing arguments and keying by ``id``.
     """
-    order, seen = [], set()
+    order, seen = list(walked), set(walked)
     append, add = order.append, seen.add
     for root in outputs:
         if root in seen:

@@ -82,13 +82,18 @@ def local_names(names):
     return out
 
 
-def letters(taken, skip=()):
+def letters(taken, skip=(), after=None):
     """Lecture-style names, ``a, b, ..., z, aa, ab, ...``, skipping those in
     ``taken`` (a set the caller may keep adding to), in ``skip``, and ``g`` and
-    ``y``, which stand for adjoints and the output."""
+    ``y``, which stand for adjoints and the output; ``after``: start after this
+    name of the sequence (to go on where another picker stopped)."""
     skip = {"g", "y"} | set(skip)
-    for n in itertools.count(1):
-        for combo in itertools.product(string.ascii_lowercase, repeat=n):
+    start = () if after is None else tuple(after)
+    for n in itertools.count(len(start) or 1):
+        combos = itertools.product(string.ascii_lowercase, repeat=n)
+        if n == len(start):   # (the sequence is in lexicographic order within a length)
+            combos = itertools.dropwhile(start.__ge__, combos)
+        for combo in combos:
             name = "".join(combo)
             if name not in taken and name not in skip and not keyword.iskeyword(name):
                 yield name

@@ -36,7 +36,7 @@ def emit_scan(em, node, args):
     nc, nx = len(body.carry_in), len(body.x_in)
     init, xs, consts = args[:nc], args[nc:nc + nx], args[nc + nx:]
     projections, seen = [], set()
-    for p in em.s.readers.get(id(node), ()):
+    for p in em.s.readers.get(node, ()):
         if p.op == "scan_get" and id(p) not in seen:
             seen.add(id(p))
             projections.append(p)

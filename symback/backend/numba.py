@@ -67,6 +67,8 @@ NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}'
 #: body) need none of the wrappers Numba builds for calls from Python or as a
 #: first-class function value: skipping them saves compile time per function.
 INNER_FLAGS = NJIT_FLAGS + ", no_cpython_wrapper=True, no_cfunc_wrapper=True"
+#: block rules' loop indices, which the lecture letters leave to them
+LOOP_INDICES = ("i", "j", "p", "q")
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
 PARALLEL_MIN_FORCED = 1 << 12
 #: ops whose result may be a view of another array (not C-contiguous): a matmul
@@ -95,8 +97,9 @@ class FunctionEmitter:
                       | {s.name for s in sched.context.syms})
         self.counter = 0
         # block rules' loop indices (``idx``) keep their letters
-        self.letters = letters(self.taken, skip=("i", "j", "p", "q"))
-        self.outlined = sum(isinstance(step, Loop) for step in sched.steps) > OUTLINE_LOOPS
+        self.letters = letters(self.taken, skip=LOOP_INDICES)
+        self.last_letter = None   # the last one picked (another emitter may go on from it)
+        self.outlined = len([step for step in sched.steps if isinstance(step, Loop)]) > OUTLINE_LOOPS
         self.loop_prefix = "i"
         while any(f"{self.loop_prefix}{k}" in self.taken for k in range(10)):
             self.loop_prefix += "i"
@@ -113,6 +116,10 @@ class FunctionEmitter:
                 self.names[node] = name
                 self.taken.add(name)
                 self.output_labels[id(node)] = name
+        # what naming starts from, and (after emit) where the leading scalar run
+        # ended: see _resume
+        self.initial = (dict(self.names), set(self.taken), dict(self.output_labels))
+        self.run = None
 
     # --- the interface block rules use -----------------------------------------
     def fresh(self, prefix="t"):
@@ -192,7 +199,7 @@ class FunctionEmitter:
         needs no line of its own."""
         if not self.folds(node) or any(node is o for o in self.s.outputs):
             return False
-        readers = self.s.readers.get(id(node), ())
+        readers = self.s.readers.get(node, ())
         return bool(readers) and all(r.op == "matmul" for r in readers)
 
     def is_argument(self, node):
@@ -228,7 +235,7 @@ class FunctionEmitter:
             elif of in self.names:
                 label = f"g_{self.names[of]}"
         if label is None:
-            label = next(self.letters)
+            label = self.last_letter = next(self.letters)
         name, k = label, 2
         while name in self.taken:
             name, k = f"{label}_{k}", k + 1
@@ -242,20 +249,21 @@ class FunctionEmitter:
         return self.name(node)
 
     # --- the visitor -----------------------------------------------------------
-    def emit(self):
+    def emit(self, previous=None, share=False):
+        """The function's lines; ``previous``: the emitter of an earlier entry
+        point of the module, whose leading statements this one may share;
+        ``share``: keep this one's for a later entry point (see _resume)."""
         e = self.entry
         body, group = [], []
-        for step in self.s.steps:
-            if type(step) is Scalar:   # (a big program's steps nearly all: the short way)
-                group.append(self._scalar_line(step.node))
-                said = self._comment(step.node)
-                said = [said] if said else None
-            else:
-                group.extend(self._step(step))
-                said = [c for c in map(self._comment, _computed(step)) if c]
-            if said:   # a group ends with a value the model names: say what it is
-                body += ([""] if body else []) + said + group
-                group = []
+        steps = self.s.steps
+        start = self._resume(previous, body, group) if previous is not None else 0
+        if share:
+            run = _scalar_run(steps)   # (>= start: the steps taken over are plain 0-d ones)
+            self._statements(steps[start:run], body, group)
+            self.run = (run, list(body), list(group), dict(self.names), set(self.taken), self.last_letter)
+            self._statements(steps[run:], body, group)
+        else:
+            self._statements(steps[start:], body, group)
         body.extend(group)
         returned, results = set(), []
         for node in e.outputs:
@@ -278,7 +286,7 @@ class FunctionEmitter:
         parts = []
         if not (self.dynamic_sizes and not self.static_parallel):   # long bodies: a chain of parts
             cut = segment.split(name, [self.names[v] for v in e.inputs] + self.const_args, body,
-                                lambda parallel: njit_decorator(parallel, inner=True))
+                                lambda parallel: njit_decorator(parallel, inner=True), self.module.last_cut)
             if cut is not None:
                 body, parts = cut
                 parts += ["", ""]
@@ -291,6 +299,67 @@ class FunctionEmitter:
                 f"{name}_parallel = _parallel_twin({name})",
                 f"{name} = {njit_decorator(False)[1:]}({name})"]
         return parts + [njit_decorator(parallel), f"def {name}({params}):"] + body
+
+    def _statements(self, steps, body, group):
+        """The lines of ``steps`` added to ``body``, a statement at a time;
+        ``group``: the lines since the last comment, updated in place."""
+        line, comment, add = self._scalar_line, self._comment, group.append   # (once per statement)
+        for step in steps:
+            if type(step) is Scalar:   # (a big program's steps nearly all: the short way)
+                node = step.node
+                add(line(node))
+                said = comment(node)
+                said = [said] if said else None
+            else:
+                group.extend(self._step(step))
+                said = [c for c in map(comment, _computed(step)) if c]
+            if said:   # a group ends with a value the model names: say what it is
+                body += ([""] if body else []) + said + group
+                group.clear()
+
+    def _resume(self, previous, body, group):
+        """Take over the statements of ``previous``'s leading scalar run, when
+        they are this function's too: the number of steps taken (0 if none).
+
+        The two entry points of a gradient module (``forward`` and
+        ``value_and_grad``) both start with the forward graph, in the same
+        order (a graph walk from the same first output); in a big scalar
+        program that is a third of the module, named and printed twice.  A
+        plain 0-d statement's text depends only on its node, the names given
+        so far and the letters picked so far, so the run's lines, names and
+        letters are this function's too when its steps start with the same
+        nodes and nothing this function names from the start (its other
+        outputs, their labels) would have changed a name in the run."""
+        if previous.run is None:
+            return 0
+        k, lines, pending, names, taken, last = previous.run
+        mine = self.s.steps
+        if k == 0 or k > len(mine) or any(type(b) is not Scalar or a.node is not b.node
+                                          for a, b in zip(previous.s.steps[:k], mine[:k])):
+            return 0
+        names0, taken0, labels0 = previous.initial
+        own_names, own_taken, _ = self.initial
+        if any(own_names.get(n, None) != name for n, name in names0.items()) or not taken0 <= own_taken:
+            return 0
+        extra = [n for n in own_names if n not in names0]   # named here from the start only
+        extra_taken = own_taken - taken0
+        if any(n in names for n in extra) or not extra_taken.isdisjoint(taken - taken0):
+            return 0
+        extra = set(extra)
+        if any(of in extra for _, of in previous.about.values()):   # an adjoint's name (g_...) would differ
+            return 0
+        extra_ids = {id(n) for n in extra}
+        if any(self.output_labels.get(i) != label for i, label in labels0.items()) or \
+                any(i not in labels0 and i not in extra_ids for i in self.output_labels):
+            return 0
+        self.names.update(names)
+        self.taken |= taken
+        self.about.update(previous.about)
+        self.last_letter = last
+        self.letters = letters(self.taken, skip=LOOP_INDICES, after=last)
+        body += lines
+        group += pending
+        return k
 
     def _comment(self, node):
         """``# h1 = sigmoid(X @ W1.T + b1)`` for a value the model names,
@@ -318,8 +387,10 @@ class FunctionEmitter:
         return [self._scalar_line(step.node)]
 
     def _scalar_line(self, node):
-        names = self.names   # (name() inlined where the name is known: most calls)
-        target = names.get(node) or self.name(node)
+        names = self.names   # (name() inlined: a statement's target is new, its arguments named)
+        target = names.get(node)
+        if target is None:
+            target = names[node] = self._pick_name(node)
         op = OPS[node.op]
         printer = self.printer
         if op.shape_args or not isinstance(op.scalar, Expr) or printer.env is not same_name:
@@ -329,8 +400,8 @@ class FunctionEmitter:
         # the rule's template; the same text as through _expr and a Bound
         texts, precs = [], []
         for a in node.args:
-            if a.op == "const":
-                text, prec = printer.literal(a.value, a.dtype)
+            if a.op == "const":   # (a few constants, read all over a big kernel: printed once)
+                text, prec = self.module.literals.get(a) or self.module.literal(a)
             else:
                 text, prec = names.get(a) or self.name(a), ATOM
             texts.append(text)
@@ -505,6 +576,13 @@ class ModuleEmitter:
         self.helpers = {}  # canonical body text -> Helper (see outline.py)
         self.uses_matmul = False
         self.printer = Printer()   # one per module: it collects the imports the code needs
+        self.last_cut = segment.Analysis()   # the last long body cut into parts
+        self.literals = {}   # 0-d constant node -> (text, precedence)
+
+    def literal(self, node):
+        """(text, precedence) of the 0-d constant ``node``, kept for its next use."""
+        self.literals[node] = self.printer.literal(node.value, node.dtype)
+        return self.literals[node]
 
     def const_name(self, node):
         if id(node) not in self.consts:
@@ -512,15 +590,23 @@ class ModuleEmitter:
         return self.consts[id(node)][0]
 
     def emit(self, doc=""):
-        functions = []
-        for e in self.entries:
-            order = live_nodes(e.outputs)
+        functions, previous, walk = [], None, (None, ())
+        for i, e in enumerate(self.entries):
+            # value_and_grad's outputs start with forward's: its walk goes on from there
+            done, walked = walk
+            if done is not None and len(done) <= len(e.outputs) and all(a is b for a, b in zip(done, e.outputs)):
+                order = live_nodes(e.outputs[len(done):], walked=walked)
+            else:
+                order = live_nodes(e.outputs)
+            walk = (e.outputs, order)
             inner, packing = pack(e, order)
             # every input is scheduled (it names the locals), the compiled function takes inner.inputs
             sched = schedule(inner.outputs, list(e.inputs) + [v for v, _, _ in packing.stacks] if packing
-                             else inner.inputs, order=None if packing else order)
+                             else inner.inputs, order=None if packing else order,
+                             earlier=previous.s if previous is not None else None)
             fe = FunctionEmitter(inner, sched, self)
-            functions.append(fe.emit())
+            functions.append(fe.emit(previous, share=i + 1 < len(self.entries)))
+            previous = fe
             functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
                                       fe.const_args, packing))
         lines = []
@@ -528,7 +614,9 @@ class ModuleEmitter:
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
         if self.consts:
             lines.append("")
-        used = {name for name in _CHECKS if any(f"{name}(" in line for f in functions for line in f)}
+        # (searched in each function's text at once: a big kernel has 100,000s of lines)
+        texts = ["\n".join(f) for f in functions]
+        used = {name for name in _CHECKS if any(f"{name}(" in text for text in texts)}
         if "_stack" in used:
             used.add("_array")
         for name in _CHECKS:
@@ -536,7 +624,7 @@ class ModuleEmitter:
                 lines += ["", ""] + _CHECKS[name].strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
-        if any("_parallel_twin(" in line for f in functions for line in f):
+        if any("_parallel_twin(" in text for text in texts):
             lines += ["", ""] + _PARALLEL_TWIN.strip("\n").splitlines()
         for helper in self.helpers.values():
             lines += ["", ""] + helper.source(INNER_FLAGS)
@@ -555,6 +643,16 @@ class ModuleEmitter:
         module_name = f"symback_generated_{self.model_name}_{digest}"
         body = _PROLOGUE.format(module_name=module_name) + code + _EPILOGUE
         return "\n".join(_header(self.entries, self.model_name, doc, digest)) + "\n" + body
+
+
+def _scalar_run(steps):
+    """How many of ``steps`` lead with plain 0-d statements (no op reading
+    an argument's run-time shape): the part :meth:`FunctionEmitter._resume`
+    may share."""
+    for k, step in enumerate(steps):
+        if type(step) is not Scalar or OPS[step.node.op].shape_args:
+            return k
+    return len(steps)
 
 
 def _computed(step):

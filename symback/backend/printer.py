@@ -35,6 +35,11 @@ _BUILTIN = frozenset({"abs"})
 _NO_HELPERS = frozenset()
 
 
+def _braces(text):
+    """``text`` as the literal text of a ``str.format`` pattern."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def literal(value, dtype):
     """A scalar constant as source text, typed so that float32 stays float32."""
     if dtype == "bool":
@@ -153,7 +158,7 @@ class Printer:
                 precs.append(self._print_slot(slot)[1])
             else:
                 return self._print_rule(e)
-        fixed, order, prec = self._template(e.tree, e.dtype, e.ftype, e.vector, tuple(precs))
+        fixed, order, prec, _ = self._template(e.tree, e.dtype, e.ftype, e.vector, tuple(precs))
         out = [fixed[0]]
         for i, text in zip(order, fixed[1:]):
             slot = e.slots[i]
@@ -162,15 +167,18 @@ class Printer:
         return "".join(out), prec
 
     def _template(self, tree, dtype, ftype, vector, precs):
-        """(the literal parts, the slot numbers between them, the precedence) of
-        a rule whose slots have precedences ``precs``, made once."""
+        """(the literal parts, the slot numbers between them, the precedence, the
+        same as a ``str.format`` pattern) of a rule whose slots have precedences
+        ``precs``, made once."""
         key = (tree, dtype, ftype, vector - self.libm if self.libm else vector, precs)
         template = self._templates.get(key)
         if template is None:
             marks = tuple(Code((f"\0{i}\0",), prec) for i, prec in enumerate(precs))
             text, prec = self._print_rule(Bound(tree, marks, dtype, ftype, vector))
             parts = text.split("\0")   # literal text, slot number, literal text, ...
-            template = self._templates[key] = (parts[0::2], [int(i) for i in parts[1::2]], prec)
+            fixed, order = parts[0::2], [int(i) for i in parts[1::2]]
+            pattern = _braces(fixed[0]) + "".join(f"{{{i}}}{_braces(t)}" for i, t in zip(order, fixed[1:]))
+            template = self._templates[key] = (fixed, order, prec, pattern)
         return template
 
     def statement(self, tree, dtype, ftype, texts, precs):
@@ -183,12 +191,7 @@ class Printer:
         template = self._templates.get((tree, dtype, ftype, _NO_HELPERS, precs))
         if template is None:
             template = self._template(tree, dtype, ftype, _NO_HELPERS, precs)
-        fixed, order, _ = template
-        out = [fixed[0]]
-        for i, text in zip(order, fixed[1:]):
-            out.append(texts[i])
-            out.append(text)
-        return "".join(out)
+        return template[3].format(*texts)
 
     def literal(self, value, dtype):
         """(text, precedence) of a typed scalar constant, as ``_print_Lit`` prints it."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 from ..ir import Node, topo_order
 
 
-def live_nodes(outputs, stop=frozenset()):
+def live_nodes(outputs, stop=frozenset(), walked=()):
     """Every node the outputs depend on, arguments first; the arguments of the
-    nodes in ``stop`` (ids of values computed elsewhere) are not visited."""
-    return topo_order([outputs] if isinstance(outputs, Node) else list(outputs), stop)
+    nodes in ``stop`` (ids of values computed elsewhere) are not visited;
+    ``walked``: see :func:`~symback.ir.topo_order`."""
+    return topo_order([outputs] if isinstance(outputs, Node) else list(outputs), stop, walked)

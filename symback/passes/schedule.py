@@ -22,6 +22,7 @@ equality the kernel must check before it runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 
 from ..ir import Node
 from ..names import local_names
@@ -56,8 +57,10 @@ class Schedule:
     buffered: set       # ids of loop members that need an array
     consts: list        # array constants, in order of first use
     context: DimContext
-    readers: dict       # id(node) -> list of consumer nodes
+    readers: dict       # node -> list of consumer nodes
     local_names: dict = field(default_factory=dict)  # var name -> its name in generated code
+    order: list = None  # the nodes placed, in order
+    place: dict = None  # node -> (step index, kind)
 
 
 def _same_space(a, b):
@@ -72,7 +75,7 @@ def _read_args(node):
     return [a for i, a in enumerate(node.args) if i not in shape_args]
 
 
-def schedule(outputs, inputs, known=(), context=None, order=None):
+def schedule(outputs, inputs, known=(), context=None, order=None, earlier=None):
     """Order and fuse the nodes that ``outputs`` need, given the ``inputs`` vars.
 
     ``known`` nodes are already computed where this schedule runs (a loop body
@@ -80,7 +83,13 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
     ``context``: the enclosing kernel's schedule, for a loop body: its run-time
     sizes (computed for the bodies of its loops too) are the body's.
     ``order``: ``live_nodes(outputs)``, when the caller has walked the graph
-    already (a walk of a big graph is a noticeable share of scheduling it)."""
+    already (a walk of a big graph is a noticeable share of scheduling it).
+    ``earlier``: the schedule of another kernel of the module (no ``known``
+    nodes): where its order starts this one's and its steps are all 0-d
+    statements, its placement is taken as it is and goes on from there (a
+    gradient module's value_and_grad starts with forward's graph: in a big
+    scalar program a third of its nodes).  Placing 0-d statements depends on
+    nothing but the order, so the result is the same."""
     known_ids = {id(k) for k in known}
     if order is None or known_ids:
         order = live_nodes(outputs, stop=known_ids)
@@ -109,36 +118,42 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
         finally:
             set_context(previous)
 
-    # one pass: each node's readers (what reads it, in order) and its place (keyed by
-    # the node: a node hashes faster than its id, which is a new int each time)
+    # one pass: each node's readers (what reads it, in order) and its place (both keyed
+    # by the node: a node hashes faster than its id, which is a new int each time)
     steps, place, consts, readers = [], {}, [], {}
-    get = readers.get
-    for node in order:
-        if id(node) in known_ids:
+    start, looped = 0, False
+    if earlier is not None and not known_ids and _continues(earlier, order):
+        start = len(earlier.order)
+        steps, place, consts = list(earlier.steps), dict(earlier.place), list(earlier.consts)
+        readers = {a: list(r) for a, r in earlier.readers.items()}   # (lists this one goes on)
+    get, ops, add_step = readers.get, OPS, steps.append   # (locals: once per node of a big program)
+    for node in islice(order, start, None):
+        if known_ids and id(node) in known_ids:
             place[node] = (-1, "leaf")
             continue
-        op = OPS[node.op]
+        op = ops[node.op]
         for a in (_read_args(node) if op.shape_args else node.args):
-            key = id(a)
-            seen = get(key)
+            seen = get(a)
             if seen is None:
-                readers[key] = [node]
+                readers[a] = [node]
             else:
                 seen.append(node)
         kind = op.kind
         if kind == "elementwise" and not node.shape:   # (first: a big scalar program is all these)
-            steps.append(Scalar(node))
-            place[node] = (len(steps) - 1, "scalar")
+            place[node] = (len(steps), "scalar")
+            add_step(Scalar(node))
         elif kind == "leaf":
             if node.op == "const" and node.shape:
                 consts.append(node)
             place[node] = (-1, "leaf")
         elif kind == "elementwise":
+            looped = True
             i = _join_loop(steps, place, node, dims[id(node)], member=True)
             steps[i].members.append(node)
             place[node] = (i, "member")
         elif kind == "reduce":
             arg = node.args[0]
+            looped = True
             i = _join_loop(steps, place, node, dims[id(arg)], member=False)
             steps[i].reductions.append(node)
             place[node] = (i, "reduction")
@@ -147,15 +162,31 @@ def schedule(outputs, inputs, known=(), context=None, order=None):
             place[node] = (len(steps) - 1, "block")
 
     out_ids = {id(o) for o in outputs}
-    _sink(steps, place, readers, out_ids)
+    buffered = set()
+    if looped:   # (a program without loops, a big scalar one, has neither pass over its steps)
+        _sink(steps, place, readers, out_ids)
+        buffered = _buffered(steps, readers, out_ids)
+    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local,
+                    order, place)
+
+
+def _buffered(steps, readers, out_ids):
+    """Ids of the loop members that something outside their loop reads: they need an array."""
     buffered = set()
     for step in steps:
         if isinstance(step, Loop):
             here = {id(m) for m in step.members} | {id(r) for r in step.reductions}
             for m in step.members:
-                if id(m) in out_ids or any(id(r) not in here for r in readers.get(id(m), ())):
+                if id(m) in out_ids or any(id(r) not in here for r in readers.get(m, ())):
                     buffered.add(id(m))
-    return Schedule(list(inputs), list(outputs), steps, dims, buffered, consts, ctx, readers, local)
+    return buffered
+
+
+def _continues(earlier, order):
+    """Whether ``order`` starts with ``earlier``'s and all its steps are 0-d statements."""
+    done = earlier.order
+    return done is not None and len(done) <= len(order) and all(type(s) is Scalar for s in earlier.steps) \
+        and all(a is b for a, b in zip(done, order))
 
 
 def _sink(steps, place, readers, out_ids):
@@ -173,7 +204,7 @@ def _sink(steps, place, readers, out_ids):
         for m in reversed(list(step.members)):
             if place[m][0] != i:
                 continue   # moved with an earlier group
-            targets = {place[r][0] for r in readers.get(id(m), ())}
+            targets = {place[r][0] for r in readers.get(m, ())}
             if id(m) in out_ids or len(targets) != 1:
                 continue
             j = targets.pop()
@@ -183,7 +214,7 @@ def _sink(steps, place, readers, out_ids):
             if group is None:
                 continue
             target = steps[j].members
-            first = min((target.index(r) for g in group for r in readers.get(id(g), ()) if r in target),
+            first = min((target.index(r) for g in group for r in readers.get(g, ()) if r in target),
                         default=len(target))
             for g in group:   # in their order in loop i
                 step.members.remove(g)
@@ -202,16 +233,16 @@ def _sink_group(m, step, i, place, readers, out_ids):
     needed = {id(a) for a in _read_args(m)}
 
     def read_outside(a):
-        return id(a) in out_ids or any(id(r) not in here and id(r) not in ids for r in readers.get(id(a), ()))
+        return id(a) in out_ids or any(id(r) not in here and id(r) not in ids for r in readers.get(a, ()))
 
     for x in reversed(step.members[:step.members.index(m)]):
         if id(x) in needed and not read_outside(x) and all(
-                id(r) in ids for r in readers.get(id(x), ()) if id(r) in here):
+                id(r) in ids for r in readers.get(x, ()) if id(r) in here):
             ids.add(id(x))
             needed.update(id(a) for a in _read_args(x))
     group = [x for x in step.members if id(x) in ids]
     for g in group:
-        if g is not m and any(id(r) in here and id(r) not in ids for r in readers.get(id(g), ())):
+        if g is not m and any(id(r) in here and id(r) not in ids for r in readers.get(g, ())):
             return None
         for a in _read_args(g):
             if place[a] == (i, "member") and id(a) not in ids and not read_outside(a):
@@ -248,6 +279,11 @@ def _runtime_shapes(order, ctx, local, known_ids=frozenset(), dims=None):
     loop's arguments, so that its sizes are the kernel's run-time sizes and its
     equalities are checked before the kernel runs."""
     from ..ops.control import runtime_dims
+    if dims is None and not any(None in node.shape or node.op == "scan" for node in order):
+        # every size is known now (no loop body to bind either): each node's
+        # dims are its shape, and nothing is checked at run time -- the case
+        # of a big scalar program, where the walk below is a noticeable cost
+        return {id(node): node.shape for node in order}
     dims = {} if dims is None else dims
     keys = {}
     for node in order:
