@@ -161,7 +161,7 @@ class FunctionEmitter:
         dims = self.dims(node)
         if into is None:   # a new array (into: where the result goes, e.g. a row of a loop's stacked output)
             shape = ["1"] + dims if a.ndim == 1 else dims + ["1"] if b.ndim == 1 else dims
-            into = f"np.empty(({', '.join(shape)}), dtype=np.{node.dtype})"
+            into = empty(f"({', '.join(shape)})", node.dtype)
         call = f"_matmul({a_src}, {ta}, {b_src}, {tb}, {into})"   # reads like BLAS: gemm('N', 'T', ...)
         if a.ndim == 1:
             call += "[0]"
@@ -534,6 +534,8 @@ class ModuleEmitter:
         for name in _CHECKS:
             if name in used:
                 lines += ["", ""] + _CHECKS[name].strip("\n").splitlines()
+        if any("_empty(" in line for f in functions + [h.body for h in self.helpers.values()] for line in f):
+            lines += ["", ""] + _EMPTY.strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
         if any("_parallel_twin(" in line for f in functions for line in f):
@@ -709,6 +711,32 @@ def _parallel_twin(f):
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
+'''
+
+
+def empty(shape, dtype):
+    """The source of a new array: ``_empty(shape, np.float64)``, the module's
+    allocation (``shape``: the source of a tuple or of an int)."""
+    return f"_empty({shape}, np.{dtype})"
+
+
+_EMPTY = '''
+
+@numba.extending.intrinsic
+def _empty(typingctx, shape, kind):
+    """``np.empty(shape, dtype)``, C order, allocated in place: Numba compiles
+    np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+
+    def codegen(context, builder, sig, args):
+        sizes = numba.core.cgutils.unpack_tuple(builder, args[0]) if dims != (shape,) else [args[0]]
+        sizes = [context.cast(builder, n, t, numba.types.intp) for n, t in zip(sizes, dims)]
+        return numba.np.arrayobj._empty_nd_impl(context, builder, sig.return_type, sizes)._getvalue()
+    return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python: numpy's
+    _empty = np.empty
 '''
 
 
