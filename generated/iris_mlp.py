@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): ea9a47377bfbabe6
+Content hash (sha256 of the generated functions): d0fceb5ac9ba164f
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_ea9a47377bfbabe6"
+__name__ = "symback_generated_iris_mlp_d0fceb5ac9ba164f"
 
 
 def _array(value, name, shape, dtype):
@@ -46,19 +46,26 @@ def _show(shape):
 
 @numba.extending.intrinsic
 def _empty(typingctx, shape, kind):
-    """``np.empty(shape, dtype)``, C order, allocated in place: Numba compiles
+    """``np.empty(shape, kind)``, C order, made in place by Numba's runtime: Numba compiles
     np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
     dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
-
     def codegen(context, builder, sig, args):
-        sizes = numba.core.cgutils.unpack_tuple(builder, args[0]) if dims != (shape,) else [args[0]]
-        sizes = [context.cast(builder, n, t, numba.types.intp) for n, t in zip(sizes, dims)]
-        return numba.np.arrayobj._empty_nd_impl(context, builder, sig.return_type, sizes)._getvalue()
+        cg, intp = numba.core.cgutils, numba.types.intp
+        sizes = cg.unpack_tuple(builder, args[0]) if dims != (shape,) else args[:1]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        steps = [context.get_constant(intp, context.get_abi_sizeof(context.get_data_type(kind.dtype)))]
+        for n in sizes[::-1]:   # bytes per step along each axis, last first; steps[0]: the whole array's
+            steps.insert(0, builder.mul(steps[0], n))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, steps[0], context.get_preferred_array_alignment(kind.dtype))
+        array = numba.np.arrayobj.make_array(sig.return_type)(context, builder)
+        data = builder.bitcast(context.nrt.meminfo_data(builder, meminfo), array.data.type)
+        numba.np.arrayobj.populate_array(array, data, cg.pack_array(builder, sizes, steps[0].type),
+                                         cg.pack_array(builder, steps[1:], steps[0].type), steps[-1], meminfo)
+        return array._getvalue()
     return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
 
 
-if numba.config.DISABLE_JIT:   # run as plain Python: numpy's
-    _empty = np.empty
+_empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 
 
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
@@ -92,16 +99,17 @@ def _matmul(a, a_transposed, b, b_transposed, out):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        out[...] = 0
-        return out
+    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
+    # and asks for leading dimensions of at least 1 even then (not max(): Numba
+    # would compile its overload)
+    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
     status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     _matmul_scalar(0, out), out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
+                     _matmul_scalar(0, out), out.ctypes, ldc)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
@@ -172,7 +180,7 @@ def _forward(V, b1, W, b2, X, labels):
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_forward)
 
 
 def forward(V, b1, W, b2, X, labels):
@@ -288,7 +296,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_value_and_grad)
 
 
 def value_and_grad(V, b1, W, b2, X, labels):
