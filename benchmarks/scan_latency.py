@@ -74,7 +74,10 @@ lowering smaller still (fewer statements and array accesses per loop).
 Forward of W4r: a forward entry whose loop only reads rows of the stacked
 per-layer parameters now gets the user's arrays as a tuple (``_stack(...,
 rows=True)``: no copy when they are all C-contiguous, writeable and aligned;
-compiled code indexes the tuple like the stack).  ``steady W4 W4r W5`` (min, median
+compiled code indexes the tuple like the stack; up to ROWS_MAX = 64 layers: Numba
+indexes a tuple by a switch over its items, so the forward's own first call costs
+more, 0.36 -> 0.91 s for 50 16x16 layers, and 400 layers would take 11.7 s and run
+slower).  ``steady W4 W4r W5`` (min, median
 ratio rerolled/unrolled; before in parentheses, run on the same busy machine):
 W4 vag 1.07 / 0.95 (0.92 / 0.95), fwd 0.94 / 0.98 (1.06 / 1.05); W4r vag 1.10 /
 0.93 (0.90 / 0.87), fwd 1.00 / 1.00 (1.01 / 0.96); W5 vag 0.67 / 0.62, fwd 0.95 /

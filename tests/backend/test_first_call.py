@@ -83,3 +83,17 @@ def test_forward_reads_per_layer_parameters_in_place():
     assert kernel.forward(*odd) == pytest.approx(want, rel=1e-13)
     with pytest.raises(ValueError, match="W1"):
         kernel.forward(*(args[:2] + [np.ones((3, 2))] + args[3:]))
+
+
+def test_long_stacks_are_copied_not_passed_as_tuples():
+    """Numba indexes a tuple by a switch over its items: past ROWS_MAX layers a
+    forward entry gets its parameters stacked (not compiled here)."""
+    from symback.backend.numba import ROWS_MAX
+    for layers, rows in ((ROWS_MAX, True), (ROWS_MAX + 1, False)):
+        X = sb.var("X", (2, 3))
+        Ws = [sb.var(f"W{i}", (3, 3)) for i in range(layers)]
+        o = X
+        for W in Ws:
+            o = sb.tanh(o @ W.T)
+        source = sb.value_and_grad(sb.sum(o), Ws, Ws + [X], name="first_call_long").source
+        assert ("rows=True)" in source) == rows, layers
