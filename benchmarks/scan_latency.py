@@ -55,7 +55,12 @@ benchmarks.scan_latency one W4 rerolled 0`` (and W4r); median (range):
 |----------|------------------|------------------|------------------|------------------|--------------|-------|
 | W4       | 2.03 (1.74-2.25) | 1.69 (1.60-1.79) | 2.09 (1.83-2.30) | 1.79 (1.70-1.82) | 296          | 325   |
 | W4r      | 2.36 (2.16-2.70) | 2.10 (1.93-2.37) | 2.62 (2.13-2.84) | 2.30 (1.85-2.60) | 333          | 362   |
-| W5 K=1000 module lines                                                             | 125 (about)  | 149   |
+| W5 K=1000 module lines                                                             | 125          | 149   |
+
+Again at 06:10 on a quieter machine (load 0.1-0.8), final tree (47b18d7), 3 runs
+each: W4 CPU 2.32 (2.28-2.39) -> 1.81 (1.64-1.87) s, wall 2.23 (2.19-2.34) -> 1.72
+(1.55-1.78) s; W4r CPU 2.14 (2.07-2.58) -> 1.97 (1.78-2.10) s, wall 2.05 (1.97-2.50)
+-> 1.87 (1.68-1.99) s (CPU above wall: BLAS and Numba threads).
 
 What changed: (1) arrays are allocated by the module's ``_empty`` intrinsic,
 built in place from Numba's runtime, not ``np.empty``/``np.zeros``, which Numba
