@@ -45,6 +45,55 @@ rounds, ms; rerolled / unrolled): W4 vag 0.796 / 0.846 = 0.94 (median 0.97), for
 per-layer parameters, now one all() check and np.concatenate); W4r vag 0.84
 (0.83), forward 1.07 (median 1.33, a busy run: its four stacks copy 800 KB a
 call); W5 K=1000 vag 0.66 (0.52), forward 0.95 (0.81).
+
+Issue 10, second pass (branch firstcall2; 2 shared cores, another job running,
+load 3-4): before = b5cb961, after = 8b579dc, 5 fresh processes each, interleaved,
+``d=$(mktemp -d); SYMBACK_CACHE_DIR=$d NUMBA_CACHE_DIR=$d python -m
+benchmarks.scan_latency one W4 rerolled 0`` (and W4r); median (range):
+
+| workload | CPU before       | CPU after        | wall before      | wall after       | lines before | after |
+|----------|------------------|------------------|------------------|------------------|--------------|-------|
+| W4       | 2.03 (1.74-2.25) | 1.69 (1.60-1.79) | 2.09 (1.83-2.30) | 1.79 (1.70-1.82) | 296          | 325   |
+| W4r      | 2.36 (2.16-2.70) | 2.10 (1.93-2.37) | 2.62 (2.13-2.84) | 2.30 (1.85-2.60) | 333          | 362   |
+| W5 K=1000 module lines                                                             | 125          | 149   |
+
+Again at 06:10 on a quieter machine (load 0.1-0.8), final tree (47b18d7), 3 runs
+each: W4 CPU 2.32 (2.28-2.39) -> 1.81 (1.64-1.87) s, wall 2.23 (2.19-2.34) -> 1.72
+(1.55-1.78) s; W4r CPU 2.14 (2.07-2.58) -> 1.97 (1.78-2.10) s, wall 2.05 (1.97-2.50)
+-> 1.87 (1.68-1.99) s (CPU above wall: BLAS and Numba threads).
+
+What changed: (1) arrays are allocated by the module's ``_empty`` intrinsic,
+built in place from Numba's runtime, not ``np.empty``/``np.zeros``, which Numba
+compiled as a function of its own per rank, plus its allocator trampoline (W4: 4
+compilations, ~0.25 s); (2) ``_matmul`` lets BLAS handle empty operands (no
+``out[...] = 0`` branch; ``x or 1`` leading dimensions, not ``max``, whose overload
+Numba compiled too): 0.15 -> 0.11 s; (3) entry kernels are compiled without
+Numba's C wrapper (``no_cfunc_wrapper``).  Where W4's first call goes now (CPU,
+one process, compile events): import numba ~0.3 s, Numba's first-use set-up ~0.45
+s (of which importing scipy.linalg, which Numba does for its BLAS check, ~0.26 s:
+scipy's array-API layer imports numpy.f2py and numpy.testing), the kernel function
+~0.65 s, _matmul ~0.11 s, _exp ~0.08 s.  The first two are fixed costs of any
+Numba kernel that calls BLAS: W4 < 1.5 s and W4r < 2 s need the kernel's own
+lowering smaller still (fewer statements and array accesses per loop).
+
+Forward of W4r: a forward entry whose loop only reads rows of the stacked
+per-layer parameters now gets the user's arrays as a tuple (``_stack(...,
+rows=True)``: no copy when they are all C-contiguous, writeable and aligned;
+compiled code indexes the tuple like the stack; up to ROWS_MAX = 64 layers: Numba
+indexes a tuple by a switch over its items, so the forward's own first call costs
+more, 0.36 -> 0.91 s for 50 16x16 layers, and 400 layers would take 11.7 s and run
+slower).  ``steady W4 W4r W5`` (min, median
+ratio rerolled/unrolled; before in parentheses, run on the same busy machine):
+W4 vag 1.07 / 0.95 (0.92 / 0.95), fwd 0.94 / 0.98 (1.06 / 1.05); W4r vag 1.10 /
+0.93 (0.90 / 0.87), fwd 1.00 / 1.00 (1.01 / 0.96); W5 vag 0.67 / 0.62, fwd 0.95 /
+0.97.  The same kernels side by side in one process, 21 interleaved rounds
+(ms, min / median): W4 vag 0.789 / 0.917 before, 0.801 / 0.923 after; W4r vag
+1.41-1.56 / 1.61-1.86 before, 1.46-1.57 / 1.68-2.00 after, W4r fwd 0.74-0.77 /
+0.80-0.89 before, 0.72-0.74 / 0.77-0.81 after.  W4r's vag looked 2-7 % slower in
+three such runs, but the before module loaded twice under two names differed by
+5 % in the same run (1.556 and 1.630), and reverting each change in turn (np.empty
+in the kernel, the old _matmul, the C wrapper) did not bring the time back: busy
+machine's noise, to be measured again on a quiet one.
 """
 import json
 import os

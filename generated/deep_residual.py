@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 3c9187e59d6a6dc0
+Content hash (sha256 of the generated functions): 496d530eadc6149c
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_3c9187e59d6a6dc0"
+__name__ = "symback_generated_deep_residual_496d530eadc6149c"
 
 
 def _array(value, name, shape, dtype):
@@ -44,12 +44,40 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _stack(values, names, shape, dtype):
-    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
+def _stack(values, names, shape, dtype, rows=False):
+    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array.
+    ``rows``: for a loop that reads them a row at a time, the arrays themselves (no copy)
+    if they are all C-contiguous, writeable and aligned (then compiled code indexes the tuple)."""
     kind = np.dtype(dtype)   # (comparing with a dtype, not a string: 4x faster)
     if not all(type(v) is np.ndarray and v.dtype == kind and v.shape == shape for v in values):
         values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
+    elif rows and all(v.flags.c_contiguous and v.flags.writeable and v.flags.aligned for v in values):
+        return values
     return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
+
+
+@numba.extending.intrinsic
+def _empty(typingctx, shape, kind):
+    """``np.empty(shape, kind)``, C order, made in place by Numba's runtime: Numba compiles
+    np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    def codegen(context, builder, sig, args):
+        cg, intp = numba.core.cgutils, numba.types.intp
+        sizes = cg.unpack_tuple(builder, args[0]) if dims != (shape,) else args[:1]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        steps = [context.get_constant(intp, context.get_abi_sizeof(context.get_data_type(kind.dtype)))]
+        for n in sizes[::-1]:   # bytes per step along each axis, last first; steps[0]: the whole array's
+            steps.insert(0, builder.mul(steps[0], n))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, steps[0], context.get_preferred_array_alignment(kind.dtype))
+        array = numba.np.arrayobj.make_array(sig.return_type)(context, builder)
+        data = builder.bitcast(context.nrt.meminfo_data(builder, meminfo), array.data.type)
+        numba.np.arrayobj.populate_array(array, data, cg.pack_array(builder, sizes, steps[0].type),
+                                         cg.pack_array(builder, steps[1:], steps[0].type), steps[-1], meminfo)
+        return array._getvalue()
+    return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
+
+
+_empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 
 
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
@@ -83,16 +111,17 @@ def _matmul(a, a_transposed, b, b_transposed, out):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        out[...] = 0
-        return out
+    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
+    # and asks for leading dimensions of at least 1 even then (not max(): Numba
+    # would compile its overload)
+    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
     status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     _matmul_scalar(0, out), out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
+                     _matmul_scalar(0, out), out.ctypes, ldc)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
@@ -166,22 +195,22 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
         x_2 = _stack1[k_0]
         x_3 = _stack2[k_0]
         x_4 = _stack3[k_0]
-        d = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
-        e = np.empty((X_d0, 32), dtype=np.float64)
+        d = _matmul(b, _N, x_1, _T, _empty((X_d0, 32), np.float64))
+        e = _empty((X_d0, 32), np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 f = d[i0, i1] + x_2[i1]
                 e_i = 1.0 / (1.0 + _exp(-f))
                 e[i0, i1] = e_i
-        k = _matmul(e, _N, x_3, _T, np.empty((X_d0, 32), dtype=np.float64))
-        l = np.empty((X_d0, 32), dtype=np.float64)
+        k = _matmul(e, _N, x_3, _T, _empty((X_d0, 32), np.float64))
+        l = _empty((X_d0, 32), np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 m = b[i0, i1] + k[i0, i1]
                 l_i = m + x_4[i1]
                 l[i0, i1] = l_i
         b = l
-    o = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
+    o = _matmul(b, _N, W_out, _T, _empty((X_d0, 1), np.float64))
     r = 0.0
     for i0 in numba.prange(X_d0):
         s = o[i0, 0] + b_out[0]
@@ -194,7 +223,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_forward)
 
 
 def forward(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):
@@ -220,9 +249,9 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
     b = X
-    c = np.empty((50, X_d0, 32), dtype=np.float64)
-    d = np.empty((50, X_d0, 32), dtype=np.float64)
-    e = np.empty((50, X_d0, 32), dtype=np.float64)
+    c = _empty((50, X_d0, 32), np.float64)
+    d = _empty((50, X_d0, 32), np.float64)
+    e = _empty((50, X_d0, 32), np.float64)
     for i0 in range(X_d0):
         for i1 in range(32):
             d[0, i0, i1] = b[i0, i1]
@@ -231,7 +260,7 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         x_2 = _stack1[k_0]
         x_3 = _stack2[k_0]
         x_4 = _stack3[k_0]
-        h = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
+        h = _matmul(b, _N, x_1, _T, _empty((X_d0, 32), np.float64))
         k = e[k_0]
         l = c[k_0]
         for i0 in numba.prange(X_d0):
@@ -242,17 +271,17 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
                 n = 1.0 - k_i
                 l_i = k_i * n
                 l[i0, i1] = l_i
-        r = _matmul(k, _N, x_3, _T, np.empty((X_d0, 32), dtype=np.float64))
-        s = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
+        r = _matmul(k, _N, x_3, _T, _empty((X_d0, 32), np.float64))
+        s = d[k_0 + 1] if k_0 != 50 - 1 else _empty((X_d0, 32), np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 t = b[i0, i1] + r[i0, i1]
                 s_i = t + x_4[i1]
                 s[i0, i1] = s_i
         b = s
-    v = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
+    v = _matmul(b, _N, W_out, _T, _empty((X_d0, 1), np.float64))
     w = 0.0
-    x = np.empty((X_d0, 1), dtype=np.float64)
+    x = _empty((X_d0, 1), np.float64)
     for i0 in numba.prange(X_d0):
         z = v[i0, 0] + b_out[0]
         x_i = z - target[i0, 0]
@@ -264,9 +293,9 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
 
     # g_b_out = sum(1 / ... * (... + b_out - target) + 1 / ... * (... + b_out - target), axis=0)
     ac = 1.0 / ab
-    g_b_out = np.empty((1,), dtype=np.float64)
+    g_b_out = _empty((1,), np.float64)
     g_b_out[...] = 0.0
-    ad = np.empty((X_d0, 1), dtype=np.float64)
+    ad = _empty((X_d0, 1), np.float64)
     for i0 in range(X_d0):
         ae = ac
         af = ae * x[i0, 0]
@@ -275,32 +304,32 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         g_b_out[0] += ad_i
 
     # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1, _stack2, _stack3;...
-    ag = _matmul(ad, _N, W_out, _N, np.empty((X_d0, 32), dtype=np.float64))
+    ag = _matmul(ad, _N, W_out, _N, _empty((X_d0, 32), np.float64))
     c_5 = ag
-    ai = np.empty((50, 32, 32), dtype=np.float64)
-    aj = np.empty((50, 32), dtype=np.float64)
-    ak = np.empty((50, 32, 32), dtype=np.float64)
-    al = np.empty((50, 32), dtype=np.float64)
+    ai = _empty((50, 32, 32), np.float64)
+    aj = _empty((50, 32), np.float64)
+    ak = _empty((50, 32, 32), np.float64)
+    al = _empty((50, 32), np.float64)
     for k_6 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
         x_7 = c[k_6]
         x_8 = d[k_6]
         x_9 = e[k_6]
         x_10 = _stack0[k_6]
         x_11 = _stack2[k_6]
-        am = _matmul(c_5, _N, x_11, _N, np.empty((X_d0, 32), dtype=np.float64))
+        am = _matmul(c_5, _N, x_11, _N, _empty((X_d0, 32), np.float64))
         an = aj[k_6]
         an[...] = 0.0
         ao = al[k_6]
         ao[...] = 0.0
-        ap = np.empty((X_d0, 32), dtype=np.float64)
+        ap = _empty((X_d0, 32), np.float64)
         for i0 in range(X_d0):
             for i1 in range(32):
                 ap_i = am[i0, i1] * x_7[i0, i1]
                 ap[i0, i1] = ap_i
                 an[i1] += ap_i
                 ao[i1] += c_5[i0, i1]
-        aq = _matmul(ap, _N, x_10, _N, np.empty((X_d0, 32), dtype=np.float64))
-        ar = np.empty((X_d0, 32), dtype=np.float64)
+        aq = _matmul(ap, _N, x_10, _N, _empty((X_d0, 32), np.float64))
+        ar = _empty((X_d0, 32), np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 ar_i = c_5[i0, i1] + aq[i0, i1]
@@ -308,12 +337,12 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3)
         at = _matmul(ap, _T, x_8, _N, ai[k_6])
         au = _matmul(c_5, _T, x_9, _N, ak[k_6])
         c_5 = ar
-    g_W_out = _matmul(ad, _T, b, _N, np.empty((1, 32), dtype=np.float64))
+    g_W_out = _matmul(ad, _T, b, _N, _empty((1, 32), np.float64))
     return (value, ai, aj, ak, al, g_W_out, g_b_out)
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_value_and_grad)
 
 
 def value_and_grad(W1, c1, V1, b1, W2, c2, V2, b2, W3, c3, V3, b3, W4, c4, V4, b4, W5, c5, V5, b5, W6, c6, V6, b6, W7, c7, V7, b7, W8, c8, V8, b8, W9, c9, V9, b9, W10, c10, V10, b10, W11, c11, V11, b11, W12, c12, V12, b12, W13, c13, V13, b13, W14, c14, V14, b14, W15, c15, V15, b15, W16, c16, V16, b16, W17, c17, V17, b17, W18, c18, V18, b18, W19, c19, V19, b19, W20, c20, V20, b20, W21, c21, V21, b21, W22, c22, V22, b22, W23, c23, V23, b23, W24, c24, V24, b24, W25, c25, V25, b25, W26, c26, V26, b26, W27, c27, V27, b27, W28, c28, V28, b28, W29, c29, V29, b29, W30, c30, V30, b30, W31, c31, V31, b31, W32, c32, V32, b32, W33, c33, V33, b33, W34, c34, V34, b34, W35, c35, V35, b35, W36, c36, V36, b36, W37, c37, V37, b37, W38, c38, V38, b38, W39, c39, V39, b39, W40, c40, V40, b40, W41, c41, V41, b41, W42, c42, V42, b42, W43, c43, V43, b43, W44, c44, V44, b44, W45, c45, V45, b45, W46, c46, V46, b46, W47, c47, V47, b47, W48, c48, V48, b48, W49, c49, V49, b49, W50, c50, V50, b50, W_out, b_out, X, target):

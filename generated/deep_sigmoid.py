@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 99650d6560d0e509
+Content hash (sha256 of the generated functions): 81a54266a5b58b9e
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_99650d6560d0e509"
+__name__ = "symback_generated_deep_sigmoid_81a54266a5b58b9e"
 
 
 def _array(value, name, shape, dtype):
@@ -44,12 +44,40 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _stack(values, names, shape, dtype):
-    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
+def _stack(values, names, shape, dtype, rows=False):
+    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array.
+    ``rows``: for a loop that reads them a row at a time, the arrays themselves (no copy)
+    if they are all C-contiguous, writeable and aligned (then compiled code indexes the tuple)."""
     kind = np.dtype(dtype)   # (comparing with a dtype, not a string: 4x faster)
     if not all(type(v) is np.ndarray and v.dtype == kind and v.shape == shape for v in values):
         values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
+    elif rows and all(v.flags.c_contiguous and v.flags.writeable and v.flags.aligned for v in values):
+        return values
     return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
+
+
+@numba.extending.intrinsic
+def _empty(typingctx, shape, kind):
+    """``np.empty(shape, kind)``, C order, made in place by Numba's runtime: Numba compiles
+    np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    def codegen(context, builder, sig, args):
+        cg, intp = numba.core.cgutils, numba.types.intp
+        sizes = cg.unpack_tuple(builder, args[0]) if dims != (shape,) else args[:1]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        steps = [context.get_constant(intp, context.get_abi_sizeof(context.get_data_type(kind.dtype)))]
+        for n in sizes[::-1]:   # bytes per step along each axis, last first; steps[0]: the whole array's
+            steps.insert(0, builder.mul(steps[0], n))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, steps[0], context.get_preferred_array_alignment(kind.dtype))
+        array = numba.np.arrayobj.make_array(sig.return_type)(context, builder)
+        data = builder.bitcast(context.nrt.meminfo_data(builder, meminfo), array.data.type)
+        numba.np.arrayobj.populate_array(array, data, cg.pack_array(builder, sizes, steps[0].type),
+                                         cg.pack_array(builder, steps[1:], steps[0].type), steps[-1], meminfo)
+        return array._getvalue()
+    return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
+
+
+_empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 
 
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
@@ -83,16 +111,17 @@ def _matmul(a, a_transposed, b, b_transposed, out):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        out[...] = 0
-        return out
+    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
+    # and asks for leading dimensions of at least 1 even then (not max(): Numba
+    # would compile its overload)
+    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
     status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     _matmul_scalar(0, out), out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
+                     _matmul_scalar(0, out), out.ctypes, ldc)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
@@ -164,15 +193,15 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1):
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        d = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
-        e = np.empty((X_d0, 32), dtype=np.float64)
+        d = _matmul(b, _N, x_1, _T, _empty((X_d0, 32), np.float64))
+        e = _empty((X_d0, 32), np.float64)
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
                 f = d[i0, i1] + x_2[i1]
                 e_i = 1.0 / (1.0 + _exp(-f))
                 e[i0, i1] = e_i
         b = e
-    k = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
+    k = _matmul(b, _N, W_out, _T, _empty((X_d0, 1), np.float64))
     l = 0.0
     for i0 in numba.prange(X_d0):
         m = k[i0, 0] + b_out[0]
@@ -185,7 +214,7 @@ def _forward(W_out, b_out, X, target, _stack0, _stack1):
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_forward)
 
 
 def forward(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):
@@ -209,16 +238,16 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
     X_d0 = X.shape[0]
     # value = mean((... + b_out - target) * (... + b_out - target))
     b = X
-    c = np.empty((50, X_d0, 32), dtype=np.float64)
-    d = np.empty((50, X_d0, 32), dtype=np.float64)
+    c = _empty((50, X_d0, 32), np.float64)
+    d = _empty((50, X_d0, 32), np.float64)
     for i0 in range(X_d0):
         for i1 in range(32):
             d[0, i0, i1] = b[i0, i1]
     for k_0 in range(50):   # loop of 50 steps
         x_1 = _stack0[k_0]
         x_2 = _stack1[k_0]
-        f = _matmul(b, _N, x_1, _T, np.empty((X_d0, 32), dtype=np.float64))
-        h = d[k_0 + 1] if k_0 != 50 - 1 else np.empty((X_d0, 32), dtype=np.float64)
+        f = _matmul(b, _N, x_1, _T, _empty((X_d0, 32), np.float64))
+        h = d[k_0 + 1] if k_0 != 50 - 1 else _empty((X_d0, 32), np.float64)
         k = c[k_0]
         for i0 in numba.prange(X_d0):
             for i1 in range(32):
@@ -229,9 +258,9 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
                 k_i = h_i * m
                 k[i0, i1] = k_i
         b = h
-    o = _matmul(b, _N, W_out, _T, np.empty((X_d0, 1), dtype=np.float64))
+    o = _matmul(b, _N, W_out, _T, _empty((X_d0, 1), np.float64))
     r = 0.0
-    s = np.empty((X_d0, 1), dtype=np.float64)
+    s = _empty((X_d0, 1), np.float64)
     for i0 in numba.prange(X_d0):
         t = o[i0, 0] + b_out[0]
         s_i = t - target[i0, 0]
@@ -243,9 +272,9 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
 
     # g_b_out = sum(1 / ... * (... + b_out - target) + 1 / ... * (... + b_out - target), axis=0)
     w = 1.0 / v
-    g_b_out = np.empty((1,), dtype=np.float64)
+    g_b_out = _empty((1,), np.float64)
     g_b_out[...] = 0.0
-    x = np.empty((X_d0, 1), dtype=np.float64)
+    x = _empty((X_d0, 1), np.float64)
     for i0 in range(X_d0):
         z = w
         aa = z * s[i0, 0]
@@ -254,31 +283,31 @@ def _value_and_grad(W_out, b_out, X, target, _stack0, _stack1):
         g_b_out[0] += x_i
 
     # g_W_out = (... * (... - target) + ... * (... - target)).T @ loop(X, _stack0, _stack1; 50 steps, 1 carry...
-    ab = _matmul(x, _N, W_out, _N, np.empty((X_d0, 32), dtype=np.float64))
+    ab = _matmul(x, _N, W_out, _N, _empty((X_d0, 32), np.float64))
     c_3 = ab
-    ad = np.empty((50, 32, 32), dtype=np.float64)
-    ae = np.empty((50, 32), dtype=np.float64)
+    ad = _empty((50, 32, 32), np.float64)
+    ae = _empty((50, 32), np.float64)
     for k_4 in range(50 - 1, -1, -1):   # reverse loop of 50 steps
         x_5 = c[k_4]
         x_6 = d[k_4]
         x_7 = _stack0[k_4]
         af = ae[k_4]
         af[...] = 0.0
-        ag = np.empty((X_d0, 32), dtype=np.float64)
+        ag = _empty((X_d0, 32), np.float64)
         for i0 in range(X_d0):
             for i1 in range(32):
                 ag_i = c_3[i0, i1] * x_5[i0, i1]
                 ag[i0, i1] = ag_i
                 af[i1] += ag_i
-        ah = _matmul(ag, _N, x_7, _N, np.empty((X_d0, 32), dtype=np.float64))
+        ah = _matmul(ag, _N, x_7, _N, _empty((X_d0, 32), np.float64))
         ai = _matmul(ag, _T, x_6, _N, ad[k_4])
         c_3 = ah
-    g_W_out = _matmul(x, _T, b, _N, np.empty((1, 32), dtype=np.float64))
+    g_W_out = _matmul(x, _T, b, _N, _empty((1, 32), np.float64))
     return (value, ad, ae, g_W_out, g_b_out)
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_value_and_grad)
 
 
 def value_and_grad(W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29, W30, b30, W31, b31, W32, b32, W33, b33, W34, b34, W35, b35, W36, b36, W37, b37, W38, b38, W39, b39, W40, b40, W41, b41, W42, b42, W43, b43, W44, b44, W45, b45, W46, b46, W47, b47, W48, b48, W49, b49, W50, b50, W_out, b_out, X, target):

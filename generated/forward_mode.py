@@ -10,7 +10,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): a1082fc85947593a
+Content hash (sha256 of the generated functions): 8040f1a7ab672db8
 """
 import math
 import sys
@@ -20,7 +20,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_forward_mode_a1082fc85947593a"
+__name__ = "symback_generated_forward_mode_8040f1a7ab672db8"
 
 
 def _scalar(value, name, dtype):
@@ -44,7 +44,7 @@ def _scalar(value, name, dtype):
     raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _forward(w0, w1, x, u1, u2):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x
@@ -72,7 +72,7 @@ def forward(w0, w1, x, u1, u2):
     return _forward(w0, w1, x, u1, u2)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _value_and_grad(w0, w1, x, u1, u2):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x
@@ -109,7 +109,7 @@ def value_and_grad(w0, w1, x, u1, u2):
     return _value_and_grad(w0, w1, x, u1, u2)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _jvp(w0, w1, x, u1, u2, t_w0, t_w1):
     # value = u1 * sin(w1 * x + w0) + u2 * cos(w1 * x + w0)
     a = w1 * x

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): b7e762ed187fa79a
+Content hash (sha256 of the generated functions): d0fceb5ac9ba164f
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_b7e762ed187fa79a"
+__name__ = "symback_generated_iris_mlp_d0fceb5ac9ba164f"
 
 
 def _array(value, name, shape, dtype):
@@ -42,6 +42,30 @@ def _array(value, name, shape, dtype):
 
 def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+@numba.extending.intrinsic
+def _empty(typingctx, shape, kind):
+    """``np.empty(shape, kind)``, C order, made in place by Numba's runtime: Numba compiles
+    np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    def codegen(context, builder, sig, args):
+        cg, intp = numba.core.cgutils, numba.types.intp
+        sizes = cg.unpack_tuple(builder, args[0]) if dims != (shape,) else args[:1]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        steps = [context.get_constant(intp, context.get_abi_sizeof(context.get_data_type(kind.dtype)))]
+        for n in sizes[::-1]:   # bytes per step along each axis, last first; steps[0]: the whole array's
+            steps.insert(0, builder.mul(steps[0], n))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, steps[0], context.get_preferred_array_alignment(kind.dtype))
+        array = numba.np.arrayobj.make_array(sig.return_type)(context, builder)
+        data = builder.bitcast(context.nrt.meminfo_data(builder, meminfo), array.data.type)
+        numba.np.arrayobj.populate_array(array, data, cg.pack_array(builder, sizes, steps[0].type),
+                                         cg.pack_array(builder, steps[1:], steps[0].type), steps[-1], meminfo)
+        return array._getvalue()
+    return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
+
+
+_empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 
 
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
@@ -75,16 +99,17 @@ def _matmul(a, a_transposed, b, b_transposed, out):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        out[...] = 0
-        return out
+    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
+    # and asks for leading dimensions of at least 1 even then (not max(): Numba
+    # would compile its overload)
+    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
     status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     _matmul_scalar(0, out), out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
+                     _matmul_scalar(0, out), out.ctypes, ldc)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
@@ -115,8 +140,8 @@ def _libm_exp(x):
 def _forward(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     # z = sigmoid(X @ V.T + b1)
-    b = _matmul(X, _N, V, _T, np.empty((X_d0, 16), dtype=np.float64))
-    z = np.empty((X_d0, 16), dtype=np.float64)
+    b = _matmul(X, _N, V, _T, _empty((X_d0, 16), np.float64))
+    z = _empty((X_d0, 16), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             c = b[i0, i1] + b1[i1]
@@ -124,15 +149,15 @@ def _forward(V, b1, W, b2, X, labels):
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2
-    e = _matmul(z, _N, W, _T, np.empty((X_d0, 3), dtype=np.float64))
-    logits = np.empty((X_d0, 3), dtype=np.float64)
+    e = _matmul(z, _N, W, _T, _empty((X_d0, 3), np.float64))
+    logits = _empty((X_d0, 3), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
             logits_i = e[i0, i1] + b2[i1]
             logits[i0, i1] = logits_i
 
     # value = mean(softmax_cross_entropy(logits, labels))
-    f = np.empty(X_d0, dtype=np.float64)
+    f = _empty(X_d0, np.float64)
     for i in range(X_d0):
         label_2 = labels[i]
         if label_2 < 0 or label_2 >= 3:
@@ -155,7 +180,7 @@ def _forward(V, b1, W, b2, X, labels):
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_forward)
 
 
 def forward(V, b1, W, b2, X, labels):
@@ -177,8 +202,8 @@ def forward(V, b1, W, b2, X, labels):
 def _value_and_grad(V, b1, W, b2, X, labels):
     X_d0 = X.shape[0]
     # z = sigmoid(X @ V.T + b1)
-    b = _matmul(X, _N, V, _T, np.empty((X_d0, 16), dtype=np.float64))
-    z = np.empty((X_d0, 16), dtype=np.float64)
+    b = _matmul(X, _N, V, _T, _empty((X_d0, 16), np.float64))
+    z = _empty((X_d0, 16), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(16):
             c = b[i0, i1] + b1[i1]
@@ -186,15 +211,15 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             z[i0, i1] = z_i
 
     # logits = z @ W.T + b2
-    e = _matmul(z, _N, W, _T, np.empty((X_d0, 3), dtype=np.float64))
-    logits = np.empty((X_d0, 3), dtype=np.float64)
+    e = _matmul(z, _N, W, _T, _empty((X_d0, 3), np.float64))
+    logits = _empty((X_d0, 3), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(3):
             logits_i = e[i0, i1] + b2[i1]
             logits[i0, i1] = logits_i
 
     # value = mean(softmax_cross_entropy(logits, labels))
-    f = np.empty(X_d0, dtype=np.float64)
+    f = _empty(X_d0, np.float64)
     for i in range(X_d0):
         label_2 = labels[i]
         if label_2 < 0 or label_2 >= 3:
@@ -216,7 +241,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
 
     # adjoint of logits
     # adjoint of b2
-    l = np.empty((X_d0, 3), dtype=np.float64)
+    l = _empty((X_d0, 3), np.float64)
     for p in range(X_d0):
         m_3 = -np.inf
         for j in range(3):
@@ -230,15 +255,16 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             s_4 += e_5
         for j in range(3):
             l[p, j] /= s_4
-    m = np.zeros((X_d0, 3), dtype=np.float64)
+    m = _empty((X_d0, 3), np.float64)
+    m[...] = 0
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 3:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
         m[i, labels[i]] = 1
     g_h = 1.0 / k
-    g_b2 = np.empty((3,), dtype=np.float64)
+    g_b2 = _empty((3,), np.float64)
     g_b2[...] = 0.0
-    g_logits = np.empty((X_d0, 3), dtype=np.float64)
+    g_logits = _empty((X_d0, 3), np.float64)
     for i0 in range(X_d0):
         for i1 in range(3):
             n = l[i0, i1] - m[i0, i1]
@@ -247,12 +273,12 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             g_b2[i1] += g_logits_i
 
     # adjoint of z
-    g_z = _matmul(g_logits, _N, W, _N, np.empty((X_d0, 16), dtype=np.float64))
+    g_z = _matmul(g_logits, _N, W, _N, _empty((X_d0, 16), np.float64))
 
     # adjoint of b1
-    g_b1 = np.empty((16,), dtype=np.float64)
+    g_b1 = _empty((16,), np.float64)
     g_b1[...] = 0.0
-    g_c = np.empty((X_d0, 16), dtype=np.float64)
+    g_c = _empty((X_d0, 16), np.float64)
     for i0 in range(X_d0):
         for i1 in range(16):
             o = 1.0 - z[i0, i1]
@@ -262,15 +288,15 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             g_b1[i1] += g_c_i
 
     # adjoint of V
-    g_V = _matmul(g_c, _T, X, _N, np.empty((16, 4), dtype=np.float64))
+    g_V = _matmul(g_c, _T, X, _N, _empty((16, 4), np.float64))
 
     # adjoint of W
-    g_W = _matmul(g_logits, _T, z, _N, np.empty((3, 16), dtype=np.float64))
+    g_W = _matmul(g_logits, _T, z, _N, _empty((3, 16), np.float64))
     return (value, (g_V, g_b1, g_W, g_b2))
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_value_and_grad)
 
 
 def value_and_grad(V, b1, W, b2, X, labels):

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 5d2749b53025bc4d
+Content hash (sha256 of the generated functions): c92f4370bb6238a6
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_lecture_5d2749b53025bc4d"
+__name__ = "symback_generated_lecture_c92f4370bb6238a6"
 
 
 def _scalar(value, name, dtype):
@@ -54,7 +54,7 @@ def _libm_log(x):
     return np.log(x)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _forward(x, z):
     # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
     a = x * z
@@ -77,7 +77,7 @@ def forward(x, z):
     return _forward(x, z)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _value_and_grad(x, z):
     # value = exp(x * z) + x * z / log(x) + sin(log(x)) / (x * z)
     a = x * z

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 9120e10ee5d7c659
+Content hash (sha256 of the generated functions): b25db691aa0ee9e8
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_mnist_mlp_9120e10ee5d7c659"
+__name__ = "symback_generated_mnist_mlp_b25db691aa0ee9e8"
 
 
 def _array(value, name, shape, dtype):
@@ -42,6 +42,30 @@ def _array(value, name, shape, dtype):
 
 def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+@numba.extending.intrinsic
+def _empty(typingctx, shape, kind):
+    """``np.empty(shape, kind)``, C order, made in place by Numba's runtime: Numba compiles
+    np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    def codegen(context, builder, sig, args):
+        cg, intp = numba.core.cgutils, numba.types.intp
+        sizes = cg.unpack_tuple(builder, args[0]) if dims != (shape,) else args[:1]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        steps = [context.get_constant(intp, context.get_abi_sizeof(context.get_data_type(kind.dtype)))]
+        for n in sizes[::-1]:   # bytes per step along each axis, last first; steps[0]: the whole array's
+            steps.insert(0, builder.mul(steps[0], n))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, steps[0], context.get_preferred_array_alignment(kind.dtype))
+        array = numba.np.arrayobj.make_array(sig.return_type)(context, builder)
+        data = builder.bitcast(context.nrt.meminfo_data(builder, meminfo), array.data.type)
+        numba.np.arrayobj.populate_array(array, data, cg.pack_array(builder, sizes, steps[0].type),
+                                         cg.pack_array(builder, steps[1:], steps[0].type), steps[-1], meminfo)
+        return array._getvalue()
+    return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
+
+
+_empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 
 
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
@@ -75,16 +99,17 @@ def _matmul(a, a_transposed, b, b_transposed, out):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        out[...] = 0
-        return out
+    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
+    # and asks for leading dimensions of at least 1 even then (not max(): Numba
+    # would compile its overload)
+    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
     status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     _matmul_scalar(0, out), out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
+                     _matmul_scalar(0, out), out.ctypes, ldc)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
@@ -109,8 +134,8 @@ def _parallel_twin(f):
 def _forward(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     # h1 = relu(X @ W1.T + b1)
-    b = _matmul(X, _N, W1, _T, np.empty((X_d0, 256), dtype=np.float64))
-    h1 = np.empty((X_d0, 256), dtype=np.float64)
+    b = _matmul(X, _N, W1, _T, _empty((X_d0, 256), np.float64))
+    h1 = _empty((X_d0, 256), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
             c = b[i0, i1] + b1[i1]
@@ -118,8 +143,8 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
             h1[i0, i1] = h1_i
 
     # h2 = relu(h1 @ W2.T + b2)
-    e = _matmul(h1, _N, W2, _T, np.empty((X_d0, 256), dtype=np.float64))
-    h2 = np.empty((X_d0, 256), dtype=np.float64)
+    e = _matmul(h1, _N, W2, _T, _empty((X_d0, 256), np.float64))
+    h2 = _empty((X_d0, 256), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
             f = e[i0, i1] + b2[i1]
@@ -127,15 +152,15 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
             h2[i0, i1] = h2_i
 
     # logits = h2 @ W3.T + b3
-    k = _matmul(h2, _N, W3, _T, np.empty((X_d0, 10), dtype=np.float64))
-    logits = np.empty((X_d0, 10), dtype=np.float64)
+    k = _matmul(h2, _N, W3, _T, _empty((X_d0, 10), np.float64))
+    logits = _empty((X_d0, 10), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(10):
             logits_i = k[i0, i1] + b3[i1]
             logits[i0, i1] = logits_i
 
     # value = mean(softmax_cross_entropy(logits, labels))
-    l = np.empty(X_d0, dtype=np.float64)
+    l = _empty(X_d0, np.float64)
     for i in range(X_d0):
         label_2 = labels[i]
         if label_2 < 0 or label_2 >= 10:
@@ -158,7 +183,7 @@ def _forward(W1, b1, W2, b2, W3, b3, X, labels):
 
 
 _forward_parallel = _parallel_twin(_forward)
-_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_forward)
+_forward = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_forward)
 
 
 def forward(W1, b1, W2, b2, W3, b3, X, labels):
@@ -182,8 +207,8 @@ def forward(W1, b1, W2, b2, W3, b3, X, labels):
 def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
     X_d0 = X.shape[0]
     # h1 = relu(X @ W1.T + b1)
-    b = _matmul(X, _N, W1, _T, np.empty((X_d0, 256), dtype=np.float64))
-    h1 = np.empty((X_d0, 256), dtype=np.float64)
+    b = _matmul(X, _N, W1, _T, _empty((X_d0, 256), np.float64))
+    h1 = _empty((X_d0, 256), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
             c = b[i0, i1] + b1[i1]
@@ -191,8 +216,8 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
             h1[i0, i1] = h1_i
 
     # h2 = relu(h1 @ W2.T + b2)
-    e = _matmul(h1, _N, W2, _T, np.empty((X_d0, 256), dtype=np.float64))
-    h2 = np.empty((X_d0, 256), dtype=np.float64)
+    e = _matmul(h1, _N, W2, _T, _empty((X_d0, 256), np.float64))
+    h2 = _empty((X_d0, 256), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(256):
             f = e[i0, i1] + b2[i1]
@@ -200,15 +225,15 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
             h2[i0, i1] = h2_i
 
     # logits = h2 @ W3.T + b3
-    k = _matmul(h2, _N, W3, _T, np.empty((X_d0, 10), dtype=np.float64))
-    logits = np.empty((X_d0, 10), dtype=np.float64)
+    k = _matmul(h2, _N, W3, _T, _empty((X_d0, 10), np.float64))
+    logits = _empty((X_d0, 10), np.float64)
     for i0 in numba.prange(X_d0):
         for i1 in range(10):
             logits_i = k[i0, i1] + b3[i1]
             logits[i0, i1] = logits_i
 
     # value = mean(softmax_cross_entropy(logits, labels))
-    l = np.empty(X_d0, dtype=np.float64)
+    l = _empty(X_d0, np.float64)
     for i in range(X_d0):
         label_2 = labels[i]
         if label_2 < 0 or label_2 >= 10:
@@ -230,7 +255,7 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
 
     # adjoint of logits
     # adjoint of b3
-    o = np.empty((X_d0, 10), dtype=np.float64)
+    o = _empty((X_d0, 10), np.float64)
     for p in range(X_d0):
         m_3 = -np.inf
         for j in range(10):
@@ -244,15 +269,16 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
             s_4 += e_5
         for j in range(10):
             o[p, j] /= s_4
-    r = np.zeros((X_d0, 10), dtype=np.float64)
+    r = _empty((X_d0, 10), np.float64)
+    r[...] = 0
     for i in range(X_d0):
         if labels[i] < 0 or labels[i] >= 10:
             raise ValueError('one_hot: a label is outside [0, number of classes)')
         r[i, labels[i]] = 1
     g_m = 1.0 / n
-    g_b3 = np.empty((10,), dtype=np.float64)
+    g_b3 = _empty((10,), np.float64)
     g_b3[...] = 0.0
-    g_logits = np.empty((X_d0, 10), dtype=np.float64)
+    g_logits = _empty((X_d0, 10), np.float64)
     for i0 in range(X_d0):
         for i1 in range(10):
             s = o[i0, i1] - r[i0, i1]
@@ -261,12 +287,12 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
             g_b3[i1] += g_logits_i
 
     # adjoint of h2
-    g_h2 = _matmul(g_logits, _N, W3, _N, np.empty((X_d0, 256), dtype=np.float64))
+    g_h2 = _matmul(g_logits, _N, W3, _N, _empty((X_d0, 256), np.float64))
 
     # adjoint of b2
-    g_b2 = np.empty((256,), dtype=np.float64)
+    g_b2 = _empty((256,), np.float64)
     g_b2[...] = 0.0
-    g_f = np.empty((X_d0, 256), dtype=np.float64)
+    g_f = _empty((X_d0, 256), np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
             t = h2[i0, i1] > 0.0
@@ -275,12 +301,12 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
             g_b2[i1] += g_f_i
 
     # adjoint of h1
-    g_h1 = _matmul(g_f, _N, W2, _N, np.empty((X_d0, 256), dtype=np.float64))
+    g_h1 = _matmul(g_f, _N, W2, _N, _empty((X_d0, 256), np.float64))
 
     # adjoint of b1
-    g_b1 = np.empty((256,), dtype=np.float64)
+    g_b1 = _empty((256,), np.float64)
     g_b1[...] = 0.0
-    g_c = np.empty((X_d0, 256), dtype=np.float64)
+    g_c = _empty((X_d0, 256), np.float64)
     for i0 in range(X_d0):
         for i1 in range(256):
             u = h1[i0, i1] > 0.0
@@ -289,18 +315,18 @@ def _value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):
             g_b1[i1] += g_c_i
 
     # adjoint of W1
-    g_W1 = _matmul(g_c, _T, X, _N, np.empty((256, 784), dtype=np.float64))
+    g_W1 = _matmul(g_c, _T, X, _N, _empty((256, 784), np.float64))
 
     # adjoint of W2
-    g_W2 = _matmul(g_f, _T, h1, _N, np.empty((256, 256), dtype=np.float64))
+    g_W2 = _matmul(g_f, _T, h1, _N, _empty((256, 256), np.float64))
 
     # adjoint of W3
-    g_W3 = _matmul(g_logits, _T, h2, _N, np.empty((10, 256), dtype=np.float64))
+    g_W3 = _matmul(g_logits, _T, h2, _N, _empty((10, 256), np.float64))
     return (value, (g_W1, g_b1, g_W2, g_b2, g_W3, g_b3))
 
 
 _value_and_grad_parallel = _parallel_twin(_value_and_grad)
-_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(_value_and_grad)
+_value_and_grad = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)(_value_and_grad)
 
 
 def value_and_grad(W1, b1, W2, b2, W3, b3, X, labels):

@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): bcdc7fb864d1073f
+Content hash (sha256 of the generated functions): c37735df7c5fda60
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_bcdc7fb864d1073f"
+__name__ = "symback_generated_two_layer_sigmoid_c37735df7c5fda60"
 
 
 def _array(value, name, shape, dtype):
@@ -42,6 +42,30 @@ def _array(value, name, shape, dtype):
 
 def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+@numba.extending.intrinsic
+def _empty(typingctx, shape, kind):
+    """``np.empty(shape, kind)``, C order, made in place by Numba's runtime: Numba compiles
+    np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    def codegen(context, builder, sig, args):
+        cg, intp = numba.core.cgutils, numba.types.intp
+        sizes = cg.unpack_tuple(builder, args[0]) if dims != (shape,) else args[:1]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        steps = [context.get_constant(intp, context.get_abi_sizeof(context.get_data_type(kind.dtype)))]
+        for n in sizes[::-1]:   # bytes per step along each axis, last first; steps[0]: the whole array's
+            steps.insert(0, builder.mul(steps[0], n))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, steps[0], context.get_preferred_array_alignment(kind.dtype))
+        array = numba.np.arrayobj.make_array(sig.return_type)(context, builder)
+        data = builder.bitcast(context.nrt.meminfo_data(builder, meminfo), array.data.type)
+        numba.np.arrayobj.populate_array(array, data, cg.pack_array(builder, sizes, steps[0].type),
+                                         cg.pack_array(builder, steps[1:], steps[0].type), steps[-1], meminfo)
+        return array._getvalue()
+    return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
+
+
+_empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 
 
 _XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
@@ -75,16 +99,17 @@ def _matmul(a, a_transposed, b, b_transposed, out):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        out[...] = 0
-        return out
+    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
+    # and asks for leading dimensions of at least 1 even then (not max(): Numba
+    # would compile its overload)
+    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
     status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     _matmul_scalar(0, out), out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
+                     _matmul_scalar(0, out), out.ctypes, ldc)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
@@ -102,18 +127,18 @@ def _libm_exp(x):
     return np.exp(x)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _forward(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, np.empty((3, 1), dtype=np.float64)).reshape((-1,))
-    h = np.empty((3,), dtype=np.float64)
+    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, _empty((3, 1), np.float64)).reshape((-1,))
+    h = _empty((3,), np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
         h_i = 1.0 / (1.0 + _libm_exp(-b))
         h[i0] = h_i
 
     # y = sigmoid(W2 @ h + b2)
-    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, np.empty((1, 1), dtype=np.float64)).reshape((-1,))
+    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, _empty((1, 1), np.float64)).reshape((-1,))
     d = 0.0
     e = c[0] + b2[0]
     y = 1.0 / (1.0 + _libm_exp(-e))
@@ -137,11 +162,11 @@ def forward(W1, b1, W2, b2, x, y_star):
     return _forward(W1, b1, W2, b2, x, y_star)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _value_and_grad(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, np.empty((3, 1), dtype=np.float64)).reshape((-1,))
-    h = np.empty((3,), dtype=np.float64)
+    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, _empty((3, 1), np.float64)).reshape((-1,))
+    h = _empty((3,), np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
         h_i = 1.0 / (1.0 + _libm_exp(-b))
@@ -149,9 +174,9 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
 
     # y = sigmoid(W2 @ h + b2)
     # g_b2 = (0.5 * (y - y_star) + 0.5 * (y - y_star)) * (y * (1 - y))
-    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, np.empty((1, 1), dtype=np.float64)).reshape((-1,))
+    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, _empty((1, 1), np.float64)).reshape((-1,))
     d = 0.0
-    g_b2 = np.empty((1,), dtype=np.float64)
+    g_b2 = _empty((1,), np.float64)
     e = c[0] + b2[0]
     y = 1.0 / (1.0 + _libm_exp(-e))
     f = y - y_star[0]
@@ -169,10 +194,10 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     value = 0.5 * d
 
     # adjoint of h
-    g_h = _matmul(W2, _T, np.ascontiguousarray(g_b2).reshape((-1, 1)), _N, np.empty((3, 1), dtype=np.float64)).reshape((-1,))
+    g_h = _matmul(W2, _T, np.ascontiguousarray(g_b2).reshape((-1, 1)), _N, _empty((3, 1), np.float64)).reshape((-1,))
 
     # g_b1 = W2.T @ ((... * ... + ... * ...) * (y * (1 - y))) * (h * (1 - h))
-    g_b1 = np.empty((3,), dtype=np.float64)
+    g_b1 = _empty((3,), np.float64)
     for i0 in range(3):
         r = 1.0 - h[i0]
         s = h[i0] * r
@@ -182,12 +207,12 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     # adjoint of W1
     t = np.ascontiguousarray(g_b1[0:3,]).reshape((3, 1))
     u = np.ascontiguousarray(x[0:2,]).reshape((1, 2))
-    g_W1 = _matmul(np.ascontiguousarray(t), _N, np.ascontiguousarray(u), _N, np.empty((3, 2), dtype=np.float64))
+    g_W1 = _matmul(np.ascontiguousarray(t), _N, np.ascontiguousarray(u), _N, _empty((3, 2), np.float64))
 
     # adjoint of W2
     v = np.ascontiguousarray(g_b2[0:1,]).reshape((1, 1))
     w = np.ascontiguousarray(h[0:3,]).reshape((1, 3))
-    g_W2 = _matmul(np.ascontiguousarray(v), _N, np.ascontiguousarray(w), _N, np.empty((1, 3), dtype=np.float64))
+    g_W2 = _matmul(np.ascontiguousarray(v), _N, np.ascontiguousarray(w), _N, _empty((1, 3), np.float64))
     return (value, (g_W1, g_b1, g_W2, g_b2))
 
 

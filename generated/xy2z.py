@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 6e59fda2f8bcb5cc
+Content hash (sha256 of the generated functions): dcf4af153fca3aec
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_xy2z_6e59fda2f8bcb5cc"
+__name__ = "symback_generated_xy2z_dcf4af153fca3aec"
 
 
 def _scalar(value, name, dtype):
@@ -42,7 +42,7 @@ def _scalar(value, name, dtype):
     raise TypeError(f"{name}: expected a {dtype} scalar, got {type(value).__name__} {value!r}")
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _forward(x, y, z):
     # adjoint of x
     a = y * y
@@ -64,7 +64,7 @@ def forward(x, y, z):
     return _forward(x, y, z)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _value_and_grad(x, y, z):
     # adjoint of x
     a = y * y

@@ -160,7 +160,7 @@ def test_outlined_loops_take_no_module_or_builtin_as_input():
     assert line == "t1, = _loop0(n, x, y)"   # not math, np, range, maximum or dtype
     assert nest.inputs == ["n", "x", "y"] and nest.locals == ["i0"]
     (helper,) = helpers.values()
-    assert helper.body == ["o0 = np.empty((a0, 3), dtype=np.float64)",
+    assert helper.body == ["o0 = _empty((a0, 3), np.float64)",
                            "for v0 in range(a0):",
                            "    o0[v0, 0] = _libm_exp(a1[v0]) + np.maximum(a2, 0.0)",
                            "return o0,"]

@@ -77,7 +77,7 @@ def emit_scan(em, node, args):
         ce.names[body.carry_in[i]] = name
         lines.append(f"{name} = {_contiguous(em, init[i], node.args[i])}")
     for p, v in stacks:
-        lines.append(f"{em.name(p)} = np.empty({em.shape_src(p)}, dtype=np.{v.dtype})")
+        lines.append(f"{em.name(p)} = _empty({em.shape_src(p)}, np.{v.dtype})")
     if hoist:
         lines += ce.steps(schedule(hoist, list(body.const_in), context=em.s))
     k = em.fresh("k")
@@ -128,14 +128,14 @@ def _store(em, target, k, src, shape):
 
 
 def _next_row(em, target, k, nxt, last, out):
-    """``Y[k + 1] if k != n - 1 else np.empty(...)``: the row the next step
+    """``Y[k + 1] if k != n - 1 else _empty(...)``: the row the next step
     reads, or scratch space on the last step."""
     dims = em.dims(out)
     shape = []
     for i, d in enumerate(dims):
         shape += [", "] * bool(i) + [Name(d) if not d.isdigit() else d]
-    return Code((Name(target), "[", Name(k), nxt[len(k):], "] if ", Name(k), f" != {last} else np.empty((",
-                 *shape, "," * (len(dims) == 1), f"), dtype=np.{out.dtype})"))
+    return Code((Name(target), "[", Name(k), nxt[len(k):], "] if ", Name(k), f" != {last} else _empty((",
+                 *shape, "," * (len(dims) == 1), f"), np.{out.dtype})"))
 
 
 def _contiguous(em, src, node):

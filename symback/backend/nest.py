@@ -20,13 +20,13 @@ from .printer import Printer, is_number
 
 @dataclass
 class Init:
-    """Before the loops: ``name = np.empty(dims)`` (``kind`` ``empty``, or
+    """Before the loops: ``name = _empty(dims)`` (``kind`` ``empty``, or
     ``zeros``: then also ``name[...] = 0``), or ``name = value`` (``kind``
     ``value``: a printer tree; ``zero``: then set to 0 too).
 
     Zeros are written as an empty array set to 0, not as ``np.zeros``: Numba
     compiles ``np.zeros`` as a function of its own per rank and dtype (0.15 s
-    each on first call), where ``np.empty`` is needed anyway and ``[...] = 0``
+    each on first call), where ``_empty`` is needed anyway and ``[...] = 0``
     costs next to nothing."""
     name: str
     kind: str
@@ -119,7 +119,7 @@ class LoopNest:
                 lines.append(f"{target} = {p.doprint(init.value)}")
             else:
                 shape = "(" + ", ".join(p.name(str(d)) for d in init.dims) + ("," if len(init.dims) == 1 else "") + ")"
-                lines.append(f"{target} = np.empty({shape}, dtype=np.{init.dtype})")
+                lines.append(f"{target} = _empty({shape}, np.{init.dtype})")
             if init.zero or init.kind == "zeros":
                 lines.append(f"{target}[...] = {zero(init.dtype)}")
         indent = ""

@@ -62,11 +62,13 @@ class Entry:
 #: and float sums in any order (``reassoc`` alone: LLVM then vectorises a loop's
 #: ``total += v`` with several partial sums, as numpy's pairwise sum reorders
 #: too; without ``nnan``/``ninf``/``nsz`` it cannot change NaN, inf or -0.0 rules).
-NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}'
+#: No C wrapper (``no_cfunc_wrapper``): it only serves a function passed as a
+#: first-class value, and costs compile time (its own copy of the signature).
+NJIT_FLAGS = 'cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True'
 #: Functions that only compiled code calls (outlined loops, segments of a long
-#: body) need none of the wrappers Numba builds for calls from Python or as a
-#: first-class function value: skipping them saves compile time per function.
-INNER_FLAGS = NJIT_FLAGS + ", no_cpython_wrapper=True, no_cfunc_wrapper=True"
+#: body) need no wrapper for calls from Python either: skipping it saves compile
+#: time per function.
+INNER_FLAGS = NJIT_FLAGS + ", no_cpython_wrapper=True"
 #: block rules' loop indices, which the lecture letters leave to them
 LOOP_INDICES = ("i", "j", "p", "q")
 PARALLEL_MIN_AUTO = 1 << 18    # elements; below this, starting threads costs more than it saves
@@ -168,7 +170,7 @@ class FunctionEmitter:
         dims = self.dims(node)
         if into is None:   # a new array (into: where the result goes, e.g. a row of a loop's stacked output)
             shape = ["1"] + dims if a.ndim == 1 else dims + ["1"] if b.ndim == 1 else dims
-            into = f"np.empty(({', '.join(shape)}), dtype=np.{node.dtype})"
+            into = empty(f"({', '.join(shape)})", node.dtype)
         call = f"_matmul({a_src}, {ta}, {b_src}, {tb}, {into})"   # reads like BLAS: gemm('N', 'T', ...)
         if a.ndim == 1:
             call += "[0]"
@@ -608,7 +610,7 @@ class ModuleEmitter:
             functions.append(fe.emit(previous, share=i + 1 < len(self.entries)))
             previous = fe
             functions.append(_wrapper(e, sched, fe.dynamic_sizes if not fe.static_parallel else (),
-                                      fe.const_args, packing))
+                                      fe.const_args, packing, _read_by_rows(functions[-1], packing)))
         lines = []
         for name, node in self.consts.values():
             lines.append(f"{name} = np.array({np.asarray(node.value).tolist()!r}, dtype=np.{node.dtype})")
@@ -622,6 +624,8 @@ class ModuleEmitter:
         for name in _CHECKS:
             if name in used:
                 lines += ["", ""] + _CHECKS[name].strip("\n").splitlines()
+        if any("_empty(" in line for f in functions + [h.body for h in self.helpers.values()] for line in f):
+            lines += ["", ""] + _EMPTY.strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
         if any("_parallel_twin(" in text for text in texts):
@@ -787,11 +791,15 @@ def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 ''',
     "_stack": '''
-def _stack(values, names, shape, dtype):
-    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array."""
+def _stack(values, names, shape, dtype, rows=False):
+    """Arrays of one shape and dtype stacked on a new first axis, each checked as by _array.
+    ``rows``: for a loop that reads them a row at a time, the arrays themselves (no copy)
+    if they are all C-contiguous, writeable and aligned (then compiled code indexes the tuple)."""
     kind = np.dtype(dtype)   # (comparing with a dtype, not a string: 4x faster)
     if not all(type(v) is np.ndarray and v.dtype == kind and v.shape == shape for v in values):
         values = [_array(v, n, shape, dtype) for v, n in zip(values, names)]   # (raises for the first bad one)
+    elif rows and all(v.flags.c_contiguous and v.flags.writeable and v.flags.aligned for v in values):
+        return values
     return np.concatenate(values).reshape((len(values),) + shape)   # (twice as fast as np.stack)
 ''',
 }
@@ -807,6 +815,39 @@ def _parallel_twin(f):
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel")
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
+'''
+
+
+def empty(shape, dtype):
+    """The source of a new array: ``_empty(shape, np.float64)``, the module's
+    allocation (``shape``: the source of a tuple or of an int)."""
+    return f"_empty({shape}, np.{dtype})"
+
+
+_EMPTY = '''
+
+@numba.extending.intrinsic
+def _empty(typingctx, shape, kind):
+    """``np.empty(shape, kind)``, C order, made in place by Numba's runtime: Numba compiles
+    np.empty as a function of its own per rank (0.05-0.1 s each on first call)."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    def codegen(context, builder, sig, args):
+        cg, intp = numba.core.cgutils, numba.types.intp
+        sizes = cg.unpack_tuple(builder, args[0]) if dims != (shape,) else args[:1]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        steps = [context.get_constant(intp, context.get_abi_sizeof(context.get_data_type(kind.dtype)))]
+        for n in sizes[::-1]:   # bytes per step along each axis, last first; steps[0]: the whole array's
+            steps.insert(0, builder.mul(steps[0], n))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, steps[0], context.get_preferred_array_alignment(kind.dtype))
+        array = numba.np.arrayobj.make_array(sig.return_type)(context, builder)
+        data = builder.bitcast(context.nrt.meminfo_data(builder, meminfo), array.data.type)
+        numba.np.arrayobj.populate_array(array, data, cg.pack_array(builder, sizes, steps[0].type),
+                                         cg.pack_array(builder, steps[1:], steps[0].type), steps[-1], meminfo)
+        return array._getvalue()
+    return numba.types.Array(kind.dtype, len(dims), "C")(shape, kind), codegen
+
+
+_empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 '''
 
 
@@ -843,16 +884,17 @@ def _matmul(a, a_transposed, b, b_transposed, out):
         raise ValueError("matmul: the arrays must be C-contiguous")
     m, n = out.shape
     k = a.shape[0] if a_transposed else a.shape[1]
-    if m == 0 or n == 0 or k == 0:
-        out[...] = 0
-        return out
+    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
+    # and asks for leading dimensions of at least 1 even then (not max(): Numba
+    # would compile its overload)
+    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
     # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
     # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
     status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
                      np.int8(116 if b_transposed else 110),
                      np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, b.shape[1], a.ctypes, a.shape[1],
-                     _matmul_scalar(0, out), out.ctypes, n)
+                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
+                     _matmul_scalar(0, out), out.ctypes, ldc)
     if status != 0:
         raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
     return out
@@ -865,7 +907,28 @@ if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): nump
 '''
 
 
-def _wrapper(e, sched, dynamic_sizes=(), const_args=(), packing=None):
+#: At most this many arrays are passed as a tuple (see _read_by_rows): Numba indexes
+#: a tuple by a switch over its items, compiled per read (measured, forward of 16x16
+#: tanh layers: 50 layers 0.36 -> 0.91 s first call and 0.10 -> 0.08 ms a call;
+#: 400 layers 0.38 -> 11.7 s and 0.58 -> 0.89 ms)
+ROWS_MAX = 64
+
+
+def _read_by_rows(function, packing):
+    """The stacked arguments that ``function`` (its lines) only reads a row at a
+    time (``x_1 = _stack0[k_0]``), when it returns no stacked result: the wrapper
+    passes those as the tuple of the user's arrays, which compiled code indexes
+    like the stack, rather than copying them into one (measured: W4r's forward
+    1.07x the unrolled model's time with its four stacks, 800 KB a call)."""
+    if packing is None or any(key is not None for _, key in packing.results) \
+            or any("prange" in line or "_parallel_twin" in line for line in function):
+        return frozenset()
+    body = "\n".join(line.split("#")[0] for line in function[2:])   # (comments name the stacks too)
+    return frozenset(v.name for v, args, axis in packing.stacks if axis == 0 and len(args) <= ROWS_MAX and
+                     len(re.findall(rf"\b{v.name}\b", body)) == len(re.findall(rf"= {v.name}\[\w+\]$", body, re.M)))
+
+
+def _wrapper(e, sched, dynamic_sizes=(), const_args=(), packing=None, rows=frozenset()):
     """The Python function that checks the arguments and calls the kernel.
 
     Its parameters are the variables' names, so that keyword calls work; when a
@@ -919,7 +982,8 @@ def _wrapper(e, sched, dynamic_sizes=(), const_args=(), packing=None):
             parts = ", ".join(sched.local_names[a.name] for a in args)
             if axis == 0 and args[0].shape:
                 names = ", ".join(repr(a.name) for a in args)
-                lines.append(f"    {var.name} = _stack(({parts},), ({names},), {args[0].shape!r}, {args[0].dtype!r})")
+                row = ", rows=True" if var.name in rows else ""
+                lines.append(f"    {var.name} = _stack(({parts},), ({names},), {args[0].shape!r}, {args[0].dtype!r}{row})")
             else:
                 lines.append(f"    {var.name} = np.stack(({parts},), {axis})")
         params = ", ".join(sched.local_names[v.name] for v in packing.inputs)
