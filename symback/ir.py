@@ -322,6 +322,7 @@ def build_order(outputs):
 
 
 def variables(outputs):
-    """The ``var`` leaves that ``outputs`` depend on, in the order they were built
-    (:func:`build_order`)."""
-    return [n for n in build_order(outputs) if n.op == "var"]
+    """The ``var`` leaves that ``outputs`` depend on, in order of creation (the
+    contract of DESIGN.md for a kernel's default inputs: a variable declared again
+    keeps its place, unlike :func:`build_order`'s computed nodes)."""
+    return sorted((n for n in topo_order(outputs) if n.op == "var"), key=lambda n: n.serial)
