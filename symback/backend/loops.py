@@ -18,7 +18,7 @@ from .lowering import lowering
 from .nest import Init
 from .numba import VIEW_OPS, FunctionEmitter
 from .outline import OUTLINE_LOOPS
-from .printer import Code, Elem, Name
+from .printer import Code, Elem, Name, empty
 
 
 @lowering("scan_get")
@@ -77,7 +77,7 @@ def emit_scan(em, node, args):
         ce.names[body.carry_in[i]] = name
         lines.append(f"{name} = {_contiguous(em, init[i], node.args[i])}")
     for p, v in stacks:
-        lines.append(f"{em.name(p)} = _empty({em.shape_src(p)}, np.{v.dtype})")
+        lines.append(f"{em.name(p)} = {empty(em.shape_src(p), v.dtype)}")
     if hoist:
         lines += ce.steps(schedule(hoist, list(body.const_in), context=em.s))
     k = em.fresh("k")

@@ -26,6 +26,8 @@ second place cannot be forgotten.
 """
 from __future__ import annotations
 
+from .printer import empty
+
 LOWERINGS: dict = {}
 
 
@@ -102,7 +104,7 @@ def _index_adjoint(em, node, out, args):
     key = node.attr("key")
     real = tuple(k for k in key if k[0] != "new")
     g = args[0]
-    lines = [f"{out} = _empty({em.shape_src(node)}, np.{node.dtype})", f"{out}[...] = 0"]
+    lines = [f"{out} = {empty(em.shape_src(node), node.dtype)}", f"{out}[...] = 0"]
     if len(real) != len(key):   # drop the new axes of g first
         sub = em.fresh(f"{g}_sq")
         shape, g_dims = [], iter(em.dims(node.args[0]))  # g has a dim per slice and per new axis
@@ -185,7 +187,7 @@ def _softmax(em, node, out, args):
         f"for {v.j} in range({v.n}):",
         f"    {v.at(o)} /= {s}",
     ]
-    lines = v.setup + [f"{o} = _empty({v.shape()}, np.{node.dtype})"] + heads
+    lines = v.setup + [f"{o} = {empty(v.shape(), node.dtype)}"] + heads
     lines += [ind + b for b in body]
     if o != out:
         lines.append(f"{out} = {o}.reshape({em.shape_src(node)})")
@@ -204,7 +206,7 @@ def _logsumexp(em, node, out, args):
         f"    {s} += np.exp({v.at(v.view)} - {m})",
         f"{at_out} = {m} + np.log({s})",
     ]
-    lines = v.setup + [f"{o} = _empty(({v.pre}, {'1' if v.flat else v.post}), np.{node.dtype})"] + heads
+    lines = v.setup + [f"{o} = {empty(f'({v.pre}, {1 if v.flat else v.post})', node.dtype)}"] + heads
     lines += [ind + b for b in body]
     lines.append(f"{out} = {o}.reshape({em.shape_src(node)})" if node.shape else f"{out} = {o}[0, 0]")
     return lines
@@ -221,7 +223,7 @@ def _softmax_cross_entropy(em, node, out, args):
     i, j = em.idx("i"), em.idx("j")
     zero = em.lit(0.0, node.dtype)
     return [
-        f"{out} = _empty({n}, np.{node.dtype})",
+        f"{out} = {empty(n, node.dtype)}",
         f"for {i} in range({n}):",
         f"    {lab} = {labels}[{i}]",
         f"    if {lab} < 0 or {lab} >= {c}:",
@@ -243,7 +245,7 @@ def _one_hot(em, node, out, args):
     n, c = em.dims(node)
     i = em.idx("i")
     return [
-        f"{out} = _empty(({n}, {c}), np.{node.dtype})",
+        f"{out} = {empty(f'({n}, {c})', node.dtype)}",
         f"{out}[...] = 0",
         f"for {i} in range({n}):",
         f"    if {args[0]}[{i}] < 0 or {args[0]}[{i}] >= {c}:",

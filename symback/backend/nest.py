@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import vecmath
-from .printer import Printer, is_number
+from .printer import Printer, empty, is_number
 
 
 @dataclass
@@ -119,7 +119,7 @@ class LoopNest:
                 lines.append(f"{target} = {p.doprint(init.value)}")
             else:
                 shape = "(" + ", ".join(p.name(str(d)) for d in init.dims) + ("," if len(init.dims) == 1 else "") + ")"
-                lines.append(f"{target} = _empty({shape}, np.{init.dtype})")
+                lines.append(f"{target} = {empty(shape, init.dtype)}")
             if init.zero or init.kind == "zeros":
                 lines.append(f"{target}[...] = {zero(init.dtype)}")
         indent = ""

@@ -33,7 +33,7 @@ from ..passes.schedule import Loop, Scalar, schedule
 from .lowering import lower
 from .nest import Assign, Fallback, Init, LoopNest, Store
 from .outline import OUTLINE_LOOPS, outline
-from .printer import ATOM, Bound, Elem, Name, Printer, Shape, literal, same_name
+from .printer import ATOM, Bound, Elem, Name, Printer, Shape, empty, literal, same_name
 from . import heap, vecmath
 from .pack import pack
 from . import segment
@@ -624,7 +624,8 @@ class ModuleEmitter:
         for name in _CHECKS:
             if name in used:
                 lines += ["", ""] + _CHECKS[name].strip("\n").splitlines()
-        if any("_empty(" in line for f in functions + [h.body for h in self.helpers.values()] for line in f):
+        if any("_empty(" in text for text in texts) or any("_empty(" in line for h in self.helpers.values()
+                                                             for line in h.body):
             lines += ["", ""] + _EMPTY.strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
@@ -816,12 +817,6 @@ def _parallel_twin(f):
     twin.__qualname__ = twin.__name__
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, parallel=True)(twin)
 '''
-
-
-def empty(shape, dtype):
-    """The source of a new array: ``_empty(shape, np.float64)``, the module's
-    allocation (``shape``: the source of a tuple or of an int)."""
-    return f"_empty({shape}, np.{dtype})"
 
 
 _EMPTY = '''

@@ -40,6 +40,13 @@ def _braces(text):
     return text.replace("{", "{{").replace("}", "}}")
 
 
+def empty(shape, dtype):
+    """The source of a new array: ``_empty(shape, np.float64)``, the generated
+    module's allocation (see backend/numba.py's _EMPTY; ``shape``: the source of
+    a tuple or of an int)."""
+    return f"_empty({shape}, np.{dtype})"
+
+
 def literal(value, dtype):
     """A scalar constant as source text, typed so that float32 stays float32."""
     if dtype == "bool":
