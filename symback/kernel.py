@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from .autodiff import grad
+from .backend import blas
 from .backend.numba import Entry, emit_module
 from .ir import Node, variables
 from .ops.registry import as_node
@@ -58,6 +59,7 @@ def _import(path, module_name):
     with _IMPORT_LOCK:
         if module_name in sys.modules:
             return sys.modules[module_name]
+        blas.preload()   # Numba's BLAS without ``import scipy.linalg`` (first time only)
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
