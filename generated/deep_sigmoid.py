@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 81a54266a5b58b9e
+Content hash (sha256 of the generated functions): fbfe1186f01d6f00
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_sigmoid_81a54266a5b58b9e"
+__name__ = "symback_generated_deep_sigmoid_fbfe1186f01d6f00"
 
 
 def _array(value, name, shape, dtype):
@@ -80,51 +80,49 @@ def _empty(typingctx, shape, kind):
 _empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
 
 
-_XXGEMM = numba.types.ExternalFunction("numba_xxgemm", numba.types.intc(
-    numba.types.char, numba.types.char, numba.types.char,           # kind, transa, transb
-    numba.types.intp, numba.types.intp, numba.types.intp,           # m, n, k
-    numba.types.voidptr, numba.types.voidptr, numba.types.intp,     # alpha, a, lda
-    numba.types.voidptr, numba.types.intp, numba.types.voidptr,     # b, ldb, beta
-    numba.types.voidptr, numba.types.intp))                         # c, ldc
-
-# BLAS's flags: 'N' reads an operand as stored, 'T' transposed.  numpy bools, not
-# Python ones: Numba would compile _matmul once per literal True/False passed.
-_N, _T = np.bool_(False), np.bool_(True)
+# BLAS's flags: 'N' reads an operand as stored, 'T' transposed
+_N, _T = False, True
 
 
 @numba.extending.intrinsic
-def _matmul_scalar(typingctx, value, like):
-    """A pointer to ``value`` as an element of ``like``, on the stack (gemm's alpha, beta)."""
+def _matmul(typingctx, a, a_transposed, b, b_transposed, out):
+    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by one call
+    of SciPy's BLAS gemm (Numba's ``numba_xxgemm``), transposes read in place; returns
+    ``out``.  LLVM instructions, not an njit function: that would be a compilation of
+    its own on first call (~0.1 s).  Row-major out = a @ b is column-major out.T = b.T @ a.T."""
+    if not (all(isinstance(x, numba.types.Array) and x.ndim == 2 and x.dtype == out.dtype for x in (a, b, out))
+            and out.dtype in (numba.types.float32, numba.types.float64)):
+        return None   # (Numba then names the argument types it could not match)
+
     def codegen(context, builder, sig, args):
-        x = context.cast(builder, args[0], sig.args[0], sig.args[1].dtype)
-        slot = numba.core.cgutils.alloca_once_value(builder, x)
-        return builder.bitcast(slot, context.get_value_type(numba.types.voidptr))
-    return numba.types.voidptr(value, like), codegen
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _matmul(a, a_transposed, b, b_transposed, out):
-    """``out[...] = a @ b`` (``a.T`` where ``a_transposed``, likewise ``b``) by
-    one call of SciPy's BLAS gemm, transposes read in place; returns ``out``.
-    Compiled once per dtype (``np.dot``: once per pair of memory layouts)."""
-    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
-        raise ValueError("matmul: the arrays must be C-contiguous")
-    m, n = out.shape
-    k = a.shape[0] if a_transposed else a.shape[1]
-    # Empty operands: BLAS does nothing if m or n is 0, sets out to 0 if k is 0,
-    # and asks for leading dimensions of at least 1 even then (not max(): Numba
-    # would compile its overload)
-    lda, ldb, ldc = a.shape[1] or 1, b.shape[1] or 1, n or 1
-    # row-major out = a @ b is column-major out.T = b.T @ a.T; chars: 100 'd'
-    # (float64), 115 's' (float32), 116 't' (transposed), 110 'n' (as stored)
-    status = _XXGEMM(np.int8(100 if out.itemsize == 8 else 115),
-                     np.int8(116 if b_transposed else 110),
-                     np.int8(116 if a_transposed else 110),
-                     n, m, k, _matmul_scalar(1, out), b.ctypes, ldb, a.ctypes, lda,
-                     _matmul_scalar(0, out), out.ctypes, ldc)
-    if status != 0:
-        raise RuntimeError("matmul: the BLAS call failed (is SciPy installed?)")
-    return out
+        from llvmlite import ir
+        cg, byte = numba.core.cgutils, ir.IntType(8)
+        arrays = [numba.np.arrayobj.make_array(t)(context, builder, v) for t, v in zip(sig.args[::2], args[::2])]
+        (ar, ac), (br, bc), (m, n) = [cg.unpack_tuple(builder, x.shape, 2) for x in arrays]
+        for t, x in zip(sig.args[::2], arrays):
+            if t.layout != "C":   # typed as maybe strided: check at run time that it is not
+                (rows, cols), (s0, s1), one = cg.unpack_tuple(builder, x.shape, 2), cg.unpack_tuple(builder, x.strides, 2), n.type(1)
+                ok = builder.and_(builder.or_(builder.icmp_signed("<=", cols, one), builder.icmp_signed("==", s1, x.itemsize)),
+                                  builder.or_(builder.icmp_signed("<=", rows, one), builder.icmp_signed("==", s0, builder.mul(cols, x.itemsize))))
+                with builder.if_then(builder.not_(ok), likely=False):
+                    context.call_conv.return_user_exc(builder, ValueError, ("matmul: the arrays must be C-contiguous",))
+        ta, tb = (context.cast(builder, args[i], sig.args[i], numba.types.boolean) for i in (1, 3))
+        flag = lambda transposed: builder.select(transposed, byte(ord("t")), byte(ord("n")))
+        # leading dimensions of at least 1, even for empty operands (BLAS: nothing to do if m or n is 0, out = 0 if k is)
+        ld = lambda d: builder.select(builder.icmp_signed("==", d, d.type(0)), d.type(1), d)
+        pointer = lambda p: builder.bitcast(p, byte.as_pointer())
+        element = sig.args[4].dtype
+        alpha, beta = (pointer(cg.alloca_once_value(builder, context.get_constant(element, v))) for v in (1, 0))
+        intp, ptr = n.type, byte.as_pointer()
+        gemm = cg.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), [
+            byte, byte, byte, intp, intp, intp, ptr, ptr, intp, ptr, intp, ptr, ptr, intp]), "numba_xxgemm")
+        status = builder.call(gemm, [byte(ord("d" if element.bitwidth == 64 else "s")), flag(tb), flag(ta),
+                                     n, m, builder.select(ta, ar, ac), alpha, pointer(arrays[1].data), ld(bc),
+                                     pointer(arrays[0].data), ld(ac), beta, pointer(arrays[2].data), ld(n)])
+        with builder.if_then(builder.icmp_signed("!=", status, status.type(0)), likely=False):
+            context.call_conv.return_user_exc(builder, RuntimeError, ("matmul: the BLAS call failed (is SciPy installed?)",))
+        return numba.core.imputils.impl_ret_borrowed(context, builder, sig.return_type, args[4])
+    return out(a, a_transposed, b, b_transposed, out), codegen
 
 
 if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's product

@@ -115,9 +115,10 @@ def imported_modules(path):
 
 @pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.stem)
 def test_generated_module_imports_only_numpy_numba_math(path):
-    # numpy and numba, and the standard library (ctypes and os: the malloc tuning of heap.py)
-    assert {n.split(".")[0] for n in imported_modules(path)} <= {"numpy", "numba", "math", "sys", "types",
-                                                                 "ctypes", "os"}
+    # numpy and numba (with llvmlite, Numba's own LLVM layer, installed with it: the
+    # intrinsics' LLVM types), and the standard library (ctypes and os: heap.py's malloc tuning)
+    assert {n.split(".")[0] for n in imported_modules(path)} <= {"numpy", "numba", "llvmlite", "math", "sys",
+                                                                 "types", "ctypes", "os"}
     tree = ast.parse(path.read_text())
     jitted = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.decorator_list]
     # a body compiled serial and parallel: ``_f = numba.njit(...)(_f)`` and ``_parallel_twin``
