@@ -158,9 +158,10 @@ class FunctionEmitter:
         into a new array, or into ``into`` (source of a C-contiguous array).
 
         A transposed operand is passed untransposed with a flag, so BLAS reads
-        it transposed in place: no copy, and ``_matmul`` is compiled once per
-        dtype where numba's ``np.dot`` compiles once per pair of memory layouts
-        (about half a second each on first call).  Vector operands become
+        it transposed in place: no copy, and ``_matmul`` (an intrinsic: LLVM
+        instructions at the call) compiles nothing of its own where numba's
+        ``np.dot`` compiles once per pair of memory layouts (about half a second
+        each on first call).  Vector operands become
         1-row or 1-column matrices; vector . vector stays ``np.dot``."""
         a, b = node.args
         if a.ndim == 1 and b.ndim == 1:
