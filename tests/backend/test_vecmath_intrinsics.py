@@ -1,0 +1,117 @@
+"""The helpers written as LLVM intrinsics (backend/vecmath.py, ``INTRINSICS``) give
+bit for bit what the njit helpers they replaced gave, in a fused loop compiled
+with the kernels' fastmath flags and called alone.  The njit versions are kept
+here as they were generated (their text), the oracle."""
+import types
+
+import numba
+import numpy as np
+import pytest
+
+from symback.backend import vecmath
+
+OLD = {
+    "_exp": '''
+@numba.njit(nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _exp(x):
+    y = 710.0 if x > 710.0 else x       # exp overflows to inf from here; NaN stays NaN
+    y = -750.0 if y < -750.0 else y     # and underflows to 0 from here
+    t = y if y == y else 0.0            # keeps the integer conversion below defined for NaN
+    k = (t * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0   # round(y / ln2)
+    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    p = 1.6059043836821613e-10
+    p = p * r + 2.08767569878681e-09
+    p = p * r + 2.505210838544172e-08
+    p = p * r + 2.755731922398589e-07
+    p = p * r + 2.7557319223985893e-06
+    p = p * r + 2.48015873015873e-05
+    p = p * r + 0.0001984126984126984
+    p = p * r + 0.001388888888888889
+    p = p * r + 0.008333333333333333
+    p = p * r + 0.041666666666666664
+    p = p * r + 0.16666666666666666
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    n = np.int64(k)
+    h = n >> 1
+    return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
+''',
+}
+
+_BITCAST = '''
+@numba.extending.intrinsic
+def _bitcast(typingctx, x, like):
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(sig.return_type))
+    return like.instance_type(x, like), codegen
+'''
+
+# a fused loop as kernels have them: compiled with their fastmath flags
+_LOOP = '''
+@numba.njit(error_model="numpy", fastmath={{"reassoc"}})
+def loop(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = {name}(x[i])
+    return out
+
+
+@numba.njit(error_model="numpy", fastmath={{"reassoc"}})
+def one(x):
+    return {name}(x)
+'''
+
+
+def _module(text, name):
+    module = types.ModuleType(f"vecmath_bits_{name}")
+    exec(compile("import math\nimport numba\nimport numpy as np\n" + text + _LOOP.format(name=name),
+                 f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+def _sample(name):
+    """Random bit patterns over the whole float64 range (both signs, NaNs with
+    payloads, subnormals), the special values, and the function's edges densely."""
+    rng = np.random.default_rng(11)
+    every = rng.integers(0, 2 ** 63, 1_000_000, dtype=np.int64)
+    every = np.concatenate([every, every[:500_000] | np.int64(-2 ** 63)]).view(np.float64)
+    subnormal = rng.integers(0, 1 << 52, 100_000, dtype=np.int64).view(np.float64)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 5e-324, -5e-324, 2.2250738585072014e-308,
+                        1.7976931348623157e308, -1.7976931348623157e308, 1.0, -1.0])
+    parts = [every, subnormal, -subnormal, special, rng.uniform(-1, 1, 100_000)]
+    if name == "_exp":
+        k = np.arange(-1100, 1030) * np.log(2)
+        edges = np.array([709.782712893384, 710.0, -745.1332191019411, -708.3964185322641, -750.0, 700.0, -760.0])
+        parts += [np.linspace(700.0, 720.0, 200_001), np.linspace(-760.0, -700.0, 200_001), np.linspace(-50, 50, 200_001),
+                  k, np.nextafter(k, np.inf), np.nextafter(k, -np.inf), k / 2, np.nextafter(k / 2, np.inf),
+                  edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf)]
+        for e in edges:   # the 1000 floats either side of each edge
+            parts.append(e + np.arange(-1000, 1001) * np.spacing(e))
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("name", sorted(vecmath.INTRINSICS))
+def test_intrinsic_is_bit_identical_to_the_njit_helper(name):
+    old = _module(_BITCAST + OLD[name], name)
+    new = _module("\n".join(vecmath.source([name])), name)
+    x = _sample(name)
+    want, got = old.loop(x), new.loop(x)
+    differ = np.flatnonzero(want.view(np.int64) != got.view(np.int64))
+    assert differ.size == 0, f"{name}({x[differ[0]]!r}): {got[differ[0]]!r}, njit {want[differ[0]]!r} ({differ.size} differ)"
+    few = x[::997]    # called alone, not in a vector loop
+    np.testing.assert_array_equal(np.array([new.one(v) for v in few]).view(np.int64),
+                                  np.array([old.one(v) for v in few]).view(np.int64))
+
+
+@pytest.mark.parametrize("name", sorted(vecmath.INTRINSICS))
+def test_intrinsic_loop_vectorises_without_fastmath_flags(name):
+    """The helper's instructions come inlined into the loop, none with a fastmath
+    flag (Numba flags every float instruction of a fastmath kernel's own module)."""
+    new = _module("\n".join(vecmath.source([name])), name)
+    new.loop(np.linspace(0.5, 2.0, 16))
+    llvm = new.loop.inspect_llvm(new.loop.signatures[0])
+    assert "<8 x double>" in llvm or "<4 x double>" in llvm or "<2 x double>" in llvm
+    assert f"call double @symback{name}" not in llvm and "call reassoc double @symback" not in llvm
+    helper = [line for line in llvm.splitlines() if "6755399441055744" in line or "0x4338000000000000" in line]
+    assert helper and not any("reassoc" in line or " fast " in line for line in helper), helper
