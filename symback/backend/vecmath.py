@@ -87,7 +87,7 @@ if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
 '''
 
 #: helpers written as LLVM instructions (``_intrinsic``), not njit functions
-INTRINSICS = frozenset({"_exp"})
+INTRINSICS = frozenset({"_exp", "_tanh"})
 
 # Each njit helper is a whole Numba compilation of its own at a kernel's first call
 # (~0.1 s for _exp, almost all of it Numba's Python side); an intrinsic is LLVM
@@ -185,34 +185,47 @@ if numba.config.DISABLE_JIT:   # run as plain Python: the same steps on floats
 ''',
     "_tanh": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _tanh(x):
+@_intrinsic
+def _tanh(b, x):
     """tanh(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's tanh is a scalar call).  tanh |x| = e / (e + 2) with
     e = expm1(2|x|), computed as _exp computes exp (2|x| = k ln2 + r) but with
     the 1 kept apart: e = 2**k expm1(r) + (2**k - 1), expm1(r) = r + r**2 q(r),
     so that small x keep their relative accuracy (no 1 - 2/(exp(2x) + 1))."""
-    a = abs(x)
-    y = 2.0 * a if a < 22.0 else 44.0   # tanh rounds to 1 from |x| > 19.1; NaN goes here too
-    k = (y * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0   # round(y / ln2)
-    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
-    q = 1.6059043836821613e-10          # (exp(r) - 1 - r) / r**2 to r**11, Taylor
-    q = q * r + 2.08767569878681e-09
-    q = q * r + 2.505210838544172e-08
-    q = q * r + 2.755731922398589e-07
-    q = q * r + 2.7557319223985893e-06
-    q = q * r + 2.48015873015873e-05
-    q = q * r + 0.0001984126984126984
-    q = q * r + 0.001388888888888889
-    q = q * r + 0.008333333333333333
-    q = q * r + 0.041666666666666664
-    q = q * r + 0.16666666666666666
-    q = q * r + 0.5
-    s = _bitcast((np.int64(k) + 1023) << 52, np.float64)   # 2**k, 0 <= k <= 64
-    e = s * (r + r * r * q) + (s - 1.0)
-    t = e / (e + 2.0)
-    t = -t if x < 0.0 else t
-    return x if x == 0.0 or x != x else t      # -0.0 and NaN as they came
+    f, i = x.type, ir.IntType(64)       # f(c), i(c): the constants c as double, int64
+    a = b.call(b.module.declare_intrinsic("llvm.fabs", [f]), [x])
+    y = b.select(b.fcmp_ordered("<", a, f(22.0)), b.fmul(f(2.0), a), f(44.0))   # tanh rounds to 1 from |x| > 19.1; NaN too
+    k = b.fsub(b.fadd(b.fmul(y, f(1.4426950408889634)), f(6755399441055744.0)), f(6755399441055744.0))  # round(y/ln2)
+    r = b.fsub(b.fsub(y, b.fmul(k, f(0.6931471803691238))), b.fmul(k, f(1.9082149292705877e-10)))
+    q = f(1.6059043836821613e-10)       # (exp(r) - 1 - r) / r**2 to r**11, Taylor, Horner
+    for c in (2.08767569878681e-09, 2.505210838544172e-08, 2.755731922398589e-07, 2.7557319223985893e-06,
+              2.48015873015873e-05, 0.0001984126984126984, 0.001388888888888889, 0.008333333333333333,
+              0.041666666666666664, 0.16666666666666666, 0.5):
+        q = b.fadd(b.fmul(q, r), f(c))
+    s = b.bitcast(b.shl(b.add(b.fptosi(k, i), i(1023)), i(52)), f)   # 2**k, 0 <= k <= 64
+    e = b.fadd(b.fmul(s, b.fadd(r, b.fmul(b.fmul(r, r), q))), b.fsub(s, f(1.0)))
+    t = b.fdiv(e, b.fadd(e, f(2.0)))
+    t = b.select(b.fcmp_ordered("<", x, f(0.0)), b.fneg(t), t)
+    same = b.or_(b.fcmp_ordered("==", x, f(0.0)), b.fcmp_unordered("!=", x, x))
+    return b.select(same, x, t)         # -0.0 and NaN as they came
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python: the same steps on floats
+    def _tanh(x):
+        a = abs(x)
+        y = 2.0 * a if a < 22.0 else 44.0
+        k = (y * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0
+        r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+        q = 1.6059043836821613e-10
+        for c in (2.08767569878681e-09, 2.505210838544172e-08, 2.755731922398589e-07, 2.7557319223985893e-06,
+                  2.48015873015873e-05, 0.0001984126984126984, 0.001388888888888889, 0.008333333333333333,
+                  0.041666666666666664, 0.16666666666666666, 0.5):
+            q = q * r + c
+        s = _bitcast((np.int64(k) + 1023) << 52, np.float64)
+        e = s * (r + r * r * q) + (s - 1.0)
+        t = e / (e + 2.0)
+        t = -t if x < 0.0 else t
+        return x if x == 0.0 or x != x else t
 ''',
     "_log": '''
 

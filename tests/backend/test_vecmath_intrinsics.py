@@ -37,6 +37,31 @@ def _exp(x):
     h = n >> 1
     return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
 ''',
+    "_tanh": '''
+@numba.njit(nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _tanh(x):
+    a = abs(x)
+    y = 2.0 * a if a < 22.0 else 44.0   # tanh rounds to 1 from |x| > 19.1; NaN goes here too
+    k = (y * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0   # round(y / ln2)
+    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    q = 1.6059043836821613e-10          # (exp(r) - 1 - r) / r**2 to r**11, Taylor
+    q = q * r + 2.08767569878681e-09
+    q = q * r + 2.505210838544172e-08
+    q = q * r + 2.755731922398589e-07
+    q = q * r + 2.7557319223985893e-06
+    q = q * r + 2.48015873015873e-05
+    q = q * r + 0.0001984126984126984
+    q = q * r + 0.001388888888888889
+    q = q * r + 0.008333333333333333
+    q = q * r + 0.041666666666666664
+    q = q * r + 0.16666666666666666
+    q = q * r + 0.5
+    s = _bitcast((np.int64(k) + 1023) << 52, np.float64)   # 2**k, 0 <= k <= 64
+    e = s * (r + r * r * q) + (s - 1.0)
+    t = e / (e + 2.0)
+    t = -t if x < 0.0 else t
+    return x if x == 0.0 or x != x else t      # -0.0 and NaN as they came
+''',
 }
 
 _BITCAST = '''
@@ -88,6 +113,13 @@ def _sample(name):
                   edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf)]
         for e in edges:   # the 1000 floats either side of each edge
             parts.append(e + np.arange(-1000, 1001) * np.spacing(e))
+    if name == "_tanh":   # tiny arguments, the reductions' switches (|2x| near k ln2/2), the approach to 1
+        k = np.arange(1, 130) * np.log(2) / 4
+        edges = np.array([22.0, 19.061547465398498, 11.0, 1e-8, 2.0 ** -27, 0.5 * np.log(2)])
+        parts += [np.linspace(-25, 25, 400_001), rng.uniform(-1e-3, 1e-3, 100_000), 2.0 ** np.arange(-1074, 7),
+                  -(2.0 ** np.arange(-1074, 7)), k, -k, np.nextafter(k, 0), np.nextafter(k, np.inf)]
+        for e in edges:
+            parts += [e + np.arange(-1000, 1001) * np.spacing(e), -e - np.arange(-1000, 1001) * np.spacing(e)]
     return np.concatenate(parts)
 
 
