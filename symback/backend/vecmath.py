@@ -87,7 +87,7 @@ if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
 '''
 
 #: helpers written as LLVM instructions (``_intrinsic``), not njit functions
-INTRINSICS = frozenset({"_exp", "_tanh"})
+INTRINSICS = frozenset({"_exp", "_log", "_tanh"})
 
 # Each njit helper is a whole Numba compilation of its own at a kernel's first call
 # (~0.1 s for _exp, almost all of it Numba's Python side); an intrinsic is LLVM
@@ -229,38 +229,58 @@ if numba.config.DISABLE_JIT:   # run as plain Python: the same steps on floats
 ''',
     "_log": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _log(x):
+@_intrinsic
+def _log(b, x):
     """log(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's log is a scalar call).  x = 2**e m with m in
     [sqrt(2)/2, sqrt(2)] from its bits (subnormals scaled by 2**54 first);
     log(m) = 2 atanh(s), s = (m - 1)/(m + 1), by its series to s**23."""
-    sub = x < 2.2250738585072014e-308   # subnormal (or <= 0, replaced below)
-    y = x * 18014398509481984.0 if sub else x
-    b = _bitcast(y, np.int64)
-    e = ((b >> 52) & 2047) - (1077 if sub else 1023)
-    m = _bitcast((b & 4503599627370495) | 4607182418800017408, np.float64)   # in [1, 2)
-    big = m > 1.4142135623730951
-    m = 0.5 * m if big else m
-    k = float(e + 1 if big else e)
-    f = m - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    p = 0.08695652173913043
-    p = p * z + 0.09523809523809523
-    p = p * z + 0.10526315789473684
-    p = p * z + 0.11764705882352941
-    p = p * z + 0.13333333333333333
-    p = p * z + 0.15384615384615385
-    p = p * z + 0.18181818181818182
-    p = p * z + 0.2222222222222222
-    p = p * z + 0.2857142857142857
-    p = p * z + 0.4
-    p = p * z + 0.6666666666666666
-    r = k * 0.6931471803691238 + ((s * z * p + k * 1.9082149292705877e-10) + 2.0 * s)
-    r = -np.inf if x == 0.0 else r
-    r = np.nan if x < 0.0 else r
-    return x if x == np.inf or x != x else r
+    f, i = x.type, ir.IntType(64)       # f(c), i(c): the constants c as double, int64
+    sub = b.fcmp_ordered("<", x, f(2.2250738585072014e-308))   # subnormal (or <= 0, replaced below)
+    bits = b.bitcast(b.select(sub, b.fmul(x, f(18014398509481984.0)), x), i)
+    e = b.sub(b.and_(b.ashr(bits, i(52)), i(2047)), b.select(sub, i(1077), i(1023)))
+    m = b.bitcast(b.or_(b.and_(bits, i(4503599627370495)), i(4607182418800017408)), f)   # in [1, 2)
+    big = b.fcmp_ordered(">", m, f(1.4142135623730951))
+    m = b.select(big, b.fmul(f(0.5), m), m)
+    k = b.sitofp(b.select(big, b.add(e, i(1)), e), f)
+    u = b.fsub(m, f(1.0))
+    s = b.fdiv(u, b.fadd(f(2.0), u))
+    z = b.fmul(s, s)
+    p = f(0.08695652173913043)          # (atanh(s)/s - 1) / s**2 = 1/3 + s**2/5 + ..., Horner in z
+    for c in (0.09523809523809523, 0.10526315789473684, 0.11764705882352941, 0.13333333333333333,
+              0.15384615384615385, 0.18181818181818182, 0.2222222222222222, 0.2857142857142857, 0.4,
+              0.6666666666666666):
+        p = b.fadd(b.fmul(p, z), f(c))
+    r = b.fadd(b.fmul(k, f(0.6931471803691238)),                   # k ln2 (in two parts) + 2 atanh(s)
+               b.fadd(b.fadd(b.fmul(b.fmul(s, z), p), b.fmul(k, f(1.9082149292705877e-10))), b.fmul(f(2.0), s)))
+    r = b.select(b.fcmp_ordered("==", x, f(0.0)), f(-math.inf), r)
+    r = b.select(b.fcmp_ordered("<", x, f(0.0)), f(math.nan), r)
+    same = b.or_(b.fcmp_ordered("==", x, f(math.inf)), b.fcmp_unordered("!=", x, x))
+    return b.select(same, x, r)         # inf and NaN as they came
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python: the same steps on floats
+    def _log(x):
+        sub = x < 2.2250738585072014e-308
+        y = x * 18014398509481984.0 if sub else x
+        b = _bitcast(y, np.int64)
+        e = ((b >> 52) & 2047) - (1077 if sub else 1023)
+        m = _bitcast((b & 4503599627370495) | 4607182418800017408, np.float64)
+        big = m > 1.4142135623730951
+        m = 0.5 * m if big else m
+        k = float(e + 1 if big else e)
+        f = m - 1.0
+        s = f / (2.0 + f)
+        z = s * s
+        p = 0.08695652173913043
+        for c in (0.09523809523809523, 0.10526315789473684, 0.11764705882352941, 0.13333333333333333,
+                  0.15384615384615385, 0.18181818181818182, 0.2222222222222222, 0.2857142857142857, 0.4,
+                  0.6666666666666666):
+            p = p * z + c
+        r = k * 0.6931471803691238 + ((s * z * p + k * 1.9082149292705877e-10) + 2.0 * s)
+        r = -np.inf if x == 0.0 else r
+        r = np.nan if x < 0.0 else r
+        return x if x == np.inf or x != x else r
 ''',
     "_sin": '''
 
