@@ -87,7 +87,7 @@ if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
 '''
 
 #: helpers written as LLVM instructions (``_intrinsic``), not njit functions
-INTRINSICS = frozenset({"_exp", "_log", "_tanh"})
+INTRINSICS = frozenset({"_exp", "_log", "_tanh", "_sin", "_cos"})
 
 # Each njit helper is a whole Numba compilation of its own at a kernel's first call
 # (~0.1 s for _exp, almost all of it Numba's Python side); an intrinsic is LLVM
@@ -284,25 +284,31 @@ if numba.config.DISABLE_JIT:   # run as plain Python: the same steps on floats
 ''',
     "_sin": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, forceinline=True,
-            no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _sin(x):
+@_intrinsic
+def _sin(b, x):
     """sin(x), float64, vectorisable (see _sin_cos); sin(-0.0) is -0.0."""
-    return x if x == 0.0 else _sin_cos(x)[0]
+    return b.select(b.fcmp_ordered("==", x, x.type(0.0)), x, _sin_cos(b, x)[0])
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python
+    def _sin(x):
+        return x if x == 0.0 else _sin_cos(x)[0]
 ''',
     "_cos": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, forceinline=True,
-            no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _cos(x):
+@_intrinsic
+def _cos(b, x):
     """cos(x), float64, vectorisable (see _sin_cos)."""
-    return _sin_cos(x)[1]
+    return _sin_cos(b, x)[1]
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python
+    def _cos(x):
+        return _sin_cos(x)[1]
 ''',
     "_sin_cos": '''
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, forceinline=True,
-            no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _sin_cos(x):
+def _sin_cos(b, x):
     """(sin x, cos x) for |x| < 2**20, float64, with no call and no branch, so
     that loops calling it vectorise (libm's sin and cos are scalar calls).
     x = q pi/2 + r, |r| <~ pi/4, by Cody-Waite with four parts of pi/2 (exact
@@ -310,43 +316,64 @@ def _sin_cos(x):
     for each result, one of them and its sign.  Beyond 2**20, and for inf and
     nan, the result is meaningless: a loop that calls it counts such arguments
     and runs again with libm if it met one (``LIMIT``; see backend/nest.py).
-    One function for both results, so Numba compiles it once; ``forceinline``
-    marks it alwaysinline for LLVM (too big for LLVM's own threshold, and a
-    call would keep the loop scalar); once inlined, LLVM drops the result a
-    caller does not use and shares the rest when a loop wants both."""
-    y = x if abs(x) < 1048576.0 else 0.0
-    k = (y * 0.6366197723675814 + 6755399441055744.0) - 6755399441055744.0   # round(y 2/pi)
-    w = y - k * 1.5707963267341256      # exact
-    v = k * 6.077100506303966e-11       # exact
-    t = w - v
-    u = t - w
-    err = (w - (t - u)) + (-v - u)      # the rounding error of w - v
-    r = t + ((err - k * 2.0222662487111665e-21) - k * 8.4784276603689e-32)
-    q = np.int64(k)
-    z = r * r
-    s = 2.8114572543455206e-15          # sin r = r - r**3/3! + ... + r**17/17!
-    s = s * z - 7.647163731819816e-13
-    s = s * z + 1.6059043836821613e-10
-    s = s * z - 2.505210838544172e-08
-    s = s * z + 2.7557319223985893e-06
-    s = s * z - 0.0001984126984126984
-    s = s * z + 0.008333333333333333
-    s = s * z - 0.16666666666666666
-    s = r + r * z * s
-    c = 1.5619206968586225e-16          # cos r = 1 - r**2/2! + ... + r**18/18!
-    c = c * z - 4.779477332387385e-14
-    c = c * z + 1.1470745597729725e-11
-    c = c * z - 2.08767569878681e-09
-    c = c * z + 2.755731922398589e-07
-    c = c * z - 2.48015873015873e-05
-    c = c * z + 0.001388888888888889
-    c = c * z - 0.041666666666666664
-    c = c * z + 0.5
-    c = 1.0 - z * c
-    sin_x = c if q & 1 else s           # x = q pi/2 + r: sin x = sin r, cos r, -sin r, -cos r
-    sin_x = -sin_x if q & 2 else sin_x
-    cos_x = s if q & 1 else c           # cos x = cos r, -sin r, -cos r, sin r
-    cos_x = -cos_x if (q + 1) & 2 else cos_x
+    The instructions of both results, written by _sin and by _cos: once both
+    are inlined in a loop, LLVM computes what they share once."""
+    f, i = x.type, ir.IntType(64)       # f(c), i(c): the constants c as double, int64
+    fabs = b.module.declare_intrinsic("llvm.fabs", [f])
+    y = b.select(b.fcmp_ordered("<", b.call(fabs, [x]), f(1048576.0)), x, f(0.0))
+    k = b.fsub(b.fadd(b.fmul(y, f(0.6366197723675814)), f(6755399441055744.0)), f(6755399441055744.0))  # round(y 2/pi)
+    w = b.fsub(y, b.fmul(k, f(1.5707963267341256)))   # exact
+    v = b.fmul(k, f(6.077100506303966e-11))           # exact
+    t = b.fsub(w, v)
+    u = b.fsub(t, w)
+    err = b.fadd(b.fsub(w, b.fsub(t, u)), b.fsub(b.fneg(v), u))   # the rounding error of w - v
+    r = b.fadd(t, b.fsub(b.fsub(err, b.fmul(k, f(2.0222662487111665e-21))), b.fmul(k, f(8.4784276603689e-32))))
+    q = b.fptosi(k, i)
+    z = b.fmul(r, r)
+    s = f(2.8114572543455206e-15)       # sin r = r - r**3/3! + ... + r**17/17!, Horner in z
+    for a in (-7.647163731819816e-13, 1.6059043836821613e-10, -2.505210838544172e-08, 2.7557319223985893e-06,
+              -0.0001984126984126984, 0.008333333333333333, -0.16666666666666666):
+        s = b.fadd(b.fmul(s, z), f(a))  # (x - a as x + -a: the same rounding)
+    s = b.fadd(r, b.fmul(b.fmul(r, z), s))
+    c = f(1.5619206968586225e-16)       # cos r = 1 - r**2/2! + ... + r**18/18!
+    for a in (-4.779477332387385e-14, 1.1470745597729725e-11, -2.08767569878681e-09, 2.755731922398589e-07,
+              -2.48015873015873e-05, 0.001388888888888889, -0.041666666666666664, 0.5):
+        c = b.fadd(b.fmul(c, z), f(a))
+    c = b.fsub(f(1.0), b.fmul(z, c))
+    odd = b.icmp_signed("!=", b.and_(q, i(1)), i(0))   # x = q pi/2 + r: sin x = sin r, cos r, -sin r, -cos r
+    sin_x = b.select(odd, c, s)
+    sin_x = b.select(b.icmp_signed("!=", b.and_(q, i(2)), i(0)), b.fneg(sin_x), sin_x)
+    cos_x = b.select(odd, s, c)         # cos x = cos r, -sin r, -cos r, sin r
+    cos_x = b.select(b.icmp_signed("!=", b.and_(b.add(q, i(1)), i(2)), i(0)), b.fneg(cos_x), cos_x)
     return sin_x, cos_x
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python: the same steps on floats
+    def _sin_cos(x):
+        y = x if abs(x) < 1048576.0 else 0.0
+        k = (y * 0.6366197723675814 + 6755399441055744.0) - 6755399441055744.0
+        w = y - k * 1.5707963267341256
+        v = k * 6.077100506303966e-11
+        t = w - v
+        u = t - w
+        err = (w - (t - u)) + (-v - u)
+        r = t + ((err - k * 2.0222662487111665e-21) - k * 8.4784276603689e-32)
+        q = np.int64(k)
+        z = r * r
+        s = 2.8114572543455206e-15
+        for a in (-7.647163731819816e-13, 1.6059043836821613e-10, -2.505210838544172e-08, 2.7557319223985893e-06,
+                  -0.0001984126984126984, 0.008333333333333333, -0.16666666666666666):
+            s = s * z + a
+        s = r + r * z * s
+        c = 1.5619206968586225e-16
+        for a in (-4.779477332387385e-14, 1.1470745597729725e-11, -2.08767569878681e-09, 2.755731922398589e-07,
+                  -2.48015873015873e-05, 0.001388888888888889, -0.041666666666666664, 0.5):
+            c = c * z + a
+        c = 1.0 - z * c
+        sin_x = c if q & 1 else s
+        sin_x = -sin_x if q & 2 else sin_x
+        cos_x = s if q & 1 else c
+        cos_x = -cos_x if (q + 1) & 2 else cos_x
+        return sin_x, cos_x
 ''',
 }

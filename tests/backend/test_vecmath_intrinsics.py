@@ -93,6 +93,57 @@ def _log(x):
     r = np.nan if x < 0.0 else r
     return x if x == np.inf or x != x else r
 ''',
+    "_sin_cos": '''
+@numba.njit(nogil=True, error_model="numpy", fastmath=False, forceinline=True,
+            no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _sin_cos(x):
+    y = x if abs(x) < 1048576.0 else 0.0
+    k = (y * 0.6366197723675814 + 6755399441055744.0) - 6755399441055744.0   # round(y 2/pi)
+    w = y - k * 1.5707963267341256      # exact
+    v = k * 6.077100506303966e-11       # exact
+    t = w - v
+    u = t - w
+    err = (w - (t - u)) + (-v - u)      # the rounding error of w - v
+    r = t + ((err - k * 2.0222662487111665e-21) - k * 8.4784276603689e-32)
+    q = np.int64(k)
+    z = r * r
+    s = 2.8114572543455206e-15          # sin r = r - r**3/3! + ... + r**17/17!
+    s = s * z - 7.647163731819816e-13
+    s = s * z + 1.6059043836821613e-10
+    s = s * z - 2.505210838544172e-08
+    s = s * z + 2.7557319223985893e-06
+    s = s * z - 0.0001984126984126984
+    s = s * z + 0.008333333333333333
+    s = s * z - 0.16666666666666666
+    s = r + r * z * s
+    c = 1.5619206968586225e-16          # cos r = 1 - r**2/2! + ... + r**18/18!
+    c = c * z - 4.779477332387385e-14
+    c = c * z + 1.1470745597729725e-11
+    c = c * z - 2.08767569878681e-09
+    c = c * z + 2.755731922398589e-07
+    c = c * z - 2.48015873015873e-05
+    c = c * z + 0.001388888888888889
+    c = c * z - 0.041666666666666664
+    c = c * z + 0.5
+    c = 1.0 - z * c
+    sin_x = c if q & 1 else s           # x = q pi/2 + r: sin x = sin r, cos r, -sin r, -cos r
+    sin_x = -sin_x if q & 2 else sin_x
+    cos_x = s if q & 1 else c           # cos x = cos r, -sin r, -cos r, sin r
+    cos_x = -cos_x if (q + 1) & 2 else cos_x
+    return sin_x, cos_x
+''',
+    "_sin": '''
+@numba.njit(nogil=True, error_model="numpy", fastmath=False, forceinline=True,
+            no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _sin(x):
+    return x if x == 0.0 else _sin_cos(x)[0]
+''',
+    "_cos": '''
+@numba.njit(nogil=True, error_model="numpy", fastmath=False, forceinline=True,
+            no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _cos(x):
+    return _sin_cos(x)[1]
+''',
 }
 
 _BITCAST = '''
@@ -158,12 +209,20 @@ def _sample(name):
                   np.linspace(0.5, 2.0, 400_001), 1 + rng.uniform(-1e-6, 1e-6, 100_000), rng.uniform(0, 10, 100_000)]
         for e in edges:
             parts.append(e + np.arange(-1000, 1001) * np.spacing(e))
+    if name in ("_sin", "_cos"):   # the reduction near multiples of pi/2, the range limit 2**20
+        k = rng.integers(1, 1 << 40, 50_000).astype(np.float64) * (np.pi / 2)
+        q = np.arange(-700_000, 700_000) * (np.pi / 2)
+        edges = np.array([1048576.0, np.pi / 4, np.pi / 2, np.pi, 1e-8])
+        parts += [np.linspace(-1.1e6, 1.1e6, 400_001), np.linspace(-10, 10, 400_001), k, np.nextafter(k, 0), q,
+                  np.nextafter(q, np.inf), np.nextafter(q, -np.inf)]
+        for e in edges:
+            parts += [e + np.arange(-1000, 1001) * np.spacing(e), -e - np.arange(-1000, 1001) * np.spacing(e)]
     return np.concatenate(parts)
 
 
 @pytest.mark.parametrize("name", sorted(vecmath.INTRINSICS))
 def test_intrinsic_is_bit_identical_to_the_njit_helper(name):
-    old = _module(_BITCAST + OLD[name], name)
+    old = _module(_BITCAST + OLD.get("_sin_cos", "") * (name in ("_sin", "_cos")) + OLD[name], name)
     new = _module("\n".join(vecmath.source([name])), name)
     x = _sample(name)
     want, got = old.loop(x), new.loop(x)
@@ -186,3 +245,23 @@ def test_intrinsic_loop_vectorises_without_fastmath_flags(name):
     assert f"@symback{name}" not in llvm.split("declare")[0], "not inlined"
     flagged = [line for line in llvm.splitlines() if re.search(r"\b(reassoc|fast|contract|nnan|ninf|nsz|arcp|afn)\b", line)]
     assert not flagged, flagged[:3]
+
+
+_BOTH = '''
+@numba.njit(error_model="numpy", fastmath={"reassoc"})
+def both(x):
+    s, c = np.empty_like(x), np.empty_like(x)
+    for i in range(x.size):
+        s[i] = _sin(x[i])
+        c[i] = _cos(x[i])
+    return s, c
+'''
+
+
+def test_sin_and_cos_in_one_loop_are_bit_identical():
+    """Both in one loop (LLVM shares their reduction once both are inlined)."""
+    old = _module(_BITCAST + OLD["_sin_cos"] + OLD["_sin"] + OLD["_cos"] + _BOTH, "_sin")
+    new = _module("\n".join(vecmath.source(["_sin", "_cos"])) + _BOTH, "_sin")
+    x = _sample("_sin")
+    for want, got in zip(old.both(x), new.both(x)):
+        np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
