@@ -7,10 +7,14 @@ LLVM could map such calls to glibc's libmvec, but LLVM 22 no longer has the
 ``-vector-library`` option that llvmlite's ``set_option`` would set (the option
 string is absent from llvmlite's library: the option is silently ignored), and
 libmvec exists only on x86-64 glibc.  So the generated module carries its own
-branch-free versions, written in plain Numba-compatible Python: range
-reduction, a polynomial, and the power of two built from its bits.  With no
-call and no branch left in the loop body, LLVM vectorises the loop (``<8 x
-double>`` on AVX-512).
+branch-free versions: range reduction, a polynomial, and the power of two
+built from its bits, written as the LLVM instructions of a Numba intrinsic
+(llvmlite's IRBuilder; ``_intrinsic`` below), always inlined.  With no call and
+no branch left in the loop body, LLVM vectorises the loop (``<8 x double>`` on
+AVX-512).  Intrinsics, not njit functions: each njit helper was a whole Numba
+compilation at a kernel's first call (~0.1 s for _exp); an intrinsic's LLVM
+costs ~0.01 s.  With Numba's DISABLE_JIT the module runs each helper's Python
+fallback, the same steps on floats.
 
 Accuracy: within 2 ulp of libm for exp and log over the whole float64 range
 (subnormal results of exp: within one subnormal step), within 1e-15 relative for
@@ -28,7 +32,8 @@ are moderate, which is where models put them.
 
 The module also holds the two libm wrappers (``LIBM_WRAPPED``) through which
 generated code calls exp and log outside vectorised loops: math helpers of
-generated code, compiled with ``fastmath=False`` like every helper here.
+generated code, compiled with ``fastmath=False`` (the intrinsics' instructions
+carry no fastmath flag either).
 
 The printer (backend/printer.py) spells float64 exp, log, tanh, sin and cos in a
 fused loop as these helpers (``HELPERS``); the module emitter appends
@@ -68,9 +73,9 @@ def source(used):
     return text.strip("\n").splitlines()
 
 
-# LLVM instructions, not njit functions: a helper calling them compiles as one
-# function (each njit function or overload is a compilation of its own on first
-# call).  Python fallbacks keep the module runnable with Numba's DISABLE_JIT.
+# LLVM instructions, not njit functions (each njit function or overload is a
+# compilation of its own on first call).  Python fallbacks keep the module
+# runnable with Numba's DISABLE_JIT.
 _BITCAST = '''
 
 @numba.extending.intrinsic
@@ -101,8 +106,10 @@ from llvmlite import ir
 
 def _intrinsic(emit):
     """A float64 -> float64 helper whose LLVM instructions ``emit(b, x)`` writes
-    with llvmlite's IRBuilder ``b``: built once per process into a library of its
-    own (strict: no fastmath flags), linked into each caller and always inlined."""
+    with llvmlite's IRBuilder ``b``: built once per process as the function of a
+    library of its own, linked into each caller and always inlined.  Not written
+    into the caller: Numba gives every float instruction of a kernel's module the
+    kernel's fastmath flags, and reassociation would undo the rounding tricks."""
     name = "symback" + emit.__name__
     built = []
 
