@@ -265,3 +265,29 @@ def test_sin_and_cos_in_one_loop_are_bit_identical():
     x = _sample("_sin")
     for want, got in zip(old.both(x), new.both(x)):
         np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
+
+
+def test_python_fallbacks_give_the_old_python_results():
+    """With DISABLE_JIT the module runs each helper's fallback: the same values
+    as the njit helpers' bodies run as plain Python gave (their text above)."""
+    def plain(text):
+        module = types.ModuleType("vecmath_plain")
+        old, numba.config.DISABLE_JIT = numba.config.DISABLE_JIT, True
+        try:
+            exec(compile("import math\nimport numba\nimport numpy as np\n" + text, "<plain>", "exec"), module.__dict__)
+        finally:
+            numba.config.DISABLE_JIT = old
+        return module
+    old = plain(_BITCAST + "\n\nif numba.config.DISABLE_JIT:\n    def _bitcast(x, like):\n"
+                "        return np.asarray(x).view(like).item()\n" + "".join(OLD.values()))
+    new = plain("\n".join(vecmath.source(vecmath.HELPERS.values())))
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.integers(-2 ** 63, 2 ** 63, 3000, dtype=np.int64).view(np.float64),
+                        rng.uniform(-30, 30, 3000), [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, 709.8, -745.2]])
+    with np.errstate(all="ignore"):
+        for name in vecmath.INTRINSICS:
+            for v in x.tolist():
+                if name in ("_sin", "_cos") and not abs(v) < vecmath.LIMIT:
+                    continue
+                a, b = getattr(old, name)(v), getattr(new, name)(v)
+                assert np.float64(a).view(np.int64) == np.float64(b).view(np.int64), (name, v, a, b)
