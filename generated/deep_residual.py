@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): 7cb78be5f2cd1dce
+Content hash (sha256 of the generated functions): cf3918c8bd04f664
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_deep_residual_7cb78be5f2cd1dce"
+__name__ = "symback_generated_deep_residual_cf3918c8bd04f664"
 
 
 def _array(value, name, shape, dtype):
@@ -154,34 +154,77 @@ if numba.config.DISABLE_JIT:   # run as plain Python: numpy's view
         return np.asarray(x).view(like).item()
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _exp(x):
+from llvmlite import ir
+
+
+def _intrinsic(emit):
+    """A float64 -> float64 helper whose LLVM instructions ``emit(b, x)`` writes
+    with llvmlite's IRBuilder ``b``: built once per process as the function of a
+    library of its own, linked into each caller and always inlined.  Not written
+    into the caller: Numba gives every float instruction of a kernel's module the
+    kernel's fastmath flags, and reassociation would undo the rounding tricks."""
+    name = "symback" + emit.__name__
+    built = []
+
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType()])
+        if not built:
+            library = context.codegen().create_library(name)
+            module = library.create_ir_module(name)
+            fn = ir.Function(module, fnty, name)
+            fn.attributes.add("alwaysinline")
+            b = ir.IRBuilder(fn.append_basic_block())
+            b.ret(emit(b, fn.args[0]))
+            library.add_ir_module(module)
+            library.finalize()
+            built.append(library)
+        context.active_code_library.add_linking_library(built[0])
+        return builder.call(numba.core.cgutils.get_or_insert_function(builder.module, fnty, name), args)
+
+    def typer(typingctx, x):
+        return numba.float64(numba.float64), codegen
+    typer.__name__ = emit.__name__
+    return numba.extending.intrinsic(typer)
+
+
+@_intrinsic
+def _exp(b, x):
     """exp(x), float64, with no call and no branch, so that loops calling it
     vectorise (libm's exp is a scalar call).  x = k ln2 + r, |r| <= ln2/2
     (Cody-Waite), exp(r) by its Taylor series to r**13, times 2**k built from
     bits in two halves so that subnormal results and overflow come out right."""
-    y = 710.0 if x > 710.0 else x       # exp overflows to inf from here; NaN stays NaN
-    y = -750.0 if y < -750.0 else y     # and underflows to 0 from here
-    t = y if y == y else 0.0            # keeps the integer conversion below defined for NaN
-    k = (t * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0   # round(y / ln2)
-    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
-    p = 1.6059043836821613e-10
-    p = p * r + 2.08767569878681e-09
-    p = p * r + 2.505210838544172e-08
-    p = p * r + 2.755731922398589e-07
-    p = p * r + 2.7557319223985893e-06
-    p = p * r + 2.48015873015873e-05
-    p = p * r + 0.0001984126984126984
-    p = p * r + 0.001388888888888889
-    p = p * r + 0.008333333333333333
-    p = p * r + 0.041666666666666664
-    p = p * r + 0.16666666666666666
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    n = np.int64(k)
-    h = n >> 1
-    return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
+    f, i = x.type, ir.IntType(64)       # f(c), i(c): the constants c as double, int64
+    y = b.select(b.fcmp_ordered(">", x, f(710.0)), f(710.0), x)     # exp overflows to inf from here; NaN stays NaN
+    y = b.select(b.fcmp_ordered("<", y, f(-750.0)), f(-750.0), y)   # and underflows to 0 from here
+    t = b.select(b.fcmp_ordered("==", y, y), y, f(0.0))   # keeps the integer conversion below defined for NaN
+    k = b.fsub(b.fadd(b.fmul(t, f(1.4426950408889634)), f(6755399441055744.0)), f(6755399441055744.0))  # round(y/ln2)
+    r = b.fsub(b.fsub(y, b.fmul(k, f(0.6931471803691238))), b.fmul(k, f(1.9082149292705877e-10)))
+    p = f(1.6059043836821613e-10)       # exp(r) = 1 + r + r**2/2! + ... + r**13/13!, Horner
+    for c in (2.08767569878681e-09, 2.505210838544172e-08, 2.755731922398589e-07, 2.7557319223985893e-06,
+              2.48015873015873e-05, 0.0001984126984126984, 0.001388888888888889, 0.008333333333333333,
+              0.041666666666666664, 0.16666666666666666, 0.5, 1.0, 1.0):
+        p = b.fadd(b.fmul(p, r), f(c))
+    n = b.fptosi(k, i)
+    h = b.ashr(n, i(1))                 # 2**k = 2**h 2**(n - h), each a normal number
+    return b.fmul(b.fmul(p, b.bitcast(b.shl(b.add(h, i(1023)), i(52)), f)),
+                  b.bitcast(b.shl(b.add(b.sub(n, h), i(1023)), i(52)), f))
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python: the same steps on floats
+    def _exp(x):
+        y = 710.0 if x > 710.0 else x       # exp overflows to inf from here; NaN stays NaN
+        y = -750.0 if y < -750.0 else y     # and underflows to 0 from here
+        t = y if y == y else 0.0            # keeps the integer conversion below defined for NaN
+        k = (t * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0   # round(y / ln2)
+        r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+        p = 1.6059043836821613e-10
+        for c in (2.08767569878681e-09, 2.505210838544172e-08, 2.755731922398589e-07, 2.7557319223985893e-06,
+                  2.48015873015873e-05, 0.0001984126984126984, 0.001388888888888889, 0.008333333333333333,
+                  0.041666666666666664, 0.16666666666666666, 0.5, 1.0, 1.0):
+            p = p * r + c
+        n = np.int64(k)
+        h = n >> 1
+        return p * _bitcast((h + 1023) << 52, np.float64) * _bitcast((n - h + 1023) << 52, np.float64)
 
 
 def _forward(W_out, b_out, X, target, _stack0, _stack1, _stack2, _stack3):

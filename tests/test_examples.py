@@ -116,7 +116,8 @@ def imported_modules(path):
 @pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.stem)
 def test_generated_module_imports_only_numpy_numba_math(path):
     # numpy and numba (with llvmlite, Numba's own LLVM layer, installed with it: the
-    # intrinsics' LLVM types), and the standard library (ctypes and os: heap.py's malloc tuning)
+    # intrinsics -- _matmul, vecmath's helpers -- write LLVM with it), and the standard
+    # library (ctypes and os: heap.py's malloc tuning)
     assert {n.split(".")[0] for n in imported_modules(path)} <= {"numpy", "numba", "llvmlite", "math", "sys",
                                                                  "types", "ctypes", "os"}
     tree = ast.parse(path.read_text())
@@ -126,9 +127,9 @@ def test_generated_module_imports_only_numpy_numba_math(path):
                     and isinstance(a.value.func, ast.Call) and ast.unparse(a.value.func.func) == "numba.njit"]
     assert jitted or jitted_later
     decorators = [d for f in jitted for d in f.decorator_list] + jitted_later
-    # vecmath's bit casts: an LLVM instruction behind a plain Python function
+    # vecmath's bit casts and helpers: LLVM instructions behind a plain Python function
     decorators = [d for d in decorators if ast.unparse(d).split("(")[0] not in
-                  ("numba.extending.intrinsic", "numba.extending.overload")]
+                  ("numba.extending.intrinsic", "numba.extending.overload", "_intrinsic")]
     for d in decorators:
         assert isinstance(d, ast.Call) and ast.unparse(d.func) == "numba.njit", ast.unparse(d)
         assert any(k.arg == "cache" and ast.literal_eval(k.value) is True for k in d.keywords), ast.unparse(d)
