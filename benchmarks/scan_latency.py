@@ -94,6 +94,30 @@ three such runs, but the before module loaded twice under two names differed by
 5 % in the same run (1.556 and 1.630), and reverting each change in turn (np.empty
 in the kernel, the old _matmul, the C wrapper) did not bring the time back: busy
 machine's noise, to be measured again on a quiet one.
+
+Issue 10, third pass (December 2, 2026; 2 shared cores, load 1.0-1.3): before =
+d99b1e8, after = 9814fd3, 5 fresh processes each, interleaved (``cd $tree &&
+PYTHONPATH=$tree python -m benchmarks.scan_latency one W4 rerolled 0``, empty caches);
+median (range), seconds:
+
+| workload | wall before      | wall after       | CPU before       | CPU after        | lines before | after |
+|----------|------------------|------------------|------------------|------------------|--------------|-------|
+| W4       | 1.63 (1.50-1.89) | 1.16 (1.07-1.39) | 1.73 (1.60-1.99) | 1.26 (1.17-1.49) | 325          | 366   |
+| W4r      | 1.70 (1.64-2.21) | 1.55 (1.26-1.80) | 1.80 (1.74-2.31) | 1.65 (1.36-1.89) | 362          | 403   |
+
+W5 after: K=1000 0.72 s, K=10,000 1.17 s.  What changed: (1) Numba's BLAS is made
+ready without ``import scipy.linalg`` (symback/backend/blas.py: 0.23 -> 0.04 s for
+Numba's BLAS check; the package import pulled in LAPACK, numpy.f2py and numpy.testing);
+(2) ``_matmul`` and the vectorisable math helpers (``_exp``, ``_tanh``, ``_log``,
+``_sin``/``_cos``) are intrinsics, LLVM instructions, instead of njit functions, each of
+which was a Numba compilation of its own on first call (~0.1 s each; the math helpers
+are built once per process in a library of their own, so that the kernel's fastmath
+flags do not reach them; bit-identical results).  Steady state after (``steady W4 W4r
+W5``, min / median ratio rerolled/unrolled): W4 vag 0.98 / 1.04, fwd 1.04 / 1.03; W4r
+vag 0.97 / 0.94, fwd 0.94 / 0.93; W5 vag 0.70 / 0.66, fwd 1.02 / 0.99.  The modules grew
+by the intrinsics' code and their plain-Python fallbacks (NUMBA_DISABLE_JIT): the
+kernel functions themselves are unchanged (W4r: _forward 34, _value_and_grad 94 lines,
+the same at 10, 50 and 200 layers).
 """
 import json
 import os
