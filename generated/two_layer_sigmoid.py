@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): afbdc8ab9d296a94
+Content hash (sha256 of the generated functions): 50b70e5ae381085b
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_two_layer_sigmoid_afbdc8ab9d296a94"
+__name__ = "symback_generated_two_layer_sigmoid_50b70e5ae381085b"
 
 
 def _array(value, name, shape, dtype):
@@ -66,6 +66,76 @@ def _empty(typingctx, shape, kind):
 
 
 _empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
+
+
+@numba.extending.intrinsic
+def _reshape(typingctx, a, shape):
+    """``a`` as a C-contiguous array of ``shape`` (one size may be -1).  Typed C-contiguous,
+    ``a`` is viewed in place (its data, the new shape): no compilation of its own, where
+    ``a.reshape`` compiles a helper on first call (~0.2 s) and np.ascontiguousarray one
+    per type (~0.07 s).  Otherwise (maybe strided, or a scalar) it is copied first, as by those."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    if not all(isinstance(d, numba.types.Integer) for d in dims):
+        return None   # (Numba then names the argument types it could not match)
+    kind, aligned = (a.dtype, a.aligned) if isinstance(a, numba.types.Array) else (a, True)
+    result = numba.types.Array(kind, len(dims), "C", aligned=aligned)
+
+    def codegen(context, builder, sig, args):
+        if not (isinstance(a, numba.types.Array) and a.layout == "C"):   # a copy, compiled as before
+            return context.compile_internal(builder, lambda a, s: np.ascontiguousarray(a).reshape(s), sig, args)
+        cg, intp = numba.core.cgutils, numba.types.intp
+        x = numba.np.arrayobj.make_array(a)(context, builder, args[0])
+        sizes = cg.unpack_tuple(builder, args[1]) if dims != (shape,) else args[1:]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        total, one = x.nitems, x.nitems.type(1)
+        free = [builder.icmp_signed("==", n, n.type(-1)) for n in sizes]   # the size to infer
+        known = one
+        for n, f in zip(sizes, free):
+            known = builder.mul(known, builder.select(f, one, n))
+        rest = builder.sdiv(total, builder.select(builder.icmp_signed("==", known, known.type(0)), one, known))
+        sizes = [builder.select(f, rest, n) for n, f in zip(sizes, free)]
+        count, ok = one, cg.true_bit
+        for n in sizes:
+            count, ok = builder.mul(count, n), builder.and_(ok, builder.icmp_signed(">=", n, n.type(0)))
+        with builder.if_then(builder.not_(builder.and_(ok, builder.icmp_signed("==", count, total))), likely=False):
+            context.call_conv.return_dynamic_user_exc(builder, ValueError, (
+                "reshape: cannot reshape an array of size", total, "into a shape of size", count), (intp, intp))
+        steps = [x.itemsize]
+        for n in sizes[:0:-1]:   # bytes per step along each axis, last first
+            steps.insert(0, builder.mul(steps[0], n))
+        view = numba.np.arrayobj.make_array(result)(context, builder)
+        numba.np.arrayobj.populate_array(view, x.data, cg.pack_array(builder, sizes, one.type),
+                                         cg.pack_array(builder, steps[:len(sizes)], one.type),
+                                         x.itemsize, x.meminfo, x.parent)
+        return numba.core.imputils.impl_ret_borrowed(context, builder, result, view._getvalue())
+    return result(a, shape), codegen
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's
+    def _reshape(a, shape):
+        return np.ascontiguousarray(a).reshape(shape)
+
+
+@numba.extending.intrinsic
+def _contiguous(typingctx, a):
+    """``np.ascontiguousarray(a)``: ``a`` itself when Numba types it C-contiguous, with no
+    compilation of its own (np.ascontiguousarray compiles once per type, ~0.07 s)."""
+    if not isinstance(a, numba.types.Array):
+        return None
+    if a.layout == "C" and a.ndim:   # (typed as np.ascontiguousarray types it)
+        def codegen(context, builder, sig, args):
+            return numba.core.imputils.impl_ret_borrowed(context, builder, sig.return_type, args[0])
+        return a.copy(readonly=False)(a), codegen
+
+    def copy(context, builder, sig, args):   # maybe strided: a copy if it is, compiled as before
+        return context.compile_internal(builder, lambda a: np.ascontiguousarray(a), sig, args)
+    copied = typingctx.resolve_function_type(typingctx.resolve_value_type(np.ascontiguousarray), (a,), {})
+    return copied.return_type(a), copy
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's
+    def _contiguous(a):
+        return np.ascontiguousarray(a)
 
 
 # BLAS's flags: 'N' reads an operand as stored, 'T' transposed
@@ -128,7 +198,7 @@ def _libm_exp(x):
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _forward(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, _empty((3, 1), np.float64)).reshape((-1,))
+    a = _reshape(_matmul(W1, _N, _reshape(x, (-1, 1)), _N, _empty((3, 1), np.float64)), (-1,))
     h = _empty((3,), np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
@@ -136,7 +206,7 @@ def _forward(W1, b1, W2, b2, x, y_star):
         h[i0] = h_i
 
     # y = sigmoid(W2 @ h + b2)
-    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, _empty((1, 1), np.float64)).reshape((-1,))
+    c = _reshape(_matmul(W2, _N, _reshape(h, (-1, 1)), _N, _empty((1, 1), np.float64)), (-1,))
     d = 0.0
     e = c[0] + b2[0]
     y = 1.0 / (1.0 + _libm_exp(-e))
@@ -163,7 +233,7 @@ def forward(W1, b1, W2, b2, x, y_star):
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, no_cfunc_wrapper=True)
 def _value_and_grad(W1, b1, W2, b2, x, y_star):
     # h = sigmoid(W1 @ x + b1)
-    a = _matmul(W1, _N, np.ascontiguousarray(x).reshape((-1, 1)), _N, _empty((3, 1), np.float64)).reshape((-1,))
+    a = _reshape(_matmul(W1, _N, _reshape(x, (-1, 1)), _N, _empty((3, 1), np.float64)), (-1,))
     h = _empty((3,), np.float64)
     for i0 in range(3):
         b = a[i0] + b1[i0]
@@ -172,7 +242,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
 
     # y = sigmoid(W2 @ h + b2)
     # g_b2 = (0.5 * (y - y_star) + 0.5 * (y - y_star)) * (y * (1 - y))
-    c = _matmul(W2, _N, np.ascontiguousarray(h).reshape((-1, 1)), _N, _empty((1, 1), np.float64)).reshape((-1,))
+    c = _reshape(_matmul(W2, _N, _reshape(h, (-1, 1)), _N, _empty((1, 1), np.float64)), (-1,))
     d = 0.0
     g_b2 = _empty((1,), np.float64)
     e = c[0] + b2[0]
@@ -192,7 +262,7 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
     value = 0.5 * d
 
     # adjoint of h
-    g_h = _matmul(W2, _T, np.ascontiguousarray(g_b2).reshape((-1, 1)), _N, _empty((3, 1), np.float64)).reshape((-1,))
+    g_h = _reshape(_matmul(W2, _T, _reshape(g_b2, (-1, 1)), _N, _empty((3, 1), np.float64)), (-1,))
 
     # g_b1 = W2.T @ ((... * ... + ... * ...) * (y * (1 - y))) * (h * (1 - h))
     g_b1 = _empty((3,), np.float64)
@@ -203,14 +273,14 @@ def _value_and_grad(W1, b1, W2, b2, x, y_star):
         g_b1[i0] = g_b1_i
 
     # adjoint of W1
-    t = np.ascontiguousarray(g_b1[0:3,]).reshape((3, 1))
-    u = np.ascontiguousarray(x[0:2,]).reshape((1, 2))
-    g_W1 = _matmul(np.ascontiguousarray(t), _N, np.ascontiguousarray(u), _N, _empty((3, 2), np.float64))
+    t = _reshape(g_b1[0:3,], (3, 1))
+    u = _reshape(x[0:2,], (1, 2))
+    g_W1 = _matmul(_contiguous(t), _N, _contiguous(u), _N, _empty((3, 2), np.float64))
 
     # adjoint of W2
-    v = np.ascontiguousarray(g_b2[0:1,]).reshape((1, 1))
-    w = np.ascontiguousarray(h[0:3,]).reshape((1, 3))
-    g_W2 = _matmul(np.ascontiguousarray(v), _N, np.ascontiguousarray(w), _N, _empty((1, 3), np.float64))
+    v = _reshape(g_b2[0:1,], (1, 1))
+    w = _reshape(h[0:3,], (1, 3))
+    g_W2 = _matmul(_contiguous(v), _N, _contiguous(w), _N, _empty((1, 3), np.float64))
     return (value, (g_W1, g_b1, g_W2, g_b2))
 
 

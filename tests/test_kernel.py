@@ -419,7 +419,7 @@ def test_model_names_appear_in_the_source(w3):
     # one body per entry point, compiled serial and as its parallel twin (the
     # batch size is known only at call time, so the wrapper picks one by size)
     bodies = re.findall(r"^def (_\w+)\(", src, re.M)
-    assert sorted(b for b in bodies if not b.startswith(("_scalar", "_array", "_show", "_parallel_twin", "_matmul", "_empty",
+    assert sorted(b for b in bodies if not b.startswith(("_scalar", "_array", "_show", "_parallel_twin", "_matmul", "_empty", "_reshape", "_contiguous",
                                                                   "_keep_freed_memory"))) \
         == ["_forward", "_value_and_grad"]
     for name in ("_forward", "_value_and_grad"):

@@ -143,7 +143,7 @@ def _contiguous(em, src, node):
     loop variable.  The kernel's own array arguments are C-contiguous (the
     wrapper makes them so); a loop body's leaves may be bound to anything."""
     if node.shape and (node.op in VIEW_OPS or node.op == "var" and not em.is_argument(node)):
-        return f"np.ascontiguousarray({src})"
+        return f"_contiguous({src})"
     return src
 
 

@@ -85,7 +85,7 @@ def _transpose(em, node, out, args):
 
 @lowering("reshape")
 def _reshape(em, node, out, args):
-    return [f"{out} = np.ascontiguousarray({args[0]}).reshape({em.shape_src(node)})"]
+    return [f"{out} = _reshape({args[0]}, {em.shape_src(node)})"]
 
 
 @lowering("index")
@@ -95,7 +95,7 @@ def _index(em, node, out, args):
         # numba has no newaxis indexing: drop the new axes, then reshape to add them
         real = tuple(k for k in key if k[0] != "new")
         view = f"{args[0]}[{key_src(real)}]" if real else args[0]
-        return [f"{out} = np.ascontiguousarray({view}).reshape({em.shape_src(node)})"]
+        return [f"{out} = _reshape({view}, {em.shape_src(node)})"]
     return [f"{out} = {args[0]}[{key_src(key)}]"]
 
 
@@ -113,7 +113,7 @@ def _index_adjoint(em, node, out, args):
                 shape.append(next(g_dims))
             elif k[0] == "new":
                 next(g_dims)
-        lines.append(f"{sub} = np.ascontiguousarray({g}).reshape(({', '.join(shape)}{',' if len(shape) == 1 else ''}))")
+        lines.append(f"{sub} = _reshape({g}, ({', '.join(shape)}{',' if len(shape) == 1 else ''}))")
         g = sub
     if not real:
         lines.append(f"{out}[...] = {g}")
@@ -144,7 +144,7 @@ class AxisView:
             self.view, self.setup = src, []
         else:
             self.view = em.fresh(f"{prefix}_{'2d' if self.flat else '3d'}")
-            self.setup = [f"{self.view} = np.ascontiguousarray({src}).reshape({self.shape()})"]
+            self.setup = [f"{self.view} = _reshape({src}, {self.shape()})"]
 
     def shape(self):
         return f"({self.pre}, {self.n})" if self.flat else f"({self.pre}, {self.n}, {self.post})"
@@ -190,7 +190,7 @@ def _softmax(em, node, out, args):
     lines = v.setup + [f"{o} = {empty(v.shape(), node.dtype)}"] + heads
     lines += [ind + b for b in body]
     if o != out:
-        lines.append(f"{out} = {o}.reshape({em.shape_src(node)})")
+        lines.append(f"{out} = _reshape({o}, {em.shape_src(node)})")
     return lines
 
 
@@ -208,7 +208,7 @@ def _logsumexp(em, node, out, args):
     ]
     lines = v.setup + [f"{o} = {empty(f'({v.pre}, {1 if v.flat else v.post})', node.dtype)}"] + heads
     lines += [ind + b for b in body]
-    lines.append(f"{out} = {o}.reshape({em.shape_src(node)})" if node.shape else f"{out} = {o}[0, 0]")
+    lines.append(f"{out} = _reshape({o}, {em.shape_src(node)})" if node.shape else f"{out} = {o}[0, 0]")
     return lines
 
 

@@ -176,20 +176,20 @@ class FunctionEmitter:
         if a.ndim == 1:
             call += "[0]"
         elif b.ndim == 1:
-            call += ".reshape((-1,))"
+            call = f"_reshape({call}, (-1,))"
         return [f"{out} = {call}"]
 
     def _gemm_operand(self, node, as_matrix):
         """(source, transposed flag) of one matmul operand, read in place."""
         if node.ndim == 1:
-            return f"np.ascontiguousarray({self.ref(node)}).reshape({as_matrix})", "_N"
+            return f"_reshape({self.ref(node)}, {as_matrix})", "_N"
         if self.folds(node):
             src, flag = node.args[0], "_T"
         else:
             src, flag = node, "_N"
         text = self.ref(src)
         if src.op in VIEW_OPS:
-            text = f"np.ascontiguousarray({text})"
+            text = f"_contiguous({text})"
         return text, flag
 
     def folds(self, node):
@@ -628,6 +628,10 @@ class ModuleEmitter:
         if any("_empty(" in text for text in texts) or any("_empty(" in line for h in self.helpers.values()
                                                              for line in h.body):
             lines += ["", ""] + _EMPTY.strip("\n").splitlines()
+        for name, text in (("_reshape", _RESHAPE), ("_contiguous", _CONTIGUOUS)):
+            if any(f"{name}(" in t for t in texts) or any(f"{name}(" in line for h in self.helpers.values()
+                                                           for line in h.body):
+                lines += ["", ""] + text.strip("\n").splitlines()
         if self.uses_matmul:
             lines += ["", ""] + _MATMUL.strip("\n").splitlines()
         if any("_parallel_twin(" in text for text in texts):
@@ -844,6 +848,82 @@ def _empty(typingctx, shape, kind):
 
 
 _empty = np.empty if numba.config.DISABLE_JIT else _empty   # run as plain Python: numpy's
+'''
+
+
+_RESHAPE = '''
+
+@numba.extending.intrinsic
+def _reshape(typingctx, a, shape):
+    """``a`` as a C-contiguous array of ``shape`` (one size may be -1).  Typed C-contiguous,
+    ``a`` is viewed in place (its data, the new shape): no compilation of its own, where
+    ``a.reshape`` compiles a helper on first call (~0.2 s) and np.ascontiguousarray one
+    per type (~0.07 s).  Otherwise (maybe strided, or a scalar) it is copied first, as by those."""
+    dims = tuple(shape) if isinstance(shape, numba.types.BaseTuple) else (shape,)
+    if not all(isinstance(d, numba.types.Integer) for d in dims):
+        return None   # (Numba then names the argument types it could not match)
+    kind, aligned = (a.dtype, a.aligned) if isinstance(a, numba.types.Array) else (a, True)
+    result = numba.types.Array(kind, len(dims), "C", aligned=aligned)
+
+    def codegen(context, builder, sig, args):
+        if not (isinstance(a, numba.types.Array) and a.layout == "C"):   # a copy, compiled as before
+            return context.compile_internal(builder, lambda a, s: np.ascontiguousarray(a).reshape(s), sig, args)
+        cg, intp = numba.core.cgutils, numba.types.intp
+        x = numba.np.arrayobj.make_array(a)(context, builder, args[0])
+        sizes = cg.unpack_tuple(builder, args[1]) if dims != (shape,) else args[1:]
+        sizes = [context.cast(builder, n, t, intp) for n, t in zip(sizes, dims)]
+        total, one = x.nitems, x.nitems.type(1)
+        free = [builder.icmp_signed("==", n, n.type(-1)) for n in sizes]   # the size to infer
+        known = one
+        for n, f in zip(sizes, free):
+            known = builder.mul(known, builder.select(f, one, n))
+        rest = builder.sdiv(total, builder.select(builder.icmp_signed("==", known, known.type(0)), one, known))
+        sizes = [builder.select(f, rest, n) for n, f in zip(sizes, free)]
+        count, ok = one, cg.true_bit
+        for n in sizes:
+            count, ok = builder.mul(count, n), builder.and_(ok, builder.icmp_signed(">=", n, n.type(0)))
+        with builder.if_then(builder.not_(builder.and_(ok, builder.icmp_signed("==", count, total))), likely=False):
+            context.call_conv.return_dynamic_user_exc(builder, ValueError, (
+                "reshape: cannot reshape an array of size", total, "into a shape of size", count), (intp, intp))
+        steps = [x.itemsize]
+        for n in sizes[:0:-1]:   # bytes per step along each axis, last first
+            steps.insert(0, builder.mul(steps[0], n))
+        view = numba.np.arrayobj.make_array(result)(context, builder)
+        numba.np.arrayobj.populate_array(view, x.data, cg.pack_array(builder, sizes, one.type),
+                                         cg.pack_array(builder, steps[:len(sizes)], one.type),
+                                         x.itemsize, x.meminfo, x.parent)
+        return numba.core.imputils.impl_ret_borrowed(context, builder, result, view._getvalue())
+    return result(a, shape), codegen
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's
+    def _reshape(a, shape):
+        return np.ascontiguousarray(a).reshape(shape)
+'''
+
+
+_CONTIGUOUS = '''
+
+@numba.extending.intrinsic
+def _contiguous(typingctx, a):
+    """``np.ascontiguousarray(a)``: ``a`` itself when Numba types it C-contiguous, with no
+    compilation of its own (np.ascontiguousarray compiles once per type, ~0.07 s)."""
+    if not isinstance(a, numba.types.Array):
+        return None
+    if a.layout == "C" and a.ndim:   # (typed as np.ascontiguousarray types it)
+        def codegen(context, builder, sig, args):
+            return numba.core.imputils.impl_ret_borrowed(context, builder, sig.return_type, args[0])
+        return a.copy(readonly=False)(a), codegen
+
+    def copy(context, builder, sig, args):   # maybe strided: a copy if it is, compiled as before
+        return context.compile_internal(builder, lambda a: np.ascontiguousarray(a), sig, args)
+    copied = typingctx.resolve_function_type(typingctx.resolve_value_type(np.ascontiguousarray), (a,), {})
+    return copied.return_type(a), copy
+
+
+if numba.config.DISABLE_JIT:   # run as plain Python (NUMBA_DISABLE_JIT=1): numpy's
+    def _contiguous(a):
+        return np.ascontiguousarray(a)
 '''
 
 
