@@ -8,7 +8,7 @@ Entry points:
 
 Only numpy and numba are needed to use this module.  Sizes shown as ? are
 fixed at call time.  Do not edit: regenerate it with symback.
-Content hash (sha256 of the generated functions): b25554882125727d
+Content hash (sha256 of the generated functions): 562cc6b707902a60
 """
 import math
 import sys
@@ -18,7 +18,7 @@ import numpy as np
 
 # Numba's on-disk cache refers to a module by its name: this fixed name lets a
 # second process reuse the machine code however it imports this file.
-__name__ = "symback_generated_iris_mlp_b25554882125727d"
+__name__ = "symback_generated_iris_mlp_562cc6b707902a60"
 
 
 def _array(value, name, shape, dtype):
@@ -162,7 +162,7 @@ def _forward(V, b1, W, b2, X, labels):
             raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')
         m_0 = -np.inf
         for j in range(3):
-            m_0 = max(m_0, logits[i, j])
+            m_0 = logits[i, j] if logits[i, j] > m_0 else m_0
         if not np.isfinite(m_0):
             m_0 = 0.0
         s_1 = 0.0
@@ -224,7 +224,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
             raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')
         m_0 = -np.inf
         for j in range(3):
-            m_0 = max(m_0, logits[i, j])
+            m_0 = logits[i, j] if logits[i, j] > m_0 else m_0
         if not np.isfinite(m_0):
             m_0 = 0.0
         s_1 = 0.0
@@ -243,7 +243,7 @@ def _value_and_grad(V, b1, W, b2, X, labels):
     for p in range(X_d0):
         m_3 = -np.inf
         for j in range(3):
-            m_3 = max(m_3, logits[p, j])
+            m_3 = logits[p, j] if logits[p, j] > m_3 else m_3
         if not np.isfinite(m_3):
             m_3 = 0.0
         s_4 = 0.0

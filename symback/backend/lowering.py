@@ -179,7 +179,7 @@ def _max_and_sum(em, dtype, v, x, m, s):
     return [
         f"{m} = {em.lit(float('-inf'), dtype)}",
         f"for {v.j} in range({v.n}):",
-        f"    {m} = max({m}, {v.at(x)})",
+        f"    {m} = {v.at(x)} if {v.at(x)} > {m} else {m}",   # max(), without compiling its overload
         f"if not np.isfinite({m}):",
         f"    {m} = {zero}",
         f"{s} = {zero}",
@@ -243,7 +243,7 @@ def _softmax_cross_entropy(em, node, out, args):
         "        raise ValueError('softmax_cross_entropy: a label is outside [0, number of classes)')",
         f"    {m} = {em.lit(float('-inf'), node.dtype)}",
         f"    for {j} in range({c}):",
-        f"        {m} = max({m}, {x}[{i}, {j}])",
+        f"        {m} = {x}[{i}, {j}] if {x}[{i}, {j}] > {m} else {m}",   # max(), without compiling its overload
         f"    if not np.isfinite({m}):",
         f"        {m} = {zero}",
         f"    {s} = {zero}",
