@@ -13,7 +13,8 @@ checks every argument (count, rank, size, dtype) and the run-time size
 equalities the schedule recorded, so that bad input raises a ``TypeError`` or
 ``ValueError`` naming the argument before any compiled code runs.
 
-The module imports only numpy and numba: it runs where symback is not installed.
+The module needs only numpy and numba (its LLVM helpers use llvmlite, which comes
+with Numba): it runs where symback is not installed.
 """
 from __future__ import annotations
 
