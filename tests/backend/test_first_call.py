@@ -1,7 +1,8 @@
 """What the generated code does to keep Numba's first call short: allocation
 by the module's ``_empty`` (no np.empty compilation per rank), products of
-empty operands by BLAS alone, and per-layer parameters read as a tuple by a
-forward entry (no stacking copy)."""
+empty operands by BLAS alone, per-layer parameters read as a tuple by a
+forward entry (no stacking copy), and the adjoint of an index written by a loop
+nest (no array assignment)."""
 import re
 
 import numpy as np
@@ -9,25 +10,12 @@ import pytest
 
 import symback as sb
 
+from .helpers import compiled_during
+
 
 def _compiled(kernel_call):
     """The Numba functions compiled while running ``kernel_call``."""
-    import numba.core.event as ev
-    names = []
-
-    class Listener(ev.Listener):
-        def on_start(self, event):
-            pass
-
-        def on_end(self, event):
-            names.append(event.data["dispatcher"].py_func.__qualname__)
-    listener = Listener()
-    ev.register("numba:compile", listener)
-    try:
-        kernel_call()
-    finally:
-        ev.unregister("numba:compile", listener)
-    return names
+    return [f.__qualname__ for f in compiled_during(kernel_call)]
 
 
 def test_allocation_of_every_rank_compiles_no_np_empty(tmp_path, monkeypatch):

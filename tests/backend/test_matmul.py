@@ -11,6 +11,8 @@ import pytest
 
 import symback as sb
 
+from .helpers import compiled_during
+
 
 def test_no_compilation_of_its_own_and_no_transposed_copies(tmp_path, monkeypatch):
     """Every product of a kernel -- forward X @ W.T, backward g @ W and g.T @ X --
@@ -39,14 +41,7 @@ def test_no_compilation_of_its_own_and_no_transposed_copies(tmp_path, monkeypatc
 
 def _compiled(call):
     """The Numba functions compiled while running ``call``."""
-    import numba.core.event as ev
-    rec = ev.RecordingListener()
-    ev.register("numba:compile", rec)
-    try:
-        call()
-    finally:
-        ev.unregister("numba:compile", rec)
-    return [e.data["dispatcher"].py_func.__name__ for _, e in rec.buffer if e.is_end]
+    return [f.__name__ for f in compiled_during(call)]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import pytest
 
 import symback as sb
 
+from .helpers import compiled_during
+
 
 @pytest.fixture(scope="module")
 def module():
@@ -109,7 +111,6 @@ def test_a_size_mismatch_raises(reshape):
 def _compiled(call, monkeypatch):
     """(the njit functions compiled, as (module, name), and the functions compiled
     inline by ``compile_internal``) while running ``call``."""
-    import numba.core.event as ev
     from numba.core.base import BaseContext
     inline, subroutine = [], BaseContext.compile_subroutine
 
@@ -117,14 +118,10 @@ def _compiled(call, monkeypatch):
         inline.append(impl.__name__)
         return subroutine(self, builder, impl, *args, **kwargs)
     monkeypatch.setattr(BaseContext, "compile_subroutine", record)
-    rec = ev.RecordingListener()
-    ev.register("numba:compile", rec)
     try:
-        call()
+        functions = compiled_during(call)
     finally:
-        ev.unregister("numba:compile", rec)
         monkeypatch.setattr(BaseContext, "compile_subroutine", subroutine)
-    functions = [e.data["dispatcher"].py_func for _, e in rec.buffer if e.is_end]
     return [(f.__module__, f.__name__) for f in functions], inline
 
 
